@@ -1,0 +1,66 @@
+"""``digits_mlp``: an MLP on scikit-learn's bundled 8x8 digits (1,797 images), fully offline."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trainables.api import Report
+from trainables.registry import register_trainable
+
+
+class DigitsMLPConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lr: float = Field(1e-2, gt=0)
+    hidden: int = Field(128, ge=1)
+    layers: int = Field(2, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    batch_size: int = Field(64, ge=1)
+    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    epochs: int = Field(10, ge=1)
+    val_fraction: float = Field(0.25, gt=0, lt=1)
+    seed: int = 0
+
+
+METRICS = {"train_loss": "min", "train_accuracy": "max", "val_loss": "min", "val_accuracy": "max"}
+
+
+def load_digits_splits(val_fraction: float, seed: int) -> tuple[Any, Any]:
+    """Standardised digits, split into train and validation with a fixed seed."""
+    import torch
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    from trainables.loop import Split
+
+    digits = load_digits()
+    x_train, x_val, y_train, y_val = train_test_split(
+        digits.data, digits.target, test_size=val_fraction, random_state=seed, stratify=digits.target
+    )
+    scale = 16.0  # pixel values are 0..16
+    return (
+        Split(torch.tensor(x_train / scale, dtype=torch.float32), torch.tensor(y_train)),
+        Split(torch.tensor(x_val / scale, dtype=torch.float32), torch.tensor(y_val)),
+    )
+
+
+@register_trainable("digits_mlp", config=DigitsMLPConfig, metrics=METRICS)  # type: ignore[arg-type]
+def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """MLP classifier of 8x8 handwritten digits (scikit-learn, bundled, offline)."""
+    import torch
+
+    from trainables.loop import LoopSettings, fit
+    from trainables.models.mlp import build_mlp
+
+    settings = DigitsMLPConfig(**config)
+    train_split, val_split = load_digits_splits(settings.val_fraction, seed=0)
+    torch.manual_seed(settings.seed)
+    model = build_mlp(64, 10, settings.hidden, settings.layers, settings.dropout)
+    loop = LoopSettings(
+        epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr, optimizer=settings.optimizer,
+        momentum=settings.momentum, weight_decay=settings.weight_decay, seed=settings.seed,
+    )
+    fit(model, train_split, val_split, loop, report, checkpoint)

@@ -1,0 +1,1 @@
+"""``nn.Module`` factories, kept apart from the training loop."""

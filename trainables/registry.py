@@ -1,0 +1,87 @@
+"""Trainables by name: each declares its config keys (a pydantic model with defaults) and metrics.
+
+Light on purpose: registering imports neither torch nor Ray, so ``tune-jobs validate`` stays fast.
+A trainable is ``train(config, report, checkpoint=None)``; see ``trainables.api``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from tune_jobs.registry import Registry, UnknownNameError
+
+Mode = Literal["max", "min"]
+TrainFunction = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class TrainableDef:
+    name: str
+    function: TrainFunction
+    config: type[BaseModel] | None = None  # None: a user function that accepts any keys
+    metrics: dict[str, Mode] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def accepts_checkpoint(self) -> bool:
+        return "checkpoint" in inspect.signature(self.function).parameters
+
+    def defaults(self) -> dict[str, Any]:
+        if self.config is None:
+            return {}
+        return {name: f.get_default(call_default_factory=True) for name, f in self.config.model_fields.items()}
+
+
+TRAINABLES: Registry[TrainableDef] = Registry("trainable")
+
+
+def register_trainable(
+    name: str, *, config: type[BaseModel], metrics: dict[str, Mode], description: str = ""
+) -> Callable[[TrainFunction], TrainFunction]:
+    def add(function: TrainFunction) -> TrainFunction:
+        TRAINABLES.register(name)(
+            TrainableDef(name, function, config, dict(metrics), description or (function.__doc__ or "").strip())
+        )
+        return function
+
+    return add
+
+
+_REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def resolve_trainable(reference: str) -> TrainableDef:
+    """A registered name, or ``package.module:function`` imported from the working directory."""
+    import trainables  # noqa: F401  (registers the built-ins)
+
+    if ":" not in reference:
+        return TRAINABLES.get(reference)
+    if not _REFERENCE.match(reference):
+        raise ValueError(f"expected a registered name or 'package.module:function', got {reference!r}")
+    module_name, function_name = reference.split(":")
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import {module_name!r}: {exc}") from None
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise ValueError(f"{module_name!r} has no function {function_name!r}")
+    parameters = list(inspect.signature(function).parameters)
+    if len(parameters) < 2:
+        raise ValueError(f"{reference} must take (config, report), takes ({', '.join(parameters)})")
+    return TrainableDef(reference, function)
+
+
+__all__ = ["TRAINABLES", "Mode", "TrainableDef", "UnknownNameError", "register_trainable", "resolve_trainable"]

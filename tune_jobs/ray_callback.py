@@ -1,0 +1,87 @@
+"""Ray Tune events -> the Parquet sink and the progress line (the only Ray part of results)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.tune import Callback
+from ray.tune.experiment import Trial
+
+from trainables.ray_adapter import ERROR_KEY
+from tune_jobs.progress import Progress
+from tune_jobs.results.sink import COMPLETED, FAILED, STOPPED, ParquetSink
+
+# Keys Ray adds to every result that are not the trainable's metrics (time_total_s, timestamp and
+# training_iteration are kept: they index iterations.parquet).
+_RAY_KEYS = frozenset({
+    "done", "time_this_iter_s", "date", "hostname", "node_ip", "pid", "config", "experiment_tag",
+    "checkpoint_dir_name", "should_checkpoint", "iterations_since_restore", "time_since_restore",
+    "timesteps_since_restore", "timesteps_total", "episodes_total", "trial_id", "experiment_id",
+    "__duplicate__", "__trial_info__",
+})
+
+
+def trial_error_line(trial: Trial) -> str:
+    """The last line of the trial's traceback: the exception and its message."""
+    try:
+        error = trial.get_pickled_error()
+        cause = getattr(error, "cause", None) or error
+        if cause is not None:
+            text = f"{type(cause).__name__}: {cause}".strip()
+            if "Traceback" not in text:
+                return text.splitlines()[0] if "\n" in text else text
+    except Exception:  # noqa: BLE001  (a missing or unreadable error file: fall back below)
+        pass
+    try:
+        with open(trial.error_file) as handle:
+            lines = [line.strip() for line in handle if line.strip()]
+        return lines[-1] if lines else "trial failed"
+    except (OSError, TypeError):
+        return "trial failed (no error recorded)"
+
+
+class ResultsCallback(Callback):
+    def __init__(self, sink: ParquetSink, progress: Progress, max_t: int | None) -> None:
+        self.sink, self.progress, self.max_t = sink, progress, max_t
+        self._stopped_by_scheduler: set[str] = set()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ray pickles the run config (callbacks included) for experiment restore; the sink and
+        # the console are live objects, re-attached by the runner.
+        return {"max_t": self.max_t, "_stopped_by_scheduler": set(self._stopped_by_scheduler)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, sink=None, progress=None)
+
+    def _refresh(self, force: bool = False) -> None:
+        self.progress.update(self.sink.counts(), self.sink.best_trial(), force=force)
+
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self.sink.trial_started(trial.trial_id, trial.config)
+        self._refresh()
+
+    def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any) -> None:
+        metrics = {k: v for k, v in result.items() if k not in _RAY_KEYS and k != ERROR_KEY}
+        self.sink.trial_result(trial.trial_id, metrics)
+        if result.get("done") and (self.max_t is None or result["training_iteration"] < self.max_t):
+            self._stopped_by_scheduler.add(trial.trial_id)
+        self._refresh()
+
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        last = trial.last_result or {}
+        if last.get(ERROR_KEY):
+            status, error = FAILED, str(last[ERROR_KEY])
+        elif trial.trial_id in self._stopped_by_scheduler or not last.get("done"):
+            status, error = STOPPED, None
+        else:
+            status, error = COMPLETED, None
+        self.sink.trial_ended(trial.trial_id, status, error)
+        self._refresh()
+
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self.sink.trial_ended(trial.trial_id, FAILED, trial_error_line(trial))
+        self._refresh()
+
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
+        self.sink.flush(force=True)
+        self._refresh(force=True)

@@ -1,0 +1,51 @@
+"""A name -> implementation map, one per extension point (trainables, searches, schedulers).
+
+The name is written next to the implementation with ``@REGISTRY.register("name")``; an unknown
+name answers with the list of valid ones, so a typo never falls through silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class UnknownNameError(KeyError):
+    def __init__(self, kind: str, name: str, valid: list[str]) -> None:
+        super().__init__(name)
+        self.kind, self.name, self.valid = kind, name, valid
+
+    def __str__(self) -> str:
+        return f"unknown {self.kind} {self.name!r}; valid: {', '.join(self.valid)}"
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def add(item: T) -> T:
+            if name in self._items:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._items[name] = item
+            return item
+
+        return add
+
+    def get(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise UnknownNameError(self.kind, name, self.names()) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[tuple[str, T]]:
+        return iter(sorted(self._items.items()))

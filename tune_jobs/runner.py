@@ -1,0 +1,167 @@
+"""Runs a validated job on Ray Tune: embedded local Ray, or an existing cluster (``address``).
+
+The only module that builds Ray Tune objects; everything it needs comes typed from ``JobSpec``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from tune_jobs.errors import SpecError
+from tune_jobs.progress import Progress
+from tune_jobs.results.files import ITERATIONS_FILE, JOB_FILE, TRIALS_FILE
+from tune_jobs.results.job_record import JobRecord, now_iso
+from tune_jobs.results.sink import FAILED, RUNNING, SUCCEEDED, ParquetSink, TrialRecord
+from tune_jobs.schedulers import AshaScheduler
+from tune_jobs.spec import JobSpec
+
+EXIT_OK, EXIT_NO_SUCCESS, EXIT_BAD_INPUT = 0, 1, 2
+EXPERIMENT_DIR = "tune"  # Ray's own state and checkpoints, under the job's results directory
+
+
+@dataclass
+class JobOutcome:
+    status: str
+    counts: dict[str, int]
+    best: TrialRecord | None
+    results_dir: Path
+    errors: dict[str, int]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if any(self.counts.get(s, 0) for s in SUCCEEDED) else EXIT_NO_SUCCESS
+
+
+def _start_ray(address: str | None, num_cpus: int | None, num_gpus: int | None) -> bool:
+    """Connect to ``address`` or start an embedded Ray on loopback; True if we started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    # User modules named as ``package.module:function`` must import on the workers too.
+    cwd = str(Path.cwd())
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if cwd not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([cwd, *paths])
+    # num_to_keep forces an experiment snapshot per checkpoint; Ray warns about it on every
+    # short epoch. The snapshots are what resume needs, so keep them and drop the warning.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False, "configure_logging": True}
+    if address:
+        ray.init(address=address, **options)
+    else:
+        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+                 _node_ip_address="127.0.0.1", **options)
+    return True
+
+
+def _prepare_results_dir(spec: JobSpec, restart: bool) -> Path:
+    directory = spec.results_dir
+    existing = [name for name in (JOB_FILE, TRIALS_FILE, ITERATIONS_FILE, EXPERIMENT_DIR) if (directory / name).exists()]
+    if existing and not restart:
+        raise SpecError([f"storage: results of job {spec.name!r} already exist in {directory}; "
+                         "pass --restart to replace them, or choose another name"])
+    if existing:
+        for name in existing:
+            target = directory / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def run_job(
+    spec: JobSpec,
+    *,
+    address: str | None = None,
+    restart: bool = False,
+    num_cpus: int | None = None,
+    num_gpus: int | None = None,
+    console: Console | None = None,
+) -> JobOutcome:
+    console = console or Console(stderr=True)
+    directory = _prepare_results_dir(spec, restart)
+    record = JobRecord(directory, spec.resolved(), spec.sha256())
+    record.save()
+    started_ray = _start_ray(address, num_cpus, num_gpus)
+    mode = spec.mode or "max"
+    sink = ParquetSink(directory, spec.metric, mode)
+    max_t = spec.scheduler.max_t if isinstance(spec.scheduler, AshaScheduler) else None
+    status = "failed"
+    try:
+        import ray
+        from ray import tune
+
+        from trainables.ray_adapter import ray_trainable
+        from tune_jobs.ray_callback import ResultsCallback
+        from tune_jobs.ray_space import param_space
+
+        record.save(cluster_resources=ray.cluster_resources())
+        trainable = ray_trainable(spec.trainable_def, spec.metric, spec.resources.cpu)
+        resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+        with Progress(console, spec.metric, total=None) as progress:
+            callback = ResultsCallback(sink, progress, max_t)
+            tuner = tune.Tuner(
+                tune.with_resources(trainable, resources),
+                param_space=param_space(spec.config, dict(spec.space), choices_as_grid=spec.search.algorithm == "grid"),
+                tune_config=tune.TuneConfig(
+                    metric=spec.metric,
+                    mode=mode,
+                    search_alg=spec.search.build_searcher(dict(spec.space), spec.metric, mode),
+                    scheduler=spec.scheduler.build(),
+                    num_samples=spec.search.trials,
+                    max_concurrent_trials=spec.search.max_concurrent,
+                    time_budget_s=spec.stop.time_budget_s,
+                    reuse_actors=True,
+                    trial_dirname_creator=lambda trial: trial.trial_id,
+                ),
+                run_config=tune.RunConfig(
+                    name=EXPERIMENT_DIR,
+                    storage_path=str(directory),
+                    failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                    callbacks=[callback],
+                    verbose=0,
+                ),
+            )
+            tuner.fit()
+        status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        sink.flush(force=True)
+        best = sink.best_trial()
+        record.save(
+            status=status,
+            end_time=now_iso(),
+            trial_counts=sink.counts(),
+            best_trial=None if best is None else {"trial_id": best.trial_id, "config": best.config, spec.metric: best.best},
+        )
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+    errors: dict[str, int] = {}
+    for trial in sink.trials.values():
+        if trial.status == FAILED and trial.error:
+            errors[trial.error] = errors.get(trial.error, 0) + 1
+    counts = sink.counts()
+    counts.pop(RUNNING, None) if not counts.get(RUNNING) else None
+    return JobOutcome(status, counts, sink.best_trial(), directory, errors)
+
+
+def install_sigterm_as_interrupt() -> None:
+    """Treat SIGTERM like Ctrl-C so the results are flushed and job.json says how it ended."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)

@@ -1,0 +1,44 @@
+"""Search algorithms: a registry of spec models, one per algorithm, keyed by ``algorithm``.
+
+Call order: the spec is validated (``options`` by the algorithm's own model, ``check_space`` for
+space rules), then the runner calls ``build_searcher(space, metric, mode)``, which is the only
+place an algorithm touches Ray. Adding an algorithm is one module and its registration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from tune_jobs.model import StrictModel
+from tune_jobs.registry import Registry
+from tune_jobs.space import Param
+
+SEARCHES: Registry[type[SearchSpec]] = Registry("search algorithm")
+
+
+class NoOptions(StrictModel):
+    """An algorithm with nothing to set under ``options``."""
+
+
+class SearchSpec(StrictModel):
+    algorithm: str
+    num_samples: int | None = Field(None, ge=1, description="trials to run (grid: repetitions of the grid)")
+    seed: int | None = None
+    max_concurrent: int | None = Field(None, ge=1)
+    options: Any = None
+
+    default_num_samples: int = Field(10, exclude=True, repr=False)
+
+    @property
+    def trials(self) -> int:
+        return self.num_samples if self.num_samples is not None else self.default_num_samples
+
+    def check_space(self, space: dict[str, Param]) -> list[str]:
+        """Problems with this space for this algorithm, one ``space.key: ...`` line each."""
+        return []
+
+    def build_searcher(self, space: dict[str, Param], metric: str, mode: str) -> Any:
+        """A Ray ``Searcher`` (or ``None`` for Ray's default variant generator)."""
+        raise NotImplementedError

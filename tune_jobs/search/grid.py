@@ -1,0 +1,30 @@
+"""``grid``: every combination of the ``grid`` and ``choice`` keys, each ``num_samples`` times."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from tune_jobs.search.base import SEARCHES, NoOptions, SearchSpec
+from tune_jobs.space import Choice, Grid, Param
+
+
+@SEARCHES.register("grid")
+class GridSearch(SearchSpec):
+    algorithm: Literal["grid"] = "grid"
+    options: NoOptions = NoOptions()
+    default_num_samples: int = Field(1, exclude=True, repr=False)
+
+    def check_space(self, space: dict[str, Param]) -> list[str]:
+        return [
+            f"space.{key}: grid search needs listed values, got {param.kind}; use grid or choice, "
+            "or search.algorithm random"
+            for key, param in space.items()
+            if not isinstance(param, (Grid, Choice))
+        ]
+
+    def build_searcher(self, space: dict[str, Param], metric: str, mode: str) -> Any:
+        from ray.tune.search.basic_variant import BasicVariantGenerator
+
+        return BasicVariantGenerator(random_state=self.seed, max_concurrent=self.max_concurrent or 0)

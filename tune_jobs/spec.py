@@ -1,0 +1,253 @@
+"""The YAML job spec, parsed once into typed models and fully validated before Ray starts.
+
+``load_spec(path, overrides)`` returns a ``JobSpec`` or raises ``SpecError`` whose lines each name
+a field and the bad value. Nothing here imports Ray or torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from tune_jobs.errors import SpecError, format_validation_error
+from tune_jobs.model import StrictModel
+from tune_jobs.registry import Registry, UnknownNameError
+from tune_jobs.schedulers import SCHEDULERS, AshaScheduler, FifoScheduler, SchedulerSpec
+from tune_jobs.search import SEARCHES, SearchSpec
+from tune_jobs.space import Param, SpaceParam, show
+from trainables.registry import TrainableDef, resolve_trainable
+
+
+def _tagged_union(registry: Registry[Any], key: str, default: str | None) -> Any:
+    """A pydantic union of the registry's models, chosen by ``key`` (``default`` when absent)."""
+
+    def tag(value: Any) -> Any:
+        if isinstance(value, BaseModel):
+            return getattr(value, key)
+        if isinstance(value, dict):
+            return value.get(key, default)
+        return None
+
+    members = tuple(Annotated[model, Tag(name)] for name, model in registry)
+    unknown = Discriminator(
+        tag,
+        custom_error_type=f"unknown_tag:{key}",
+        custom_error_message=f"unknown {registry.kind}; valid: {', '.join(registry.names())}",
+    )
+    return Annotated[Union[members], unknown]  # type: ignore[valid-type]
+
+
+SearchUnion = _tagged_union(SEARCHES, "algorithm", default="random")
+SchedulerUnion = _tagged_union(SCHEDULERS, "type", default=None)
+
+
+class Resources(StrictModel):
+    """Per trial. Fractional GPUs pack trials onto one device (``gpu: 0.25`` -> four per GPU)."""
+
+    cpu: float = Field(1.0, gt=0)
+    gpu: float = Field(0.0, ge=0)
+
+    @field_validator("gpu")
+    @classmethod
+    def _whole_above_one(cls, gpu: float) -> float:
+        if gpu > 1 and not float(gpu).is_integer():
+            raise ValueError(f"a trial above one GPU must use whole GPUs, got {show(gpu)}")
+        return gpu
+
+
+class Stop(StrictModel):
+    time_budget_s: float | None = Field(None, gt=0)
+
+
+class Failure(StrictModel):
+    max_failures: int = Field(1, ge=0, description="retries of a crashed trial, from its last checkpoint")
+
+
+class JobSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9_-]+$", max_length=100)
+    trainable: str
+    metric: str = Field(min_length=1)
+    mode: Literal["max", "min"] | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    space: dict[str, SpaceParam] = Field(default_factory=dict)
+    search: SearchUnion = Field(default_factory=lambda: SEARCHES.get("random")())
+    scheduler: SchedulerUnion = Field(default_factory=FifoScheduler)
+    resources: Resources = Field(default_factory=Resources)
+    stop: Stop = Field(default_factory=Stop)
+    failure: Failure = Field(default_factory=Failure)
+    storage: str = Field("results", min_length=1)
+
+    _trainable: TrainableDef | None = PrivateAttr(None)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name_rule(cls, name: Any) -> Any:
+        if isinstance(name, str) and (not name or not all(c.isascii() and (c.islower() or c.isdigit() or c in "_-") for c in name)):
+            raise ValueError(f"must match [a-z0-9_-]+, got {show(name)}")
+        return name
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> JobSpec:
+        problems: list[str] = []
+        for key in sorted(set(self.config) & set(self.space)):
+            problems.append(f"space.{key}: also set in config; a key is either fixed (config) or searched (space)")
+        try:
+            self._trainable = resolve_trainable(self.trainable)
+        except (UnknownNameError, ValueError) as exc:
+            problems.append(f"trainable: {exc}")
+        if self._trainable is not None:
+            problems += self._check_against_trainable(self._trainable)
+        problems += self.search.check_space(dict(self.space))
+        if isinstance(self.scheduler, AshaScheduler) and self.scheduler.max_t is None:
+            epochs = self.config.get("epochs", (self._trainable.defaults() if self._trainable else {}).get("epochs"))
+            if isinstance(epochs, int) and not isinstance(epochs, bool):
+                if self.scheduler.grace_period > epochs:
+                    problems.append(f"scheduler.grace_period: must be <= max_t (config.epochs = {epochs}), "
+                                    f"got {self.scheduler.grace_period}")
+                else:
+                    self.scheduler = self.scheduler.model_copy(update={"max_t": epochs})
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _check_against_trainable(self, trainable: TrainableDef) -> list[str]:
+        problems: list[str] = []
+        if trainable.metrics:
+            if self.metric not in trainable.metrics:
+                problems.append(f"metric: {trainable.name} does not report {self.metric!r}; "
+                                f"it reports {', '.join(trainable.metrics)}")
+            elif self.mode is None:
+                self.mode = trainable.metrics[self.metric]
+        elif self.mode is None:
+            problems.append(f"mode: required (max or min): {trainable.name} declares no metrics")
+        if trainable.config is None:
+            return problems
+        fields = trainable.config.model_fields
+        accepted = ", ".join(fields)
+        for section, keys in (("config", self.config), ("space", self.space)):
+            for key in keys:
+                if key not in fields:
+                    problems.append(f"{section}.{key}: {trainable.name} does not accept {key!r}; accepted: {accepted}")
+        for key, value in self.config.items():
+            if key in fields:
+                problems += _check_value(trainable.config, key, value, f"config.{key}")
+        for key, param in self.space.items():
+            if key in fields:
+                bad_values = (_check_value(trainable.config, key, v, f"space.{key}", param.kind) for v in param.values())
+                problems += next((found for found in bad_values if found), [])
+        return problems
+
+    @property
+    def trainable_def(self) -> TrainableDef:
+        assert self._trainable is not None, "validated specs always resolve their trainable"
+        return self._trainable
+
+    @property
+    def results_dir(self) -> Path:
+        return Path(self.storage).expanduser().resolve() / self.name
+
+    def resolved(self) -> dict[str, Any]:
+        """The spec with every default filled in, as plain JSON-able data."""
+        data: dict[str, Any] = self.model_dump(mode="json")
+        data["space"] = {key: {param.kind: list(param.values())} for key, param in self.space.items()}
+        return data
+
+    def sha256(self) -> str:
+        return hashlib.sha256(json.dumps(self.resolved(), sort_keys=True).encode()).hexdigest()
+
+
+def _check_value(model: type[BaseModel], key: str, value: Any, path: str, kind: str = "") -> list[str]:
+    """Does ``model`` accept ``value`` for ``key``? (Numbers are checked per bound.)"""
+    field = model.model_fields[key]
+    try:
+        annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+        TypeAdapter(annotation).validate_python(value)
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"]
+        what = f"{kind} value {show(value)}" if kind else show(value)
+        return [f"{path}: {what} not accepted: {reason[:1].lower() + reason[1:]}"]
+    return []
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[leaf] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``search.num_samples=8`` -> (``search.num_samples``, 8); the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise SpecError([f"--set {text}: expected key=value with a dotted key, e.g. search.num_samples=8"])
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def read_spec_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpecError([f"{path}: no such file"]) from None
+    except OSError as exc:
+        raise SpecError([f"{path}: cannot read: {exc.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError([f"{path}{where}: not valid YAML: {problem}"]) from None
+    if not isinstance(data, dict):
+        raise SpecError([f"{path}: a job spec is a mapping of keys (name, trainable, ...), got {type(data).__name__}"])
+    return data
+
+
+def validate_spec(data: dict[str, Any]) -> JobSpec:
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(exc, JobSpec)) from None
+
+
+def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> JobSpec:
+    data = read_spec_file(Path(path))
+    for text in overrides:
+        key, value = parse_override(text)
+        _set_dotted(data, key, value)
+    return validate_spec(data)
+
+
+def is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+__all__ = ["JobSpec", "Param", "SchedulerSpec", "SearchSpec", "SpecError", "load_spec", "validate_spec"]
