@@ -10,7 +10,7 @@ Ray checkpoints, and bad reports become clear trial failures.
 from __future__ import annotations
 
 import math
-import os
+import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -36,7 +36,6 @@ class RayReport:
         self.reports = 0
 
     def __call__(self, metrics: Mapping[str, Any], checkpoint: Any = None) -> None:
-        import torch
         from ray import tune
 
         if self.metric not in metrics:
@@ -53,6 +52,8 @@ class RayReport:
         if checkpoint is None:
             tune.report(row)
         else:
+            import torch  # only trainables that checkpoint pay for importing torch
+
             with tempfile.TemporaryDirectory(prefix="tune-jobs-ckpt-") as directory:
                 torch.save(checkpoint, Path(directory) / _STATE_FILE)
                 tune.report(row, checkpoint=tune.Checkpoint.from_directory(directory))
@@ -76,10 +77,9 @@ def ray_trainable(trainable: TrainableDef, metric: str, cpus: float) -> Callable
     function, accepts_checkpoint = trainable.function, trainable.accepts_checkpoint
 
     def run_trial(config: dict[str, Any]) -> None:
-        import torch
-
-        torch.set_num_threads(max(1, int(cpus)))
-        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, int(cpus))))
+        # Ray sets OMP_NUM_THREADS from the trial's CPUs; torch, once imported, follows it.
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(max(1, int(cpus)))
         report = RayReport(metric)
         try:
             if accepts_checkpoint:

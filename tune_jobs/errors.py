@@ -85,7 +85,7 @@ def _message(error: Any, parent: Any) -> str:
     if kind == "value_error":
         return msg.removeprefix("Value error, ")
     if kind == "extra_forbidden":
-        valid = list(parent.model_fields) if isinstance(parent, type) and issubclass(parent, BaseModel) else []
+        valid: list[str] = list(parent.model_fields) if isinstance(parent, type) and issubclass(parent, BaseModel) else []
         return "unknown key" + (f"; valid keys: {', '.join(valid)}" if valid else "; nothing can be set here")
     if kind == "missing":
         return "required"
@@ -95,8 +95,8 @@ def _message(error: Any, parent: Any) -> str:
     if kind.startswith("unknown_tag:"):
         key = kind.partition(":")[2]
         tag = value.get(key) if isinstance(value, dict) else value
-        head, _, valid = msg.partition("; ")
-        return f"{head} {show(tag)}; {valid}" if tag is not None else f"required; {valid}"
+        head, _, listing = msg.partition("; ")
+        return f"{head} {show(tag)}; {listing}" if tag is not None else f"required; {listing}"
     if kind == "union_tag_not_found":
         return msg[:1].lower() + msg[1:]
     text = msg[:1].lower() + msg[1:]

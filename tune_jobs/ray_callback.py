@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ray.tune import Callback
@@ -22,22 +23,19 @@ _RAY_KEYS = frozenset({
 
 
 def trial_error_line(trial: Trial) -> str:
-    """The last line of the trial's traceback: the exception and its message."""
-    try:
-        error = trial.get_pickled_error()
-        cause = getattr(error, "cause", None) or error
-        if cause is not None:
-            text = f"{type(cause).__name__}: {cause}".strip()
-            if "Traceback" not in text:
-                return text.splitlines()[0] if "\n" in text else text
-    except Exception:  # noqa: BLE001  (a missing or unreadable error file: fall back below)
-        pass
+    """The last line of the trial's traceback, the exception without its module path:
+    ``ValueError: boom`` rather than a screenful of Ray frames."""
     try:
         with open(trial.error_file) as handle:
             lines = [line.strip() for line in handle if line.strip()]
-        return lines[-1] if lines else "trial failed"
     except (OSError, TypeError):
         return "trial failed (no error recorded)"
+    if not lines:
+        return "trial failed (no error recorded)"
+    return _QUALIFIED_EXCEPTION.sub(r"\1", lines[-1])
+
+
+_QUALIFIED_EXCEPTION = re.compile(r"^(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*:)")
 
 
 class ResultsCallback(Callback):

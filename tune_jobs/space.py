@@ -149,7 +149,7 @@ def _param_tag(value: Any) -> str | None:
     return None
 
 
-SpaceParam = Annotated[
+SpaceParam: Any = Annotated[
     Union[tuple(Annotated[cls, Tag(name)] for name, cls in PARAM_TYPES.items())],  # type: ignore[valid-type]
     Discriminator(
         _param_tag,

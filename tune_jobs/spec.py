@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import (
@@ -26,13 +26,13 @@ from pydantic import (
     model_validator,
 )
 
+from trainables.registry import TrainableDef, resolve_trainable
 from tune_jobs.errors import SpecError, format_validation_error
 from tune_jobs.model import StrictModel
 from tune_jobs.registry import Registry, UnknownNameError
 from tune_jobs.schedulers import SCHEDULERS, AshaScheduler, FifoScheduler, SchedulerSpec
 from tune_jobs.search import SEARCHES, SearchSpec
 from tune_jobs.space import Param, SpaceParam, show
-from trainables.registry import TrainableDef, resolve_trainable
 
 
 def _tagged_union(registry: Registry[Any], key: str, default: str | None) -> Any:
@@ -54,8 +54,12 @@ def _tagged_union(registry: Registry[Any], key: str, default: str | None) -> Any
     return Annotated[Union[members], unknown]  # type: ignore[valid-type]
 
 
-SearchUnion = _tagged_union(SEARCHES, "algorithm", default="random")
-SchedulerUnion = _tagged_union(SCHEDULERS, "type", default=None)
+if TYPE_CHECKING:  # the registries' unions are built at run time; checkers see the base classes
+    SearchUnion = SearchSpec
+    SchedulerUnion = SchedulerSpec
+else:
+    SearchUnion = _tagged_union(SEARCHES, "algorithm", default="random")
+    SchedulerUnion = _tagged_union(SCHEDULERS, "type", default=None)
 
 
 class Resources(StrictModel):
@@ -89,7 +93,7 @@ class JobSpec(BaseModel):
     mode: Literal["max", "min"] | None = None
     config: dict[str, Any] = Field(default_factory=dict)
     space: dict[str, SpaceParam] = Field(default_factory=dict)
-    search: SearchUnion = Field(default_factory=lambda: SEARCHES.get("random")())
+    search: SearchUnion = Field(default_factory=lambda: SEARCHES.get("random").model_validate({}))
     scheduler: SchedulerUnion = Field(default_factory=FifoScheduler)
     resources: Resources = Field(default_factory=Resources)
     stop: Stop = Field(default_factory=Stop)
@@ -180,7 +184,7 @@ def _check_value(model: type[BaseModel], key: str, value: Any, path: str, kind: 
     field = model.model_fields[key]
     try:
         annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
-        TypeAdapter(annotation).validate_python(value)
+        TypeAdapter(annotation).validate_python(value)  # type: ignore[arg-type]
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"]
         what = f"{kind} value {show(value)}" if kind else show(value)

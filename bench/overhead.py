@@ -1,0 +1,86 @@
+"""Per-trial overhead: 100 trivial trials (3 reports each, no work) through tune-jobs (Parquet
+writing included) vs plain Ray Tune with its defaults vs plain Ray Tune with reuse_actors=True,
+on one local Ray in the same run.
+
+    python bench/overhead.py [--trials 100] [--cpus 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
+def plain_ray_tune(trials: int, storage: str, reuse_actors: bool) -> float:
+    from ray import tune
+
+    from bench.trivial import train
+
+    def trainable(config):
+        train(config, lambda metrics: tune.report(metrics))
+
+    started = time.perf_counter()
+    tune.Tuner(
+        trainable,
+        param_space={"x": tune.uniform(0, 1)},
+        tune_config=tune.TuneConfig(metric="score", mode="max", num_samples=trials, reuse_actors=reuse_actors),
+        run_config=tune.RunConfig(storage_path=storage, name=f"plain-{reuse_actors}", verbose=0),
+    ).fit()
+    return time.perf_counter() - started
+
+
+def through_tune_jobs(trials: int, storage: str) -> float:
+    from rich.console import Console
+
+    from tune_jobs.runner import run_job
+    from tune_jobs.spec import validate_spec
+
+    spec = validate_spec({
+        "name": "overhead", "trainable": "bench.trivial:train", "metric": "score", "mode": "max",
+        "space": {"x": {"uniform": [0, 1]}}, "search": {"num_samples": trials, "seed": 0},
+        "failure": {"max_failures": 0}, "storage": storage,
+    })
+    started = time.perf_counter()
+    outcome = run_job(spec, console=Console(file=open(os.devnull, "w")))
+    elapsed = time.perf_counter() - started
+    assert outcome.counts["completed"] == trials, outcome.counts
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--cpus", type=int, default=2)
+    args = parser.parse_args()
+    import ray
+
+    ray.init(num_cpus=args.cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
+             log_to_driver=False, logging_level="ERROR")
+    with tempfile.TemporaryDirectory() as storage:
+        through_tune_jobs(4, storage + "/warmup")  # first-use costs (imports, worker start) out of the way
+        runs = {
+            "plain Ray Tune (defaults, reuse_actors=False)": plain_ray_tune(args.trials, storage, reuse_actors=False),
+            "plain Ray Tune (reuse_actors=True)": plain_ray_tune(args.trials, storage, reuse_actors=True),
+            "tune-jobs (incl. Parquet)": through_tune_jobs(args.trials, storage),
+        }
+    ray.shutdown()
+    best_plain = min(v for k, v in runs.items() if k.startswith("plain"))
+    print(f"\n{args.trials} trivial trials, {args.cpus} CPUs, one local Ray")
+    print(f"{'setting':<48}{'total s':>9}{'s/trial':>10}{'vs best plain':>15}")
+    for name, seconds in runs.items():
+        print(f"{name:<48}{seconds:>9.2f}{seconds / args.trials:>10.4f}{seconds / best_plain:>14.2f}x")
+    ratio = runs["tune-jobs (incl. Parquet)"] / best_plain
+    print(f"\ntune-jobs / best plain Ray Tune = {ratio:.2f}x (target <= 1.2x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""Real tuning jobs through the CLI on one shared local Ray (2 CPUs): Parquet files and exit codes."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tune_jobs.cli import app
+
+pytestmark = pytest.mark.integration
+
+
+def write_spec(tmp_path, **fields):
+    spec = {
+        "name": "quad",
+        "trainable": "tests.user_trainables:quadratic",
+        "metric": "score",
+        "mode": "max",
+        "config": {"steps": 3},
+        "space": {"x": {"uniform": [0.0, 2.0]}},
+        "search": {"algorithm": "random", "num_samples": 4, "seed": 1},
+        "failure": {"max_failures": 0},
+        "storage": str(tmp_path / "results"),
+    }
+    spec.update(fields)
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def run_cli(*args):
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def job_dir(tmp_path):
+    return tmp_path / "results" / "quad"
+
+
+def test_random_search_writes_every_trial_and_iteration(ray_session, in_repo, tmp_path, job_dir):
+    code, output = run_cli("run", write_spec(tmp_path))
+    assert code == 0, output
+    trials = pd.read_parquet(job_dir / "trials.parquet")
+    iterations = pd.read_parquet(job_dir / "iterations.parquet")
+    assert len(trials) == 4 and set(trials.status) == {"completed"}
+    assert trials.iterations.tolist() == [3, 3, 3, 3]
+    assert len(iterations) == 12 and not iterations.duplicated(["trial_id", "training_iteration"]).any()
+    assert {"trial_id", "training_iteration", "time_total_s", "timestamp", "score", "step"} <= set(iterations.columns)
+    assert trials["config/x"].between(0, 2).all() and (trials["config/steps"] == 3).all()
+    assert (trials.best_score >= trials.score).all()
+    job = json.loads((job_dir / "job.json").read_text())
+    assert job["status"] == "finished" and job["trial_counts"]["completed"] == 4
+    assert job["best_trial"]["score"] == trials.best_score.max()
+    assert {"tune-jobs", "ray", "torch", "python"} <= set(job["versions"])
+    assert job["cluster_resources"]["CPU"] == 2.0 and len(job["spec_sha256"]) == 64
+    assert "best score:" in output and "trials: 4 completed" in output
+
+
+def test_seeded_random_search_samples_the_same_configs(ray_session, in_repo, tmp_path, job_dir):
+    run_cli("run", write_spec(tmp_path))
+    first = sorted(pd.read_parquet(job_dir / "trials.parquet")["config/x"])
+    code, _ = run_cli("run", write_spec(tmp_path), "--restart")
+    assert code == 0
+    assert sorted(pd.read_parquet(job_dir / "trials.parquet")["config/x"]) == first
+
+
+def test_grid_search_tries_every_combination(ray_session, in_repo, tmp_path, job_dir):
+    spec = write_spec(tmp_path, search={"algorithm": "grid"},
+                      space={"x": {"grid": [0.0, 1.0, 2.0]}, "steps": {"choice": [1, 2]}}, config={})
+    code, output = run_cli("run", spec)
+    assert code == 0, output
+    trials = pd.read_parquet(job_dir / "trials.parquet")
+    pairs = sorted(zip(trials["config/x"], trials["config/steps"], strict=True))
+    assert pairs == [(0.0, 1), (0.0, 2), (1.0, 1), (1.0, 2), (2.0, 1), (2.0, 2)]
+    assert sorted(trials.iterations) == [1, 1, 1, 2, 2, 2]
+
+
+def test_asha_stops_poor_trials_early(ray_session, in_repo, tmp_path, job_dir):
+    spec = write_spec(tmp_path, config={"steps": 9},
+                      search={"algorithm": "random", "num_samples": 9, "seed": 3, "max_concurrent": 2},
+                      scheduler={"type": "asha", "grace_period": 1, "reduction_factor": 3})
+    code, output = run_cli("run", spec)
+    assert code == 0, output
+    trials = pd.read_parquet(job_dir / "trials.parquet")
+    assert set(trials.status) <= {"completed", "stopped"} and (trials.status == "stopped").any()
+    stopped = trials[trials.status == "stopped"]
+    assert (stopped.iterations < 9).all()
+    assert (trials[trials.status == "completed"].iterations == 9).all()
+    iterations = pd.read_parquet(job_dir / "iterations.parquet")
+    assert iterations.groupby("trial_id").size().sort_index().tolist() == trials.set_index("trial_id").iterations.sort_index().tolist()
+
+
+def test_digits_mlp_trains_through_the_cli(ray_session, in_repo, tmp_path):
+    spec = write_spec(tmp_path, name="digits", trainable="digits_mlp", metric="val_accuracy", mode=None,
+                      config={"epochs": 2, "hidden": 32}, space={"lr": {"loguniform": [1e-3, 1e-1]}},
+                      search={"num_samples": 2, "seed": 0})
+    code, output = run_cli("run", spec)
+    assert code == 0, output
+    trials = pd.read_parquet(tmp_path / "results" / "digits" / "trials.parquet")
+    assert trials.iterations.tolist() == [2, 2] and (trials.best_val_accuracy > 0.5).all()
+    code, table = run_cli("results", tmp_path / "results" / "digits", "--top", "1")
+    assert code == 0 and "best 1 by val_accuracy" in table and trials.trial_id.iloc[0][:5] in table
+
+
+def test_failures_are_recorded_and_the_job_goes_on(ray_session, in_repo, tmp_path, job_dir):
+    spec = write_spec(tmp_path, trainable="tests.user_trainables:raises", search={"num_samples": 2, "seed": 0})
+    code, output = run_cli("run", spec)
+    assert code == 1, output  # ran, but no trial succeeded
+    trials = pd.read_parquet(job_dir / "trials.parquet")
+    assert set(trials.status) == {"failed"}
+    assert trials.error.str.contains("ValueError: boom on purpose").all()
+    assert "failed x2: ValueError: boom on purpose" in output
+    assert "Traceback" not in output
+
+
+def test_non_finite_metric_fails_the_trial_with_the_reason(ray_session, in_repo, tmp_path, job_dir):
+    spec = write_spec(tmp_path, trainable="tests.user_trainables:nan_metric", search={"num_samples": 1})
+    code, _ = run_cli("run", spec)
+    assert code == 1
+    trial = pd.read_parquet(job_dir / "trials.parquet").iloc[0]
+    assert trial.status == "failed" and trial.error == "score reported as nan, not a finite number"
+    assert trial.iterations == 2 and trial.best_score == 0.5
+    assert len(pd.read_parquet(job_dir / "iterations.parquet")) == 2
+
+
+@pytest.mark.parametrize(
+    ("trainable", "reason"),
+    [
+        ("wrong_metric", "MetricNotReportedError: the job's metric 'score' is not in the report; reported: loss"),
+        ("silent", "MetricNotReportedError: the trainable returned without reporting any result"),
+    ],
+)
+def test_a_metric_never_reported_is_a_clear_failure(ray_session, in_repo, tmp_path, job_dir, trainable, reason):
+    spec = write_spec(tmp_path, trainable=f"tests.user_trainables:{trainable}", search={"num_samples": 1})
+    code, output = run_cli("run", spec)
+    assert code == 1
+    assert pd.read_parquet(job_dir / "trials.parquet").error.tolist() == [reason]
+    assert reason in output
+
+
+def test_existing_results_need_restart(ray_session, in_repo, tmp_path):
+    spec = write_spec(tmp_path, search={"num_samples": 1})
+    assert run_cli("run", spec)[0] == 0
+    code, output = run_cli("run", spec)
+    assert code == 2 and "already exist" in output and "--restart" in output
+
+
+def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, in_repo):
+    spec = write_spec(tmp_path, space={"x": {"loguniform": [0, 1]}})
+    for command in (["validate", str(spec)], ["run", str(spec)]):
+        done = subprocess.run([sys.executable, "-m", "tune_jobs", *command], capture_output=True, text=True)
+        assert done.returncode == 2
+        assert done.stderr.strip() == "space.x: loguniform lower bound must be > 0, got 0"
+        assert "Traceback" not in done.stdout + done.stderr
+    assert not (tmp_path / "results").exists()  # nothing half-written
+
+
+def test_validate_and_trainables_commands(tmp_path, in_repo):
+    code, output = run_cli("validate", write_spec(tmp_path))
+    assert code == 0 and "valid" in output
+    code, output = run_cli("validate", write_spec(tmp_path), "--set", "search.num_samples=0")
+    assert code == 2 and "search.num_samples: input should be greater than or equal to 1, got 0" in output
+    code, output = run_cli("trainables")
+    assert code == 0 and "digits_mlp" in output and "val_accuracy (max)" in output and "lr=0.01" in output
+    code, output = run_cli("results", tmp_path)
+    assert code == 2 and "not a tune-jobs results directory" in output

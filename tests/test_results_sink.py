@@ -1,0 +1,111 @@
+import os
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from tune_jobs.results import files
+from tune_jobs.results.sink import COMPLETED, FAILED, STOPPED, ParquetSink
+
+
+def result(iteration, score, **extra):
+    return {"training_iteration": iteration, "time_total_s": 0.1 * iteration, "timestamp": 1_700_000_000 + iteration,
+            "score": score, **extra}
+
+
+def test_rows_are_unique_per_trial_and_iteration(tmp_path):
+    sink = ParquetSink(tmp_path, "score", "max", flush_interval_s=0)
+    sink.trial_started("a", {"lr": 0.1, "opt": "sgd"})
+    for i, s in [(1, 0.5), (2, 0.6), (2, 0.65), (3, 0.7)]:  # iteration 2 reported twice (a retry)
+        sink.trial_result("a", result(i, s))
+    sink.trial_ended("a", COMPLETED)
+    sink.flush(force=True)
+    iterations = pd.read_parquet(tmp_path / files.ITERATIONS_FILE)
+    assert list(iterations.training_iteration) == [1, 2, 3]
+    assert iterations.loc[iterations.training_iteration == 2, "score"].item() == 0.65
+    trials = pd.read_parquet(tmp_path / files.TRIALS_FILE)
+    row = trials.iloc[0]
+    assert (row.trial_id, row.status, row.iterations, row.score, row.best_score) == ("a", "completed", 3, 0.7, 0.7)
+    assert row["config/lr"] == 0.1 and row["config/opt"] == "sgd"
+    assert trials["error"].isna().all() and str(trials.dtypes["error"]) in ("object", "str", "string")
+
+
+def test_best_respects_mode_and_skips_non_finite(tmp_path):
+    sink = ParquetSink(tmp_path, "loss", "min", flush_interval_s=0)
+    for i, value in enumerate([0.9, float("nan"), 0.3, 0.5], start=1):
+        sink.trial_result("t", {"training_iteration": i, "loss": value})
+    assert sink.trials["t"].best == 0.3
+
+
+def test_mixed_type_config_values_become_strings(tmp_path):
+    sink = ParquetSink(tmp_path, "score", "max", flush_interval_s=0)
+    sink.trial_started("a", {"width": 32})
+    sink.trial_started("b", {"width": "auto"})
+    sink.flush(force=True)
+    assert pd.read_parquet(tmp_path / files.TRIALS_FILE)["config/width"].tolist() == ["32", "auto"]
+
+
+def test_counts_and_failed_trials(tmp_path):
+    sink = ParquetSink(tmp_path, "score", "max", flush_interval_s=0)
+    for trial, status in [("a", COMPLETED), ("b", STOPPED), ("c", FAILED)]:
+        sink.trial_started(trial, {})
+        sink.trial_result(trial, result(1, 1.0 if trial == "c" else 0.5))
+        sink.trial_ended(trial, status, "ValueError: boom" if status == FAILED else None)
+    assert sink.counts() == {"running": 0, "completed": 1, "stopped": 1, "failed": 1}
+    assert sink.best_trial().trial_id in ("a", "b")  # a failed trial is never the best
+
+
+def test_flush_is_throttled_but_forced_flush_writes(tmp_path):
+    sink = ParquetSink(tmp_path, "score", "max", flush_interval_s=3600)
+    sink.trial_result("a", result(1, 0.1))  # first write happens (nothing flushed yet)
+    sink.trial_result("a", result(2, 0.2))
+    assert len(pd.read_parquet(tmp_path / files.ITERATIONS_FILE)) == 1
+    sink.flush(force=True)
+    assert len(pd.read_parquet(tmp_path / files.ITERATIONS_FILE)) == 2
+
+
+def test_a_failed_write_leaves_the_previous_file_whole(tmp_path):
+    sink = ParquetSink(tmp_path, "score", "max", flush_interval_s=0)
+    sink.trial_result("a", result(1, 0.1))
+    before = (tmp_path / files.ITERATIONS_FILE).read_bytes()
+
+    def crash(path):
+        path.write_bytes(b"PAR1 half a file")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        files.replace_atomically(tmp_path / files.ITERATIONS_FILE, crash)
+    assert (tmp_path / files.ITERATIONS_FILE).read_bytes() == before
+    assert pq.read_table(tmp_path / files.ITERATIONS_FILE).num_rows == 1
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_files_are_readable_by_others(tmp_path):
+    files.write_json(tmp_path / "x.json", {"a": 1})
+    assert os.stat(tmp_path / "x.json").st_mode & 0o044 == 0o044 & ~os.umask(os.umask(0))
+
+
+def test_load_existing_continues_without_duplicates(tmp_path):
+    first = ParquetSink(tmp_path, "score", "max", flush_interval_s=0)
+    first.trial_started("a", {"lr": 0.1})
+    first.trial_result("a", result(1, 0.1))
+    first.trial_result("a", result(2, 0.2))
+    first.flush(force=True)
+    second = ParquetSink(tmp_path, "score", "max", flush_interval_s=0)
+    second.load_existing()
+    second.trial_result("a", result(2, 0.2))  # replayed after a restore
+    second.trial_result("a", result(3, 0.3))
+    second.trial_ended("a", COMPLETED)
+    second.flush(force=True)
+    iterations = pd.read_parquet(tmp_path / files.ITERATIONS_FILE)
+    assert iterations.training_iteration.tolist() == [1, 2, 3]
+    assert pd.read_parquet(tmp_path / files.TRIALS_FILE)["config/lr"].tolist() == [0.1]
+
+
+def test_duckdb_reads_the_files(tmp_path):
+    duckdb = pytest.importorskip("duckdb")
+    sink = ParquetSink(tmp_path, "score", "max", flush_interval_s=0)
+    sink.trial_result("a", result(1, 0.1))
+    sink.flush(force=True)
+    path = tmp_path / files.ITERATIONS_FILE
+    assert duckdb.sql(f"select count(*) from '{path}'").fetchall() == [(1,)]

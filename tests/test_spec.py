@@ -1,0 +1,204 @@
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tune_jobs.errors import SpecError
+from tune_jobs.schedulers import AshaScheduler
+from tune_jobs.spec import load_spec, parse_override, validate_spec
+
+BASE = {
+    "name": "digits",
+    "trainable": "digits_mlp",
+    "metric": "val_accuracy",
+    "mode": "max",
+    "config": {"epochs": 4},
+    "space": {
+        "lr": {"loguniform": [1e-4, 1e-1]},
+        "hidden": {"randint": [32, 512]},
+        "dropout": {"uniform": [0.0, 0.5]},
+        "batch_size": {"choice": [32, 64, 128]},
+        "optimizer": {"grid": ["sgd", "adam"]},
+    },
+    "search": {"algorithm": "random", "num_samples": 4, "seed": 0, "max_concurrent": 2, "options": {}},
+    "scheduler": {"type": "asha", "max_t": 4, "grace_period": 1, "reduction_factor": 3},
+    "resources": {"cpu": 1, "gpu": 0.25},
+    "stop": {"time_budget_s": 60},
+    "failure": {"max_failures": 1},
+    "storage": "results",
+}
+
+
+def spec_with(**changes):
+    data = {key: (dict(value) if isinstance(value, dict) else value) for key, value in BASE.items()}
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split("__")
+        node = data
+        for part in parents:
+            node = node[part]
+        if value is DELETE:
+            del node[leaf]
+        else:
+            node[leaf] = value
+    return data
+
+
+DELETE = object()
+
+
+def problems(**changes):
+    with pytest.raises(SpecError) as info:
+        validate_spec(spec_with(**changes))
+    return info.value.problems
+
+
+def test_the_full_example_is_valid():
+    spec = validate_spec(spec_with())
+    assert spec.search.trials == 4 and isinstance(spec.scheduler, AshaScheduler)
+    assert spec.resources.gpu == 0.25
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"space__lr": {"loguniform": [0, 0.1]}}, "space.lr: loguniform lower bound must be > 0, got 0"),
+        ({"space__lr": {"loguniform": [-1, 0.1]}}, "space.lr: loguniform lower bound must be > 0, got -1"),
+        ({"space__hidden": {"lograndint": [0, 8]}}, "space.hidden: lograndint lower bound must be > 0, got 0"),
+        ({"space__dropout": {"uniform": [0.5, 0.1]}},
+         "space.dropout: uniform lower bound 0.5 must be below upper bound 0.1"),
+        ({"space__hidden": {"randint": [512, 32]}}, "space.hidden: randint lower bound 512 is above upper bound 32"),
+        ({"space__batch_size": {"choice": []}}, "space.batch_size: choice needs at least one value, got []"),
+        ({"space__optimizer": {"grid": []}}, "space.optimizer: grid needs at least one value, got []"),
+        ({"space__dropout": {"uniform": [0.5]}}, "space.dropout: uniform needs [low, high], got [0.5]"),
+        ({"space__dropout": {"normal": [0, 1]}},
+         "space.dropout: expected one of {uniform, loguniform, randint, lograndint, choice, grid} with its values, "
+         "got {'normal': [0, 1]}"),
+        ({"space__hidden": {"randint": [1.5, 8]}}, "space.hidden.randint[0]: input should be a valid integer, got 1.5"),
+        ({"name": "Digits MLP"}, "name: must match [a-z0-9_-]+, got 'Digits MLP'"),
+        ({"name": DELETE}, "name: required"),
+        ({"metric": DELETE}, "metric: required"),
+        ({"colour": "blue"}, "colour: unknown key; valid keys: name, trainable, metric, mode, config, space, search, "
+                             "scheduler, resources, stop, failure, storage"),
+        ({"mode": "maximise"}, "mode: input should be 'max' or 'min', got 'maximise'"),
+        ({"trainable": "resnet9000"}, "trainable: unknown trainable 'resnet9000'; valid: digits_mlp"),
+        ({"search__algorithm": "hyperopt"}, "search.algorithm: unknown search algorithm 'hyperopt'; valid: grid, random"),
+        ({"search__num_samples": 0}, "search.num_samples: input should be greater than or equal to 1, got 0"),
+        ({"search__options": {"kappa": 2}}, "search.options.kappa: unknown key; nothing can be set here"),
+        ({"scheduler__type": "pbt"}, "scheduler.type: unknown scheduler 'pbt'; valid: asha, fifo"),
+        ({"scheduler__grace_period": 9}, "scheduler.grace_period: must be <= max_t (4), got 9"),
+        ({"scheduler__reduction_factor": 1}, "scheduler.reduction_factor: input should be greater than 1, got 1"),
+        ({"resources__cpu": 0}, "resources.cpu: input should be greater than 0, got 0"),
+        ({"resources__cpu": -2}, "resources.cpu: input should be greater than 0, got -2"),
+        ({"resources__gpu": -1}, "resources.gpu: input should be greater than or equal to 0, got -1"),
+        ({"resources__gpu": 1.5}, "resources.gpu: a trial above one GPU must use whole GPUs, got 1.5"),
+        ({"failure__max_failures": -1}, "failure.max_failures: input should be greater than or equal to 0, got -1"),
+        ({"stop__time_budget_s": 0}, "stop.time_budget_s: input should be greater than 0, got 0"),
+        ({"config__lr": 0.1}, "space.lr: also set in config; a key is either fixed (config) or searched (space)"),
+        ({"space__width": {"lograndint": [16, 256]}},
+         "space.width: digits_mlp does not accept 'width'; accepted: lr, hidden, layers, dropout, batch_size, "
+         "optimizer, momentum, weight_decay, epochs, val_fraction, seed"),
+        ({"metric": "accuracy"},
+         "metric: digits_mlp does not report 'accuracy'; it reports train_loss, train_accuracy, val_loss, val_accuracy"),
+        ({"config__epochs": "ten"},
+         "config.epochs: 'ten' not accepted: input should be a valid integer, unable to parse string as an integer"),
+        ({"space__optimizer": {"choice": ["sgd", "adamm"]}},
+         "space.optimizer: choice value 'adamm' not accepted: input should be 'sgd', 'adam' or 'adamw'"),
+    ],
+)
+def test_each_bad_input_is_one_line_naming_field_and_value(changes, expected):
+    assert problems(**changes) == [expected]
+
+
+def test_all_field_problems_are_reported_at_once():
+    found = problems(space__lr={"loguniform": [0, 1]}, resources__cpu=0, name="Bad!")
+    assert found == [
+        "name: must match [a-z0-9_-]+, got 'Bad!'",
+        "space.lr: loguniform lower bound must be > 0, got 0",
+        "resources.cpu: input should be greater than 0, got 0",
+    ]
+
+
+def test_grid_search_refuses_continuous_ranges():
+    found = problems(search__algorithm="grid")
+    assert "space.lr: grid search needs listed values, got loguniform; use grid or choice, " \
+           "or search.algorithm random" in found
+    assert len(found) == 3  # lr, hidden, dropout
+
+
+def test_mode_comes_from_the_trainable_declaration():
+    assert validate_spec(spec_with(mode=DELETE, metric="val_loss")).mode == "min"
+
+
+def test_user_function_needs_a_mode(in_repo):
+    found = problems(trainable="tests.user_trainables:quadratic", mode=DELETE, space={"x": {"uniform": [0, 2]}},
+                     config={})
+    assert found == ["mode: required (max or min): tests.user_trainables:quadratic declares no metrics"]
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("tests.user_trainables:missing", "trainable: 'tests.user_trainables' has no function 'missing'"),
+        ("no_such_pkg.mod:train", "trainable: cannot import 'no_such_pkg.mod': No module named 'no_such_pkg'"),
+        ("bad reference:x", "trainable: expected a registered name or 'package.module:function', got 'bad reference:x'"),
+    ],
+)
+def test_user_function_references(in_repo, reference, expected):
+    assert problems(trainable=reference, space={}, config={}) == [expected]
+
+
+def test_asha_max_t_defaults_to_epochs_and_checks_grace_period():
+    spec = validate_spec(spec_with(scheduler={"type": "asha"}, config={"epochs": 7}))
+    assert spec.scheduler.max_t == 7
+    assert problems(scheduler={"type": "asha", "grace_period": 9}, config={"epochs": 7}) == [
+        "scheduler.grace_period: must be <= max_t (config.epochs = 7), got 9"
+    ]
+
+
+def test_overrides_are_yaml_and_validated_the_same(tmp_path):
+    path = tmp_path / "job.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(BASE))
+    spec = load_spec(path, ["search.num_samples=9", "space.lr={loguniform: [0.001, 0.01]}", "config.epochs=2"])
+    assert spec.search.num_samples == 9 and spec.space["lr"].bounds == (0.001, 0.01)
+    with pytest.raises(SpecError) as info:
+        load_spec(path, ["space.lr={loguniform: [0, 0.01]}"])
+    assert info.value.problems == ["space.lr: loguniform lower bound must be > 0, got 0"]
+    with pytest.raises(SpecError) as info:
+        parse_override("search.num_samples")
+    assert info.value.problems[0].startswith("--set search.num_samples: expected key=value")
+
+
+def test_file_problems_are_one_line(tmp_path):
+    with pytest.raises(SpecError) as info:
+        load_spec(tmp_path / "absent.yaml")
+    assert info.value.problems == [f"{tmp_path / 'absent.yaml'}: no such file"]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\nspace: {lr: [1, 2\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(broken)
+    assert info.value.problems[0].startswith(f"{broken}:3:1: not valid YAML")
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- a\n- b\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(listed)
+    assert "a job spec is a mapping" in info.value.problems[0]
+
+
+def test_resolved_spec_round_trips_and_hashes_stably():
+    spec = validate_spec(spec_with())
+    again = validate_spec(spec.resolved())
+    assert again.resolved() == spec.resolved() and again.sha256() == spec.sha256()
+
+
+def test_spec_results_reader_and_trainables_import_without_ray():
+    code = textwrap.dedent("""
+        import sys
+        import tune_jobs.spec, tune_jobs.results.reader, tune_jobs.results.sink, trainables.digits_mlp
+        from tune_jobs.spec import validate_spec
+        assert "ray" not in sys.modules, "ray imported"
+        assert "torch" not in sys.modules, "torch imported"
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True)

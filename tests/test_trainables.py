@@ -1,0 +1,37 @@
+import math
+
+import pytest
+
+from trainables.api import Recorder
+from trainables.digits_mlp import METRICS, train
+from trainables.registry import TRAINABLES, UnknownNameError, resolve_trainable
+
+
+def test_digits_mlp_reports_every_declared_metric_each_epoch():
+    recorder = Recorder()
+    train({"epochs": 3, "hidden": 32}, recorder)
+    assert [row["epoch"] for row in recorder.rows] == [1, 2, 3]
+    for row in recorder.rows:
+        assert set(METRICS) <= set(row) and all(math.isfinite(row[m]) for m in METRICS)
+    assert recorder.rows[-1]["val_accuracy"] > 0.8  # it learns
+    assert recorder.checkpoint["epoch"] == 3
+
+
+def test_resume_from_a_checkpoint_matches_an_uninterrupted_run():
+    config = {"epochs": 4, "hidden": 32, "dropout": 0.0}
+    whole = Recorder()
+    train(config, whole)
+    first_half = Recorder()
+    train({**config, "epochs": 2}, first_half)
+    second_half = Recorder()
+    train(config, second_half, checkpoint=first_half.checkpoint)
+    assert [r["epoch"] for r in second_half.rows] == [3, 4]
+    assert second_half.rows[-1]["val_loss"] == pytest.approx(whole.rows[-1]["val_loss"], rel=1e-5)
+
+
+def test_registry_lists_valid_names_for_unknown_ones():
+    with pytest.raises(UnknownNameError) as info:
+        resolve_trainable("nope")
+    assert str(info.value) == "unknown trainable 'nope'; valid: digits_mlp"
+    assert "digits_mlp" in TRAINABLES.names()
+    assert TRAINABLES.get("digits_mlp").accepts_checkpoint

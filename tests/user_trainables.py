@@ -1,0 +1,36 @@
+"""User trainables for the tests: plain functions of (config, report), no Ray, no torch."""
+
+from __future__ import annotations
+
+import time
+
+
+def quadratic(config, report):
+    """Peaks at x = 1; improves a little each step so ASHA has curves to compare."""
+    for step in range(1, int(config.get("steps", 3)) + 1):
+        report({"score": -((config["x"] - 1.0) ** 2) + 0.01 * step, "step": step})
+        time.sleep(float(config.get("sleep", 0.0)))
+
+
+def raises(config, report):
+    report({"score": 1.0})
+    raise ValueError("boom on purpose")
+
+
+def nan_metric(config, report):
+    report({"score": 0.5})
+    report({"score": float("nan")})
+    report({"score": 0.7})  # never reached: the trial ends at the NaN
+
+
+def wrong_metric(config, report):
+    report({"loss": 1.0})
+
+
+def silent(config, report):
+    return None
+
+
+def trivial(config, report):
+    for _ in range(3):
+        report({"score": 1.0})
