@@ -1,0 +1,45 @@
+"""Atomic file replacement: a reader sees the old file or the new one, never half of one."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+TRIALS_FILE = "trials.parquet"
+ITERATIONS_FILE = "iterations.parquet"
+JOB_FILE = "job.json"
+
+
+def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temp_name, 0o666 & ~umask)  # mkstemp makes 0600; results are meant to be shared
+    temp = Path(temp_name)
+    try:
+        write(temp)
+        with open(temp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def write_parquet(path: Path, table: pa.Table) -> None:
+    replace_atomically(path, lambda temp: pq.write_table(table, temp))
+
+
+def write_json(path: Path, data: Any) -> None:
+    def write(temp: Path) -> None:
+        temp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+    replace_atomically(path, write)

@@ -1,0 +1,61 @@
+"""``job.json``: what ran (the resolved spec and its hash), where, with which versions, and how it ended."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from tune_jobs.results.files import JOB_FILE, write_json
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def versions() -> dict[str, str | None]:
+    return {
+        "tune-jobs": _version("tune-jobs"),
+        "ray": _version("ray"),
+        "torch": _version("torch"),
+        "python": platform.python_version(),
+    }
+
+
+def git_commit(directory: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class JobRecord:
+    def __init__(self, directory: Path, spec: dict[str, Any], spec_sha256: str) -> None:
+        self.path = directory / JOB_FILE
+        self.data: dict[str, Any] = {
+            "spec": spec,
+            "spec_sha256": spec_sha256,
+            "status": "running",
+            "start_time": now_iso(),
+            "end_time": None,
+            "versions": versions(),
+            "git_commit": git_commit(Path.cwd()),
+            "cluster_resources": None,
+            "trial_counts": None,
+            "best_trial": None,
+        }
+
+    def save(self, **changes: Any) -> None:
+        self.data.update(changes)
+        write_json(self.path, self.data)

@@ -1,0 +1,32 @@
+"""Reading a job's results back: the best trials, for the CLI and for people's own analysis."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tune_jobs.errors import SpecError
+from tune_jobs.results.files import JOB_FILE, TRIALS_FILE
+
+
+def read_job(directory: Path) -> dict[str, Any]:
+    path = Path(directory) / JOB_FILE
+    if not path.exists():
+        raise SpecError([f"{directory}: not a tune-jobs results directory (no {JOB_FILE})"])
+    return json.loads(path.read_text())
+
+
+def best_trials(directory: Path, top: int) -> tuple[pd.DataFrame, str, str]:
+    """The ``top`` trials by the job's metric (failed trials last), with the metric and mode."""
+    job = read_job(directory)
+    metric, mode = job["spec"]["metric"], job["spec"]["mode"]
+    path = Path(directory) / TRIALS_FILE
+    if not path.exists():
+        raise SpecError([f"{directory}: no {TRIALS_FILE} yet (the job has not reported any trial)"])
+    trials = pd.read_parquet(path)
+    key = f"best_{metric}"
+    ordered = trials.sort_values(key, ascending=(mode == "min"), na_position="last", kind="stable")
+    return ordered.head(top).reset_index(drop=True), metric, mode

@@ -1,0 +1,150 @@
+"""Collects trial events into ``trials.parquet`` and ``iterations.parquet`` while a job runs.
+
+Rows are keyed by (trial_id, training_iteration), so a result seen twice (a retried or restored
+trial re-reporting an iteration) replaces the earlier row instead of duplicating it. Files are
+rewritten atomically at most every ``flush_interval_s`` (and by ``flush(force=True)`` at the end),
+so a crash loses at most the last interval and a reader never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tune_jobs.results.files import ITERATIONS_FILE, TRIALS_FILE, write_parquet
+
+# Statuses written to trials.parquet.
+RUNNING, COMPLETED, STOPPED, FAILED = "running", "completed", "stopped", "failed"
+SUCCEEDED = (COMPLETED, STOPPED)
+ITERATION_KEYS = ("trial_id", "training_iteration", "time_total_s", "timestamp")
+
+
+@dataclass
+class TrialRecord:
+    trial_id: str
+    config: dict[str, Any]
+    status: str = RUNNING
+    error: str | None = None
+    last: dict[str, Any] = field(default_factory=dict)
+    best: float | None = None
+
+
+def _arrow_column(values: list[Any]) -> pa.Array:
+    """Native types where the values agree on one; strings where they do not (mixed choices)."""
+    try:
+        array = pa.array(values)
+        # An all-null column (no trial failed yet) is still typed, so readers see one schema.
+        return array.cast(pa.string()) if pa.types.is_null(array.type) else array
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def _table(rows: list[dict[str, Any]], first: tuple[str, ...]) -> pa.Table:
+    columns: dict[str, None] = dict.fromkeys(first)
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    return pa.table({name: _arrow_column([row.get(name) for row in rows]) for name in columns})
+
+
+class ParquetSink:
+    def __init__(self, directory: Path, metric: str, mode: str, flush_interval_s: float = 1.0) -> None:
+        self.directory = Path(directory)
+        self.metric, self.mode = metric, mode
+        self.flush_interval_s = flush_interval_s
+        self.trials: dict[str, TrialRecord] = {}
+        self.iterations: dict[tuple[str, int], dict[str, Any]] = {}
+        self._dirty = False
+        self._last_flush = float("-inf")
+
+    # -- events ------------------------------------------------------------------------------
+    def trial_started(self, trial_id: str, config: Mapping[str, Any]) -> None:
+        record = self.trials.setdefault(trial_id, TrialRecord(trial_id, dict(config)))
+        record.status, record.error = RUNNING, None
+        self._changed()
+
+    def trial_result(self, trial_id: str, metrics: Mapping[str, Any]) -> None:
+        """One reported iteration: ``training_iteration``, times and the trainable's metrics."""
+        self._record_result(trial_id, metrics)
+        self._changed()
+
+    def _record_result(self, trial_id: str, metrics: Mapping[str, Any]) -> None:
+        row = {"trial_id": trial_id, **metrics}
+        self.iterations[(trial_id, int(metrics["training_iteration"]))] = row
+        record = self.trials.setdefault(trial_id, TrialRecord(trial_id, {}))
+        if int(metrics["training_iteration"]) >= int(record.last.get("training_iteration", 0)):
+            record.last = dict(metrics)
+        value = metrics.get(self.metric)
+        if isinstance(value, (int, float)) and math.isfinite(value) and (
+            record.best is None or (value > record.best if self.mode == "max" else value < record.best)
+        ):
+            record.best = float(value)
+
+    def trial_ended(self, trial_id: str, status: str, error: str | None = None) -> None:
+        record = self.trials.setdefault(trial_id, TrialRecord(trial_id, {}))
+        record.status, record.error = status, error
+        self._changed()
+
+    # -- queries -----------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        counts = {RUNNING: 0, COMPLETED: 0, STOPPED: 0, FAILED: 0}
+        for record in self.trials.values():
+            counts[record.status] = counts.get(record.status, 0) + 1
+        return counts
+
+    def best_trial(self) -> TrialRecord | None:
+        scored = [r for r in self.trials.values() if r.best is not None and r.status != FAILED]
+        if not scored:
+            return None
+        pick = max if self.mode == "max" else min
+        return pick(scored, key=lambda r: r.best)  # type: ignore[arg-type, return-value]
+
+    # -- files -------------------------------------------------------------------------------
+    def trial_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for record in self.trials.values():
+            row: dict[str, Any] = {
+                "trial_id": record.trial_id,
+                "status": record.status,
+                "error": record.error,
+                "iterations": int(record.last.get("training_iteration", 0)),
+                "time_total_s": record.last.get("time_total_s"),
+            }
+            row.update({f"config/{key}": value for key, value in record.config.items()})
+            row.update({k: v for k, v in record.last.items() if k not in ITERATION_KEYS})
+            row[f"best_{self.metric}"] = record.best
+            rows.append(row)
+        return rows
+
+    def flush(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self._dirty or (not force and now - self._last_flush < self.flush_interval_s):
+            return
+        trial_first = ("trial_id", "status", "error", "iterations", "time_total_s")
+        write_parquet(self.directory / TRIALS_FILE, _table(self.trial_rows(), trial_first))
+        ordered = [self.iterations[key] for key in sorted(self.iterations)]
+        write_parquet(self.directory / ITERATIONS_FILE, _table(ordered, ITERATION_KEYS))
+        self._dirty, self._last_flush = False, now
+
+    def load_existing(self) -> None:
+        """Pick up the files of an earlier run of this job (resume), so nothing is lost or doubled."""
+        paths = (self.directory / TRIALS_FILE, self.directory / ITERATIONS_FILE)
+        trial_rows, iteration_rows = (pq.read_table(p).to_pylist() if p.exists() else [] for p in paths)
+        for row in trial_rows:
+            record = self.trials.setdefault(row["trial_id"], TrialRecord(row["trial_id"], {}))
+            record.config = {k.removeprefix("config/"): v for k, v in row.items() if k.startswith("config/")}
+            record.status, record.error = row["status"], row["error"]
+        for row in iteration_rows:
+            clean = {k: v for k, v in row.items() if v is not None}
+            self._record_result(str(clean.pop("trial_id")), clean)
+        self._dirty = False
+
+    def _changed(self) -> None:
+        self._dirty = True
+        self.flush()
