@@ -63,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     import ray
 
-    ray.init(num_cpus=args.cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
+    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
              log_to_driver=False, logging_level="ERROR")
     with tempfile.TemporaryDirectory() as storage:
         through_tune_jobs(4, storage + "/warmup")  # first-use costs (imports, worker start) out of the way

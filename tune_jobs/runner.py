@@ -58,7 +58,9 @@ def _start_ray(address: str | None, num_cpus: int | None, num_gpus: int | None) 
     if address:
         ray.init(address=address, **options)
     else:
-        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+        # "local": always a new embedded instance. Without it ray.init joins the cluster named in
+        # /tmp/ray/ray_current_cluster, and hangs when that cluster has since stopped.
+        ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
                  _node_ip_address="127.0.0.1", **options)
     return True
 
@@ -110,7 +112,11 @@ def run_job(
             callback = ResultsCallback(sink, progress, max_t)
             tuner = tune.Tuner(
                 tune.with_resources(trainable, resources),
-                param_space=param_space(spec.config, dict(spec.space), choices_as_grid=spec.search.algorithm == "grid"),
+                param_space=param_space(
+                    spec.config,
+                    {} if spec.search.owns_space else dict(spec.space),
+                    choices_as_grid=spec.search.algorithm == "grid",
+                ),
                 tune_config=tune.TuneConfig(
                     metric=spec.metric,
                     mode=mode,

@@ -35,6 +35,11 @@ class SearchSpec(StrictModel):
     def trials(self) -> int:
         return self.num_samples if self.num_samples is not None else self.default_num_samples
 
+    @property
+    def owns_space(self) -> bool:
+        """True when the searcher takes the space itself (Ray then gets only the fixed config)."""
+        return False
+
     def check_space(self, space: dict[str, Param]) -> list[str]:
         """Problems with this space for this algorithm, one ``space.key: ...`` line each."""
         return []

@@ -1,0 +1,110 @@
+"""``bayesopt``: Gaussian-process Bayesian optimisation on bayesian-optimization 3.x.
+
+Options are checked here, before Ray starts; the searcher itself is
+``tune_jobs.search.bayesopt_searcher.BayesOptSearcher`` (the only part that imports Ray).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from tune_jobs.model import StrictModel
+from tune_jobs.results.files import TRIALS_FILE
+from tune_jobs.results.sink import SUCCEEDED
+from tune_jobs.search.base import SEARCHES, SearchSpec
+from tune_jobs.space import Grid, Param
+
+
+class DomainReduction(StrictModel):
+    """bayes_opt's ``SequentialDomainReductionTransformer``: shrinks float/int bounds around the best."""
+
+    enabled: bool = True
+    gamma_osc: float = Field(0.7, gt=0, le=1)
+    gamma_pan: float = Field(1.0, gt=0)
+    eta: float = Field(0.9, gt=0, le=1)
+    minimum_window: float = Field(0.0, ge=0)
+
+
+class BayesOptOptions(StrictModel):
+    initial_points: int | None = Field(None, ge=1, description="random suggestions before the GP; default max(5, 2 x parameters)")
+    acquisition: Literal["ucb", "ei", "poi", "gp_hedge"] = "ei"
+    kappa: float | None = Field(None, gt=0, description="ucb only (default 2.576)")
+    xi: float | None = Field(None, ge=0, description="ei/poi only (default 0.01)")
+    domain_reduction: DomainReduction | None = None
+    warm_start: str | None = Field(None, min_length=1, description="an earlier job's results directory")
+    refit_every: float = Field(1.25, ge=1, description="refit kernel hyperparameters when observations grow by this factor")
+    max_fit_points: int = Field(256, ge=16, description="points used to fit kernel hyperparameters")
+
+    @field_validator("domain_reduction", mode="before")
+    @classmethod
+    def _bool_shorthand(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _acquisition_parameters(self) -> BayesOptOptions:
+        if self.kappa is not None and self.acquisition != "ucb":
+            raise ValueError(f"kappa is a ucb parameter; acquisition is {self.acquisition}")
+        if self.xi is not None and self.acquisition not in ("ei", "poi"):
+            raise ValueError(f"xi is an ei/poi parameter; acquisition is {self.acquisition}")
+        return self
+
+
+@SEARCHES.register("bayesopt")
+class BayesOptSearch(SearchSpec):
+    algorithm: Literal["bayesopt"] = "bayesopt"
+    options: BayesOptOptions = BayesOptOptions()
+
+    @property
+    def owns_space(self) -> bool:
+        return True
+
+    def check_space(self, space: dict[str, Param]) -> list[str]:
+        problems = [
+            f"space.{key}: grid is not supported with bayesopt (the GP chooses every value); "
+            "use choice, or search.algorithm random/grid"
+            for key, param in space.items()
+            if isinstance(param, Grid)
+        ]
+        if not space:
+            problems.append("space: bayesopt needs at least one searched key")
+        if self.options.warm_start is not None:
+            problems += check_warm_start(Path(self.options.warm_start))
+        return problems
+
+    def build_searcher(self, space: dict[str, Param], metric: str, mode: str) -> Any:
+        from tune_jobs.search.bayesopt_searcher import BayesOptSearcher
+
+        searcher = BayesOptSearcher(space, metric=metric, mode=mode, options=self.options, seed=self.seed)
+        if self.options.warm_start is not None:
+            for config, value in earlier_observations(Path(self.options.warm_start), metric):
+                searcher.register_config(config, value)
+        return searcher
+
+
+def check_warm_start(directory: Path) -> list[str]:
+    if not (directory / TRIALS_FILE).exists():
+        return [f"search.options.warm_start: no {TRIALS_FILE} in {directory}; give an earlier job's results directory"]
+    return []
+
+
+def earlier_observations(directory: Path, metric: str) -> list[tuple[dict[str, Any], float]]:
+    """(config, last value of ``metric``) of every successful trial of an earlier job."""
+    import math
+
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(directory / TRIALS_FILE).to_pylist()
+    found = []
+    for row in rows:
+        value = row.get(metric)
+        if row.get("status") in SUCCEEDED and isinstance(value, (int, float)) and math.isfinite(value):
+            config = {k.removeprefix("config/"): v for k, v in row.items() if k.startswith("config/")}
+            found.append((config, float(value)))
+    return found
