@@ -169,3 +169,32 @@ def test_validate_and_trainables_commands(tmp_path, in_repo):
     assert code == 0 and "digits_mlp" in output and "val_accuracy (max)" in output and "lr=0.01" in output
     code, output = run_cli("results", tmp_path)
     assert code == 2 and "not a tune-jobs results directory" in output
+
+
+def test_bayesopt_with_asha_and_four_concurrent_trials(ray_session, in_repo, tmp_path, job_dir):
+    spec = write_spec(
+        tmp_path,
+        config={"sleep": 0.05},
+        space={"x": {"uniform": [0.0, 2.0]}, "steps": {"randint": [3, 6]}, "scale": {"loguniform": [0.01, 1.0]},
+               "opt": {"choice": ["a", "b"]}},
+        search={"algorithm": "bayesopt", "num_samples": 12, "seed": 0, "max_concurrent": 4,
+                "options": {"initial_points": 4}},
+        scheduler={"type": "asha", "max_t": 6, "grace_period": 1, "reduction_factor": 2},
+    )
+    code, output = run_cli("run", spec)
+    assert code == 0, output
+    trials = pd.read_parquet(job_dir / "trials.parquet")
+    assert len(trials) == 12 and set(trials.status) <= {"completed", "stopped"}
+    configs = trials[["config/x", "config/steps", "config/scale", "config/opt"]].astype(str).agg("|".join, axis=1)
+    assert configs.nunique() == 12  # every trial got its own configuration
+    assert trials["config/steps"].between(3, 6).all() and trials["config/scale"].between(0.01, 1.0).all()
+    assert set(trials["config/opt"]) <= {"a", "b"} and (trials["config/sleep"] == 0.05).all()
+
+
+def test_tpe_runs_through_the_cli(ray_session, in_repo, tmp_path, job_dir):
+    spec = write_spec(tmp_path, search={"algorithm": "tpe", "num_samples": 6, "seed": 0,
+                                         "options": {"initial_points": 3}})
+    code, output = run_cli("run", spec)
+    assert code == 0, output
+    trials = pd.read_parquet(job_dir / "trials.parquet")
+    assert len(trials) == 6 and trials["config/x"].between(0, 2).all()

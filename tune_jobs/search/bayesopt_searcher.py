@@ -45,6 +45,7 @@ class _Encoding:
         # Every numeric dimension is mapped to [0, 1] (log ranges through their logs); ints are
         # rounded on the way back; a choice is a bayes_opt categorical over its indices.
         self.param = param
+        self.bound: Any
         self.decode: Callable[[Any], Any]
         self.encode: Callable[[Any], Any]
         if isinstance(param, (Uniform, LogUniform)):
@@ -101,11 +102,12 @@ class _CandidateSpace(TargetSpace):
     where the acquisition's maximum usually is."""
 
     LOCAL_FRACTION, TOP, SCALE = 0.3, 5, 0.06
+    incumbents: np.ndarray | None = None
 
     def random_sample(self, n_samples: int = 0, random_state: Any = None) -> Any:
         samples = super().random_sample(n_samples, random_state=random_state)
         local = int(n_samples * self.LOCAL_FRACTION)
-        observed = getattr(self, "incumbents", None)
+        observed = self.incumbents
         if local == 0 or observed is None or len(observed) == 0:
             return samples
         rng = random_state if isinstance(random_state, np.random.RandomState) else np.random.RandomState(random_state)
@@ -198,10 +200,24 @@ class BayesOptSearcher(Searcher):
 
     def save(self, checkpoint_path: str) -> None:
         """Everything: observations, pending trials, the fitted kernel and the random state."""
-        Path(checkpoint_path).write_bytes(cloudpickle.dumps(self.__dict__))
+        Path(checkpoint_path).write_bytes(cloudpickle.dumps(self.__getstate__()))
 
     def restore(self, checkpoint_path: str) -> None:
-        self.__dict__.update(cloudpickle.loads(Path(checkpoint_path).read_bytes()))
+        self.__setstate__(cloudpickle.loads(Path(checkpoint_path).read_bytes()))
+
+    def __getstate__(self) -> dict[str, Any]:
+        # bayes_opt's wrapped kernels pickle as the kernel they were built from, dropping the
+        # fitted hyperparameters; carry those (theta) separately.
+        state = dict(self.__dict__)
+        state["kernel_theta"] = None if self.kernel is None else self.kernel.theta.copy()
+        state["kernel"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        theta = state.pop("kernel_theta", None)
+        self.__dict__.update(state)
+        if theta is not None:
+            self.kernel = self.optimizer._gp.kernel.clone_with_theta(theta)
 
     # -- observations ------------------------------------------------------------------------
     def register(self, x: np.ndarray, value: float) -> None:
@@ -209,7 +225,7 @@ class BayesOptSearcher(Searcher):
         self.optimizer.register(params=x, target=value if self._mode != "min" else -value)
         self.seen.add(self._key(x))
         if self.transformer is not None and len(self.optimizer.space) >= 2:
-            self.optimizer.set_bounds(self.transformer.transform(self.optimizer.space))
+            self.optimizer.set_bounds(self.transformer.transform(self.optimizer.space))  # type: ignore[arg-type]
 
     def register_config(self, config: dict[str, Any], value: float) -> bool:
         """Register an earlier trial (warm start); False when its config does not fit this space."""
@@ -254,7 +270,7 @@ class BayesOptSearcher(Searcher):
         gp = self.optimizer._gp
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            work = _CandidateSpace(None, pbounds={k: space.params_config[k] for k in space.keys},
+            work = _CandidateSpace(None, pbounds={k: space.params_config[k] for k in space.keys},  # type: ignore[misc]
                                    allow_duplicate_points=True)
             work._params = np.vstack([observed_x, *pending]) if pending else observed_x.copy()
             work._target = np.concatenate([observed_y, np.full(len(pending), observed_y.min())])  # constant liar

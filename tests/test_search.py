@@ -1,0 +1,210 @@
+"""Search algorithms: one conformance suite for every model-based searcher, then BayesOpt's rules."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ray")
+from ray import cloudpickle  # noqa: E402
+
+from tune_jobs.errors import SpecError  # noqa: E402
+from tune_jobs.ray_space import param_space  # noqa: E402
+from tune_jobs.results.sink import COMPLETED, FAILED, STOPPED, ParquetSink  # noqa: E402
+from tune_jobs.search import SEARCHES  # noqa: E402
+from tune_jobs.search.bayesopt import BayesOptOptions  # noqa: E402
+from tune_jobs.search.bayesopt_searcher import BayesOptSearcher  # noqa: E402
+from tune_jobs.space import Choice, LogRandInt, LogUniform, RandInt, Uniform  # noqa: E402
+from tune_jobs.spec import validate_spec  # noqa: E402
+
+MIXED = {
+    "lr": LogUniform(loguniform=(1e-4, 1e-1)),
+    "dropout": Uniform(uniform=(0.0, 0.5)),
+    "layers": RandInt(randint=(1, 4)),
+    "width": LogRandInt(lograndint=(16, 256)),
+    "optimizer": Choice(choice=["sgd", "adam", "adamw"]),
+}
+MODEL_BASED = [name for name in SEARCHES.names() if name not in ("random", "grid")]
+
+
+def objective(config):
+    return -((math.log10(config["lr"]) + 2) ** 2) - config["dropout"] + 0.1 * config["layers"] \
+        + (0.2 if config["optimizer"] == "adam" else 0.0) - abs(math.log2(config["width"]) - 6) / 10
+
+
+def make_searcher(name, seed=0):
+    spec = SEARCHES.get(name).model_validate({"algorithm": name, "seed": seed})
+    searcher = spec.build_searcher(MIXED, "score", "max")
+    searcher.set_search_properties("score", "max", param_space({}, {} if spec.owns_space else MIXED))
+    return searcher
+
+
+def assert_in_space(config):
+    assert set(config) == set(MIXED)
+    assert 1e-4 <= config["lr"] <= 1e-1 and 0.0 <= config["dropout"] <= 0.5
+    assert isinstance(config["layers"], int) and 1 <= config["layers"] <= 4
+    assert isinstance(config["width"], int) and 16 <= config["width"] <= 256
+    assert config["optimizer"] in ("sgd", "adam", "adamw")
+
+
+@pytest.mark.parametrize("name", MODEL_BASED)
+def test_conformance_suggest_result_complete_pickle(name):
+    searcher = make_searcher(name)
+    for i in range(14):
+        trial = f"t{i}"
+        config = searcher.suggest(trial)
+        assert_in_space(config)
+        score = objective(config)
+        searcher.on_trial_result(trial, {"score": score, "training_iteration": 1})
+        searcher.on_trial_complete(trial, {"score": score, "training_iteration": 1})
+        if i == 7:  # a pickle round trip mid-search, then carry on with the copy
+            searcher = cloudpickle.loads(cloudpickle.dumps(searcher))
+    assert_in_space(searcher.suggest("last"))
+
+
+@pytest.mark.parametrize("name", MODEL_BASED)
+def test_conformance_save_and_restore_continue_identically(name, tmp_path):
+    searcher = make_searcher(name, seed=3)
+    for i in range(12):
+        config = searcher.suggest(f"t{i}")
+        searcher.on_trial_complete(f"t{i}", {"score": objective(config)})
+    searcher.save(str(tmp_path / "state"))
+    restored = make_searcher(name, seed=99)
+    restored.restore(str(tmp_path / "state"))
+    assert restored.suggest("next") == searcher.suggest("next")
+
+
+def observed(searcher):
+    return len(searcher.optimizer.space)
+
+
+def test_pending_trials_get_distinct_configs_in_the_model_phase():
+    searcher = BayesOptSearcher(MIXED, "score", "max", BayesOptOptions(initial_points=5), seed=0)
+    for i in range(10):
+        config = searcher.suggest(f"t{i}")
+        searcher.on_trial_complete(f"t{i}", {"score": objective(config)})
+    pending = [searcher.suggest(f"p{i}") for i in range(4)]  # four workers free at once
+    keys = {tuple(sorted(c.items())) for c in pending}
+    assert len(keys) == 4
+    assert len({round(c["lr"], 6) for c in pending}) == 4  # the lie pushes them apart, not only dedup
+
+
+def test_failed_nan_and_errored_trials_are_not_observations():
+    searcher = BayesOptSearcher(MIXED, "score", "max", seed=0)
+    for trial in ("a", "b", "c", "d"):
+        searcher.suggest(trial)
+    searcher.on_trial_complete("a", error=True)
+    searcher.on_trial_complete("b", {"score": float("nan")})
+    searcher.on_trial_complete("c", {"score": 0.5, "tune_jobs_error": "score reported as nan"})
+    assert observed(searcher) == 0 and searcher.pending.keys() == {"d"}
+    searcher.on_trial_complete("d", {"score": 0.25})
+    assert observed(searcher) == 1
+
+
+def test_min_mode_is_negated_for_bayes_opt_maximisation():
+    searcher = BayesOptSearcher(MIXED, "loss", "min", seed=0)
+    searcher.suggest("a")
+    searcher.on_trial_complete("a", {"loss": 0.3})
+    assert searcher.optimizer.space.target.tolist() == [-0.3]
+
+
+def test_an_early_stopped_trial_registers_its_last_reported_value():
+    searcher = BayesOptSearcher(MIXED, "score", "max", seed=0)
+    searcher.suggest("a")
+    searcher.on_trial_result("a", {"score": 0.4})
+    searcher.on_trial_complete("a", None)  # Ray may hand over no result for a removed trial
+    assert searcher.optimizer.space.target.tolist() == [0.4]
+
+
+def test_log_ranges_are_searched_in_log_space():
+    searcher = BayesOptSearcher({"lr": LogUniform(loguniform=(1e-4, 1.0))}, "s", "max", seed=0)
+    draws = [searcher.suggest(str(i))["lr"] for i in range(5)]  # initial random points
+    for i in range(5):
+        searcher.on_trial_complete(str(i), None, error=True)
+    lows = [searcher._decode(np.array([u]))["lr"] for u in (0.0, 0.5, 1.0)]
+    assert lows == pytest.approx([1e-4, 1e-2, 1.0])
+    assert all(1e-4 <= d <= 1 for d in draws)
+
+
+def test_duplicate_suggestions_are_avoided_in_a_small_discrete_space():
+    space = {"a": Choice(choice=[1, 2, 3]), "b": RandInt(randint=(0, 1))}
+    searcher = BayesOptSearcher(space, "s", "max", BayesOptOptions(initial_points=2), seed=0)
+    seen = []
+    for i in range(6):
+        config = searcher.suggest(str(i))
+        seen.append(tuple(sorted(config.items())))
+        searcher.on_trial_complete(str(i), {"s": config["a"] + config["b"]})
+    assert len(set(seen)) == 6  # all six combinations, none twice
+
+
+def test_domain_reduction_shrinks_the_bounds():
+    space = {"x": Uniform(uniform=(-5.0, 5.0)), "y": Uniform(uniform=(-5.0, 5.0))}
+    searcher = BayesOptSearcher(space, "s", "max", BayesOptOptions(initial_points=4, domain_reduction=True), seed=0)
+    for i in range(12):
+        c = searcher.suggest(str(i))
+        searcher.on_trial_complete(str(i), {"s": -(c["x"] - 1) ** 2 - (c["y"] + 2) ** 2})
+    bounds = searcher.optimizer.space.bounds
+    assert (bounds[:, 1] - bounds[:, 0] < 0.999).all()
+
+
+def test_warm_start_registers_earlier_trials_that_fit_the_space(tmp_path):
+    sink = ParquetSink(tmp_path, "score", "max", flush_interval_s=0)
+    rows = [
+        ("a", {"lr": 0.01, "dropout": 0.1, "layers": 2, "width": 64, "optimizer": "adam"}, 0.9, COMPLETED),
+        ("b", {"lr": 0.001, "dropout": 0.3, "layers": 3, "width": 32, "optimizer": "sgd"}, 0.5, STOPPED),
+        ("c", {"lr": 0.5, "dropout": 0.1, "layers": 2, "width": 64, "optimizer": "adam"}, 0.7, COMPLETED),  # lr out
+        ("d", {"lr": 0.01, "dropout": 0.1, "layers": 2, "width": 64, "optimizer": "nadam"}, 0.8, COMPLETED),  # choice
+        ("e", {"lr": 0.01, "dropout": 0.1, "layers": 2, "width": 64, "optimizer": "adam"}, 0.2, FAILED),
+    ]
+    for trial, config, score, status in rows:
+        sink.trial_started(trial, config)
+        sink.trial_result(trial, {"training_iteration": 1, "score": score})
+        sink.trial_ended(trial, status)
+    sink.flush(force=True)
+    spec = SEARCHES.get("bayesopt").model_validate({"algorithm": "bayesopt", "options": {"warm_start": str(tmp_path)}})
+    searcher = spec.build_searcher(MIXED, "score", "max")
+    assert sorted(searcher.optimizer.space.target.tolist()) == [0.5, 0.9]
+
+
+BASE = {"name": "s", "trainable": "digits_mlp", "metric": "val_accuracy",
+        "space": {"lr": {"loguniform": [1e-4, 1e-1]}, "optimizer": {"choice": ["sgd", "adam"]}}}
+
+
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [
+        ({"algorithm": "bayesopt", "options": {"kappa": 2.0}},
+         "search.options: kappa is a ucb parameter; acquisition is ei"),
+        ({"algorithm": "bayesopt", "options": {"acquisition": "ucb", "xi": 0.1}},
+         "search.options: xi is an ei/poi parameter; acquisition is ucb"),
+        ({"algorithm": "bayesopt", "options": {"acquisition": "thompson"}},
+         "search.options.acquisition: input should be 'ucb', 'ei', 'poi' or 'gp_hedge', got 'thompson'"),
+        ({"algorithm": "bayesopt", "options": {"init_points": 3}},
+         "search.options.init_points: unknown key; valid keys: initial_points, acquisition, kappa, xi, "
+         "domain_reduction, warm_start, refit_every, max_fit_points"),
+        ({"algorithm": "bayesopt", "options": {"warm_start": "/nonexistent/job"}},
+         "search.options.warm_start: no trials.parquet in /nonexistent/job; give an earlier job's results directory"),
+        ({"algorithm": "tpe", "options": {"gamma": 0.1}},
+         "search.options.gamma: unknown key; valid keys: initial_points, multivariate"),
+    ],
+)
+def test_search_option_errors(search, expected):
+    with pytest.raises(SpecError) as info:
+        validate_spec({**BASE, "search": search})
+    assert info.value.problems == [expected]
+
+
+@pytest.mark.parametrize("algorithm", ["bayesopt", "tpe"])
+def test_grid_with_a_model_based_search_says_why(algorithm):
+    with pytest.raises(SpecError) as info:
+        validate_spec({**BASE, "space": {"lr": {"grid": [0.1, 0.01]}}, "search": {"algorithm": algorithm}})
+    assert info.value.problems[0].startswith(f"space.lr: grid is not supported with {algorithm}")
+
+
+def test_pickling_keeps_the_observations():
+    searcher = BayesOptSearcher(MIXED, "score", "max", seed=0)
+    config = searcher.suggest("a")
+    searcher.on_trial_complete("a", {"score": objective(config)})
+    copy = pickle.loads(cloudpickle.dumps(searcher))
+    assert observed(copy) == 1
