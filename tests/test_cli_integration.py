@@ -143,11 +143,24 @@ def test_a_metric_never_reported_is_a_clear_failure(ray_session, in_repo, tmp_pa
     assert reason in output
 
 
-def test_existing_results_need_restart(ray_session, in_repo, tmp_path):
-    spec = write_spec(tmp_path, search={"num_samples": 1})
+def test_rerunning_a_finished_job_resumes_it_and_changes_nothing(ray_session, in_repo, tmp_path, job_dir):
+    spec = write_spec(tmp_path, search={"num_samples": 2, "seed": 0})
     assert run_cli("run", spec)[0] == 0
+    before = pd.read_parquet(job_dir / "iterations.parquet")
     code, output = run_cli("run", spec)
-    assert code == 2 and "already exist" in output and "--restart" in output
+    assert code == 0 and "resuming job quad" in output
+    after = pd.read_parquet(job_dir / "iterations.parquet")
+    assert after.equals(before)
+    job = json.loads((job_dir / "job.json").read_text())
+    assert job["status"] == "finished" and len(job["resumed_at"]) == 1
+
+
+def test_a_different_spec_on_existing_results_needs_restart(ray_session, in_repo, tmp_path, job_dir):
+    assert run_cli("run", write_spec(tmp_path, search={"num_samples": 1}))[0] == 0
+    code, output = run_cli("run", write_spec(tmp_path, search={"num_samples": 2}))
+    assert code == 2 and "come from a different spec" in output and "--restart" in output
+    code, _ = run_cli("run", write_spec(tmp_path, search={"num_samples": 2}), "--restart")
+    assert code == 0 and len(pd.read_parquet(job_dir / "trials.parquet")) == 2
 
 
 def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, in_repo):

@@ -38,18 +38,32 @@ def trial_error_line(trial: Trial) -> str:
 _QUALIFIED_EXCEPTION = re.compile(r"^(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*:)")
 
 
+# The live sink and progress line of each running job, by job key (its results directory).
+# Ray pickles the run config, callbacks included, and unpickles it on Tuner.restore; the callback
+# therefore holds only its key and finds the live objects here.
+_ACTIVE: dict[str, tuple[ParquetSink, Progress]] = {}
+
+
+def attach(job_key: str, sink: ParquetSink, progress: Progress) -> None:
+    _ACTIVE[job_key] = (sink, progress)
+
+
+def detach(job_key: str) -> None:
+    _ACTIVE.pop(job_key, None)
+
+
 class ResultsCallback(Callback):
-    def __init__(self, sink: ParquetSink, progress: Progress, max_t: int | None) -> None:
-        self.sink, self.progress, self.max_t = sink, progress, max_t
+    def __init__(self, job_key: str, max_t: int | None) -> None:
+        self.job_key, self.max_t = job_key, max_t
         self._stopped_by_scheduler: set[str] = set()
 
-    def __getstate__(self) -> dict[str, Any]:
-        # Ray pickles the run config (callbacks included) for experiment restore; the sink and
-        # the console are live objects, re-attached by the runner.
-        return {"max_t": self.max_t, "_stopped_by_scheduler": set(self._stopped_by_scheduler)}
+    @property
+    def sink(self) -> ParquetSink:
+        return _ACTIVE[self.job_key][0]
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, sink=None, progress=None)
+    @property
+    def progress(self) -> Progress:
+        return _ACTIVE[self.job_key][1]
 
     def _refresh(self, force: bool = False) -> None:
         self.progress.update(self.sink.counts(), self.sink.best_trial(), force=force)

@@ -5,6 +5,7 @@ The only module that builds Ray Tune objects; everything it needs comes typed fr
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -51,9 +52,6 @@ def _start_ray(address: str | None, num_cpus: int | None, num_gpus: int | None) 
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if cwd not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([cwd, *paths])
-    # num_to_keep forces an experiment snapshot per checkpoint; Ray warns about it on every
-    # short epoch. The snapshots are what resume needs, so keep them and drop the warning.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False, "configure_logging": True}
     if address:
         ray.init(address=address, **options)
@@ -65,18 +63,62 @@ def _start_ray(address: str | None, num_cpus: int | None, num_gpus: int | None) 
     return True
 
 
-def _prepare_results_dir(spec: JobSpec, restart: bool) -> Path:
+def _quiet_ray_tune() -> None:
+    # num_to_keep forces an experiment snapshot per checkpoint; Ray warns about it on every
+    # short epoch. The snapshots are what resume needs, so keep them and drop the warning.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Ray's own CSV/JSON/TensorBoard files per trial duplicate the Parquet results.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+
+
+def _prepare_results_dir(spec: JobSpec, restart: bool) -> bool:
+    """Make the job's results directory ready; True when an earlier run is to be resumed."""
+    from ray import tune
+
     directory = spec.results_dir
     existing = [name for name in (JOB_FILE, TRIALS_FILE, ITERATIONS_FILE, EXPERIMENT_DIR) if (directory / name).exists()]
     if existing and not restart:
-        raise SpecError([f"storage: results of job {spec.name!r} already exist in {directory}; "
-                         "pass --restart to replace them, or choose another name"])
-    if existing:
-        for name in existing:
-            target = directory / name
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        job_file = directory / JOB_FILE
+        earlier = json.loads(job_file.read_text()).get("spec_sha256") if job_file.exists() else None
+        if earlier is not None and earlier != spec.sha256():
+            raise SpecError([f"storage: results of job {spec.name!r} in {directory} come from a different spec; "
+                             "pass --restart to replace them, or choose another name"])
+        if tune.Tuner.can_restore(str(directory / EXPERIMENT_DIR)):
+            return True
+    for name in existing:  # --restart, or an earlier run that died before Ray saved any state
+        target = directory / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
     directory.mkdir(parents=True, exist_ok=True)
-    return directory
+    return False
+
+
+def _new_tuner(spec: JobSpec, trainable: Any, space: dict[str, Any], directory: Path, callback: Any) -> Any:
+    from ray import tune
+
+    mode = spec.mode or "max"
+    return tune.Tuner(
+        trainable,
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            metric=spec.metric,
+            mode=mode,
+            search_alg=spec.search.build_searcher(dict(spec.space), spec.metric, mode),
+            scheduler=spec.scheduler.build(),
+            num_samples=spec.search.trials,
+            max_concurrent_trials=spec.search.max_concurrent,
+            time_budget_s=spec.stop.time_budget_s,
+            reuse_actors=True,
+            trial_dirname_creator=lambda trial: trial.trial_id,
+        ),
+        run_config=tune.RunConfig(
+            name=EXPERIMENT_DIR,
+            storage_path=str(directory),
+            failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            callbacks=[callback],
+            verbose=0,
+        ),
+    )
 
 
 def run_job(
@@ -88,79 +130,75 @@ def run_job(
     num_gpus: int | None = None,
     console: Console | None = None,
 ) -> JobOutcome:
+    """Run ``spec`` to the end, or resume it when its results directory holds an earlier run."""
+    import ray
+    from ray import tune
+
+    from trainables.ray_adapter import ray_trainable
+    from tune_jobs.ray_callback import ResultsCallback, attach, detach
+    from tune_jobs.ray_space import param_space
+
     console = console or Console(stderr=True)
-    directory = _prepare_results_dir(spec, restart)
-    record = JobRecord(directory, spec.resolved(), spec.sha256())
-    record.save()
+    _quiet_ray_tune()
     started_ray = _start_ray(address, num_cpus, num_gpus)
+    directory = spec.results_dir
     mode = spec.mode or "max"
     sink = ParquetSink(directory, spec.metric, mode)
-    max_t = spec.scheduler.max_t if isinstance(spec.scheduler, AshaScheduler) else None
     status = "failed"
+    record: JobRecord | None = None
     try:
-        import ray
-        from ray import tune
-
-        from trainables.ray_adapter import ray_trainable
-        from tune_jobs.ray_callback import ResultsCallback
-        from tune_jobs.ray_space import param_space
-
+        resuming = _prepare_results_dir(spec, restart)
+        record = JobRecord(directory, spec.resolved(), spec.sha256())
+        if resuming:
+            record.resume_from_file()
+            sink.load_existing()
+            console.print(f"resuming job {spec.name} from {directory} (--restart starts over)", highlight=False)
         record.save(cluster_resources=ray.cluster_resources())
-        trainable = ray_trainable(spec.trainable_def, spec.metric, spec.resources.cpu)
-        resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+        trainable = tune.with_resources(
+            ray_trainable(spec.trainable_def, spec.metric, spec.resources.cpu),
+            {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
+        )
+        space = param_space(
+            spec.config,
+            {} if spec.search.owns_space else dict(spec.space),
+            choices_as_grid=spec.search.algorithm == "grid",
+        )
+        max_t = spec.scheduler.max_t if isinstance(spec.scheduler, AshaScheduler) else None
         with Progress(console, spec.metric, total=None) as progress:
-            callback = ResultsCallback(sink, progress, max_t)
-            tuner = tune.Tuner(
-                tune.with_resources(trainable, resources),
-                param_space=param_space(
-                    spec.config,
-                    {} if spec.search.owns_space else dict(spec.space),
-                    choices_as_grid=spec.search.algorithm == "grid",
-                ),
-                tune_config=tune.TuneConfig(
-                    metric=spec.metric,
-                    mode=mode,
-                    search_alg=spec.search.build_searcher(dict(spec.space), spec.metric, mode),
-                    scheduler=spec.scheduler.build(),
-                    num_samples=spec.search.trials,
-                    max_concurrent_trials=spec.search.max_concurrent,
-                    time_budget_s=spec.stop.time_budget_s,
-                    reuse_actors=True,
-                    trial_dirname_creator=lambda trial: trial.trial_id,
-                ),
-                run_config=tune.RunConfig(
-                    name=EXPERIMENT_DIR,
-                    storage_path=str(directory),
-                    failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                    callbacks=[callback],
-                    verbose=0,
-                ),
-            )
+            attach(str(directory), sink, progress)
+            if resuming:
+                # Unfinished and errored trials go on from their checkpoints; the searcher's
+                # state and the callbacks come back with the experiment.
+                tuner = tune.Tuner.restore(str(directory / EXPERIMENT_DIR), trainable, resume_unfinished=True,
+                                           resume_errored=True, param_space=space)
+            else:
+                tuner = _new_tuner(spec, trainable, space, directory, ResultsCallback(str(directory), max_t))
             tuner.fit()
         status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"
         raise
     finally:
-        sink.flush(force=True)
-        best = sink.best_trial()
-        record.save(
-            status=status,
-            end_time=now_iso(),
-            trial_counts=sink.counts(),
-            best_trial=None if best is None else {"trial_id": best.trial_id, "config": best.config, spec.metric: best.best},
-        )
+        detach(str(directory))
+        if record is not None:
+            sink.flush(force=True)
+            best = sink.best_trial()
+            record.save(
+                status=status,
+                end_time=now_iso(),
+                trial_counts=sink.counts(),
+                best_trial=None if best is None else {"trial_id": best.trial_id, "config": best.config,
+                                                      spec.metric: best.best},
+            )
         if started_ray:
-            import ray
-
             ray.shutdown()
     errors: dict[str, int] = {}
     for trial in sink.trials.values():
         if trial.status == FAILED and trial.error:
             errors[trial.error] = errors.get(trial.error, 0) + 1
     counts = sink.counts()
-    counts.pop(RUNNING, None) if not counts.get(RUNNING) else None
+    if not counts.get(RUNNING):
+        counts.pop(RUNNING, None)
     return JobOutcome(status, counts, sink.best_trial(), directory, errors)
 
 

@@ -56,6 +56,14 @@ class JobRecord:
             "best_trial": None,
         }
 
+    def resume_from_file(self) -> None:
+        """Keep what an earlier run of this job recorded (its start time), noting the resume."""
+        import json
+
+        earlier = json.loads(self.path.read_text())
+        self.data["start_time"] = earlier.get("start_time", self.data["start_time"])
+        self.data["resumed_at"] = [*earlier.get("resumed_at", []), now_iso()]
+
     def save(self, **changes: Any) -> None:
         self.data.update(changes)
         write_json(self.path, self.data)
