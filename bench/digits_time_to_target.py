@@ -90,10 +90,12 @@ def main() -> None:
     for method, rows in results.items():
         median_reach = statistics.median(r[0] for r in rows)
         reached = sum(r[0] < float("inf") for r in rows)
-        speedup = baseline / median_reach if median_reach > 0 else float("inf")
+        finite = median_reach < float("inf") and baseline < float("inf")
+        speedup = baseline / median_reach if finite and median_reach > 0 else float("nan")
         print(f"{method:<16}{median_reach:>20.1f}{reached:>6}/{len(rows):<2}{statistics.median(r[2] for r in rows):>14.1f}"
-              f"{statistics.median(r[1] for r in rows):>13.4f}{speedup:>9.2f}x")
-    print("\nspeed-up: random+FIFO's median time to target / the method's (target: bayesopt+ASHA >= 2x)")
+              f"{statistics.median(r[1] for r in rows):>13.4f}{speedup:>9.2f}x" if speedup == speedup else f"{'n/a':>10}")
+    print("\nspeed-up: random+FIFO's median time to target / the method's (target: bayesopt+ASHA >= 2x); "
+          "n/a where a median run never reached the target")
 
 
 if __name__ == "__main__":
