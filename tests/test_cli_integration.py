@@ -83,7 +83,7 @@ def test_grid_search_tries_every_combination(ray_session, in_repo, tmp_path, job
 def test_asha_stops_poor_trials_early(ray_session, in_repo, tmp_path, job_dir):
     spec = write_spec(tmp_path, config={"steps": 9},
                       search={"algorithm": "random", "num_samples": 9, "seed": 3, "max_concurrent": 2},
-                      scheduler={"type": "asha", "grace_period": 1, "reduction_factor": 3})
+                      scheduler={"type": "asha", "max_t": 9, "grace_period": 1, "reduction_factor": 3})
     code, output = run_cli("run", spec)
     assert code == 0, output
     trials = pd.read_parquet(job_dir / "trials.parquet")

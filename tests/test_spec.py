@@ -82,7 +82,7 @@ def test_the_full_example_is_valid():
                              "scheduler, resources, stop, failure, storage"),
         ({"mode": "maximise"}, "mode: input should be 'max' or 'min', got 'maximise'"),
         ({"trainable": "resnet9000"}, "trainable: unknown trainable 'resnet9000'; valid: digits_mlp"),
-        ({"search__algorithm": "hyperopt"}, "search.algorithm: unknown search algorithm 'hyperopt'; valid: grid, random"),
+        ({"search__algorithm": "hyperopt"}, "search.algorithm: unknown search algorithm 'hyperopt'; valid: bayesopt, grid, random, tpe"),
         ({"search__num_samples": 0}, "search.num_samples: input should be greater than or equal to 1, got 0"),
         ({"search__options": {"kappa": 2}}, "search.options.kappa: unknown key; nothing can be set here"),
         ({"scheduler__type": "pbt"}, "scheduler.type: unknown scheduler 'pbt'; valid: asha, fifo"),
