@@ -98,13 +98,25 @@ def results(
     except SpecError as error:
         _fail_bad_input(error)
     config_columns = [c for c in trials.columns if c.startswith("config/")]
+    columns = ["trial_id", "status", f"best_{metric}", "iterations", *config_columns]
     table = Table(title=f"{directory.name}: best {len(trials)} by {metric} ({mode})")
-    for column in ["trial_id", "status", f"best_{metric}", "iterations", *config_columns]:
-        table.add_column(column.removeprefix("config/"), overflow="fold")
+    headers = {f"best_{metric}": f"best {metric}", "iterations": "iters"}
+    for column in columns:
+        table.add_column(headers.get(column, column.removeprefix("config/")), no_wrap=True)
     for row in trials.to_dict("records"):
-        table.add_row(*(show(row[c]) if row[c] is not None and row[c] == row[c] else "-" for c in
-                        ["trial_id", "status", f"best_{metric}", "iterations", *config_columns]))
+        table.add_row(*(_cell(row[c]) for c in columns))
+    if not out.is_terminal:  # a pipe or a log: no terminal width to respect
+        Console(width=240).print(table)
+        return
     out.print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None or value != value:  # missing or NaN
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 @app.command()

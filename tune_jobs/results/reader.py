@@ -20,7 +20,10 @@ def read_job(directory: Path) -> dict[str, Any]:
 
 
 def best_trials(directory: Path, top: int) -> tuple[pd.DataFrame, str, str]:
-    """The ``top`` trials by the job's metric (failed trials last), with the metric and mode."""
+    """The ``top`` trials by the job's metric (failed trials last), with the metric and mode.
+
+    Config columns that hold one value across every trial of the job (fixed keys) are left out.
+    """
     job = read_job(directory)
     metric, mode = job["spec"]["metric"], job["spec"]["mode"]
     path = Path(directory) / TRIALS_FILE
@@ -28,5 +31,6 @@ def best_trials(directory: Path, top: int) -> tuple[pd.DataFrame, str, str]:
         raise SpecError([f"{directory}: no {TRIALS_FILE} yet (the job has not reported any trial)"])
     trials = pd.read_parquet(path)
     key = f"best_{metric}"
-    ordered = trials.sort_values(key, ascending=(mode == "min"), na_position="last", kind="stable")
+    fixed = [c for c in trials.columns if c.startswith("config/") and trials[c].astype(str).nunique() <= 1]
+    ordered = trials.drop(columns=fixed).sort_values(key, ascending=(mode == "min"), na_position="last", kind="stable")
     return ordered.head(top).reset_index(drop=True), metric, mode
