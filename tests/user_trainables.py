@@ -34,3 +34,11 @@ def silent(config, report):
 def trivial(config, report):
     for _ in range(3):
         report({"score": 1.0})
+
+
+def counting(config, report, checkpoint=None):
+    """Reports step = 1..steps, checkpointing each, so a resumed trial continues where it was."""
+    start = checkpoint["step"] if checkpoint else 0
+    for step in range(start + 1, int(config["steps"]) + 1):
+        time.sleep(float(config.get("sleep", 0.0)))
+        report({"score": float(step) + config.get("x", 0.0), "step": step}, checkpoint={"step": step})
