@@ -92,10 +92,9 @@ def _prepare_results_dir(spec: JobSpec, restart: bool) -> bool:
     return False
 
 
-def _new_tuner(spec: JobSpec, trainable: Any, space: dict[str, Any], directory: Path, callback: Any) -> Any:
+def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], directory: Path, callback: Any) -> Any:
     from ray import tune
 
-    mode = spec.mode or "max"
     return tune.Tuner(
         trainable,
         param_space=space,
@@ -172,7 +171,7 @@ def run_job(
                 tuner = tune.Tuner.restore(str(directory / EXPERIMENT_DIR), trainable, resume_unfinished=True,
                                            resume_errored=True, param_space=space)
             else:
-                tuner = _new_tuner(spec, trainable, space, directory, ResultsCallback(str(directory), max_t))
+                tuner = _new_tuner(spec, mode, trainable, space, directory, ResultsCallback(str(directory), max_t))
             tuner.fit()
         status = "finished"
     except KeyboardInterrupt:

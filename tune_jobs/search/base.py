@@ -13,7 +13,7 @@ from pydantic import Field
 
 from tune_jobs.model import StrictModel
 from tune_jobs.registry import Registry
-from tune_jobs.space import Param
+from tune_jobs.space import Grid, Param
 
 SEARCHES: Registry[type[SearchSpec]] = Registry("search algorithm")
 
@@ -43,6 +43,14 @@ class SearchSpec(StrictModel):
     def check_space(self, space: dict[str, Param]) -> list[str]:
         """Problems with this space for this algorithm, one ``space.key: ...`` line each."""
         return []
+
+    def refuse_grid(self, space: dict[str, Param], why: str = "") -> list[str]:
+        """For algorithms that choose every value themselves: each ``grid`` key is a problem."""
+        return [
+            f"space.{key}: grid is not supported with {self.algorithm}{why}; use choice, or search.algorithm random/grid"
+            for key, param in space.items()
+            if isinstance(param, Grid)
+        ]
 
     def build_searcher(self, space: dict[str, Param], metric: str, mode: str) -> Any:
         """A Ray ``Searcher`` (or ``None`` for Ray's default variant generator)."""

@@ -15,7 +15,7 @@ from tune_jobs.model import StrictModel
 from tune_jobs.results.files import TRIALS_FILE
 from tune_jobs.results.sink import SUCCEEDED
 from tune_jobs.search.base import SEARCHES, SearchSpec
-from tune_jobs.space import Grid, Param
+from tune_jobs.space import Param
 
 
 class DomainReduction(StrictModel):
@@ -66,12 +66,7 @@ class BayesOptSearch(SearchSpec):
         return True
 
     def check_space(self, space: dict[str, Param]) -> list[str]:
-        problems = [
-            f"space.{key}: grid is not supported with bayesopt (the GP chooses every value); "
-            "use choice, or search.algorithm random/grid"
-            for key, param in space.items()
-            if isinstance(param, Grid)
-        ]
+        problems = self.refuse_grid(space, why=" (the GP chooses every value)")
         if not space:
             problems.append("space: bayesopt needs at least one searched key")
         if self.options.warm_start is not None:

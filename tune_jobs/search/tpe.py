@@ -13,7 +13,7 @@ from pydantic import Field
 
 from tune_jobs.model import StrictModel
 from tune_jobs.search.base import SEARCHES, SearchSpec
-from tune_jobs.space import Grid, Param
+from tune_jobs.space import Param
 
 
 class TPEOptions(StrictModel):
@@ -27,11 +27,7 @@ class TPESearch(SearchSpec):
     options: TPEOptions = TPEOptions()
 
     def check_space(self, space: dict[str, Param]) -> list[str]:
-        problems = [
-            f"space.{key}: grid is not supported with tpe; use choice, or search.algorithm random/grid"
-            for key, param in space.items()
-            if isinstance(param, Grid)
-        ]
+        problems = self.refuse_grid(space)
         if importlib.util.find_spec("optuna") is None:
             problems.append("search.algorithm: tpe needs Optuna, which is not installed; pip install 'tune-jobs[tpe]'")
         return problems
