@@ -1,5 +1,6 @@
 """Kill the driver with SIGKILL mid-job, run it again: it completes, nothing lost or doubled."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -39,10 +40,8 @@ def test_sigkilled_driver_resumes_with_every_iteration_exactly_once(tmp_path):
         driver.wait(timeout=30)
         before = pd.read_parquet(iterations)
     finally:
-        try:  # the orphaned embedded Ray of the killed driver
+        with contextlib.suppress(ProcessLookupError):  # the orphaned embedded Ray of the killed driver
             os.killpg(driver.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     assert 6 <= len(before) < 32
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
