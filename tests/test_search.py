@@ -208,3 +208,28 @@ def test_pickling_keeps_the_observations():
     searcher.on_trial_complete("a", {"score": objective(config)})
     copy = pickle.loads(cloudpickle.dumps(searcher))
     assert observed(copy) == 1
+
+
+def test_a_category_effect_seen_in_one_region_carries_to_the_others():
+    # "b" is better by 1 everywhere but was only tried at small x; the kernel's additive category
+    # term must carry that over to large x, where only "a" was tried.
+    space = {"x": Uniform(uniform=(0.0, 1.0)), "c": Choice(choice=["a", "b"])}
+    searcher = BayesOptSearcher(space, "s", "max", seed=0)
+    shape = lambda x: math.sin(8 * x)  # noqa: E731
+    points = [(x, "a") for x in np.linspace(0, 1, 13)] + [(x, "b") for x in np.linspace(0, 0.25, 3)]
+    for x, c in points:
+        searcher.register_config({"x": x, "c": c}, shape(x) + (1.0 if c == "b" else 0.0))
+    gp = searcher.optimizer._gp
+    gp.fit(searcher.optimizer.space.params, searcher.optimizer.space.target)
+    at = [searcher._encode({"x": 0.8, "c": c}) for c in ("a", "b")]
+    mean_a, mean_b = gp.predict(np.array(at))
+    assert mean_b - mean_a == pytest.approx(1.0, abs=0.1)  # one isotropic kernel: 0.48
+
+
+def test_a_two_option_choice_is_a_categorical_not_a_float_range():
+    # bayes_opt reads a two-element numeric list as (low, high) float bounds; the second option
+    # would then (almost) never be drawn.
+    searcher = BayesOptSearcher({"optimizer": Choice(choice=["sgd", "adam"]), "x": Uniform(uniform=(0, 1))},
+                                "s", "max", seed=0)
+    drawn = {searcher.suggest(str(i))["optimizer"] for i in range(8)}
+    assert drawn == {"sgd", "adam"}

@@ -29,12 +29,11 @@ from bayes_opt.target_space import TargetSpace
 from ray import cloudpickle
 from ray.tune.search import Searcher
 from scipy.optimize import minimize
-from sklearn.gaussian_process.kernels import Matern
 
 from tune_jobs.search.bayesopt import BayesOptOptions
+from tune_jobs.search.kernels import space_kernel
 from tune_jobs.space import Choice, LogRandInt, LogUniform, Param, RandInt, Uniform
 
-LENGTH_SCALE_BOUNDS = (0.01, 100.0)
 CANDIDATES = 1000  # random points the acquisition is scored on per suggestion (stock: 10,000)
 
 
@@ -75,9 +74,10 @@ class _Encoding:
             self.encode = lambda v: (math.log(v) - log_low) / log_span
         elif isinstance(param, Choice):
             options = param.options
-            self.bound = list(range(len(options)))
+            # Labels, not ints: bayes_opt reads a two-element numeric list as float bounds.
+            self.bound = [str(i) for i in range(len(options))]
             self.decode = lambda i: options[int(i)]
-            self.encode = options.index
+            self.encode = lambda v: str(options.index(v))
         else:
             raise TypeError(f"bayesopt cannot search {param.kind}")
 
@@ -150,10 +150,10 @@ class BayesOptSearcher(Searcher):
                 verbose=0, allow_duplicate_points=True, bounds_transformer=transformer,
             )
         self.transformer = transformer
-        # Every dimension lives on [0, 1], so one length scale fits them all; per-dimension length
-        # scales (ARD) overfitted at 30-60 evaluations in bench/bayesopt_quality.py.
+        # Every numeric dimension lives on [0, 1], so one length scale fits them all; per-dimension
+        # length scales (ARD) overfitted at 30-60 evaluations in bench/bayesopt_quality.py.
         self.optimizer.set_gp_params(kernel=wrap_kernel(
-            Matern(length_scale=1.0, length_scale_bounds=LENGTH_SCALE_BOUNDS, nu=2.5),
+            space_kernel(~self.optimizer.space.continuous_dimensions),
             transform=self.optimizer.space.kernel_transform,
         ))
         self.pending: dict[str, np.ndarray] = {}
