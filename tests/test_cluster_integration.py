@@ -1,53 +1,26 @@
 """`tune-jobs run --address` joins a cluster started with `ray start --head` on loopback."""
 
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from tests.ray_nodes import free_port, node_env, ray_node, wait_for_port
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
-RAY = str(Path(sys.executable).with_name("ray"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def head_node(tmp_path):
-    """A head node of its own (``--block``), stopped by signalling it: ``ray stop`` would also
-    stop the test session's shared Ray."""
     port = free_port()
-    head = subprocess.Popen(
-        [RAY, "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
-         "--include-dashboard=false", "--disable-usage-stats"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    address = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.5)
-    else:
-        head.kill()
-        pytest.fail("ray start --head did not come up in 60 s")
-    yield address
-    os.killpg(head.pid, signal.SIGTERM)
-    try:
-        head.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(head.pid, signal.SIGKILL)
+    args = ["--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2", "--include-dashboard=false"]
+    with ray_node(args, node_env()):
+        if not wait_for_port(port):
+            pytest.fail("ray start --head did not come up in 60 s")
+        yield f"127.0.0.1:{port}"
 
 
 def test_run_joins_an_existing_cluster(head_node, tmp_path):

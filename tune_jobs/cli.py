@@ -6,43 +6,22 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from tune_jobs.cli_io import err, fail_bad_input, load_or_exit, out, print_table
 from tune_jobs.errors import SpecError
 from tune_jobs.space import show
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Hyperparameter tuning of PyTorch models on Ray Tune, from one YAML job spec.")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
 SpecArg = Annotated[Path, typer.Argument(help="The job spec (YAML).", show_default=False)]
 SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a field: dotted.key=value (YAML value).")]
-
-
-def _fail_bad_input(error: SpecError) -> None:
-    for line in error.problems:
-        err.print(line, markup=False, highlight=False)
-    raise typer.Exit(2)
-
-
-def _load(spec: Path, overrides: list[str] | None, storage: Path | None = None) -> Any:
-    from tune_jobs.spec import load_spec
-
-    extra = list(overrides or [])
-    if storage is not None:
-        extra.append(f"storage={storage}")
-    try:
-        return load_spec(spec, extra)
-    except SpecError as error:
-        _fail_bad_input(error)
 
 
 @app.command()
 def validate(spec: SpecArg, set_: SetOption = None) -> None:
     """Check a job spec completely without running anything."""
-    job = _load(spec, set_)
+    job = load_or_exit(spec, set_)
     out.print(f"{spec}: valid ({job.trainable}, {job.search.algorithm} search, {job.search.trials} trials, "
               f"{job.scheduler.type} scheduler)", highlight=False)
 
@@ -59,7 +38,7 @@ def run(
     num_gpus: Annotated[Optional[int], typer.Option(help="GPUs of the embedded Ray (default: all visible).")] = None,
 ) -> None:
     """Run a tuning job and write every trial's history to Parquet."""
-    job = _load(spec, set_, storage)
+    job = load_or_exit(spec, set_, storage)
     from tune_jobs.runner import install_sigterm_as_interrupt, run_job
 
     install_sigterm_as_interrupt()
@@ -68,7 +47,7 @@ def run(
     try:
         outcome = run_job(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus, console=err)
     except SpecError as error:
-        _fail_bad_input(error)
+        fail_bad_input(error)
     except KeyboardInterrupt:
         err.print(f"interrupted; results so far are in {job.results_dir}", highlight=False)
         raise typer.Exit(130) from None
@@ -96,7 +75,7 @@ def results(
     try:
         trials, metric, mode = best_trials(directory, top)
     except SpecError as error:
-        _fail_bad_input(error)
+        fail_bad_input(error)
     config_columns = [c for c in trials.columns if c.startswith("config/")]
     columns = ["trial_id", "status", f"best_{metric}", "iterations", *config_columns]
     table = Table(title=f"{directory.name}: best {len(trials)} by {metric} ({mode})")
@@ -105,10 +84,7 @@ def results(
         table.add_column(headers.get(column, column.removeprefix("config/")), no_wrap=True)
     for row in trials.to_dict("records"):
         table.add_row(*(_cell(row[c]) for c in columns))
-    if not out.is_terminal:  # a pipe or a log: no terminal width to respect
-        Console(width=240).print(table)
-        return
-    out.print(table)
+    print_table(table)
 
 
 def _cell(value: Any) -> str:
@@ -131,6 +107,11 @@ def trainables() -> None:
         out.print(f"  metrics: {metrics}", highlight=False)
         defaults = ", ".join(f"{k}={show(v)}" for k, v in definition.defaults().items())
         out.print(f"  config: {defaults}", highlight=False)
+
+
+from tune_jobs.remote.cli import add_remote_commands  # noqa: E402 (after the local commands, in --help too)
+
+add_remote_commands(app)
 
 
 def main() -> None:

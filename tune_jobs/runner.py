@@ -5,6 +5,7 @@ The only module that builds Ray Tune objects; everything it needs comes typed fr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -45,6 +46,9 @@ def _start_ray(address: str | None, num_cpus: int | None, num_gpus: int | None) 
     """Connect to ``address`` or start an embedded Ray on loopback; True if we started it."""
     import ray
 
+    if address:
+        _use_token_if_found()
+
     if ray.is_initialized():
         return False
     # User modules named as ``package.module:function`` must import on the workers too.
@@ -54,7 +58,12 @@ def _start_ray(address: str | None, num_cpus: int | None, num_gpus: int | None) 
         os.environ["PYTHONPATH"] = os.pathsep.join([cwd, *paths])
     options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False, "configure_logging": True}
     if address:
-        ray.init(address=address, **options)
+        try:
+            ray.init(address=address, **options)
+        except ConnectionError as error:
+            raise SpecError([f"--address {address}: {str(error).splitlines()[0]}; is the cluster up (`ray status`)? "
+                             "With token authentication this process needs the cluster's token too "
+                             "(RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)"]) from None
     else:
         # "local": always a new embedded instance. Without it ray.init joins the cluster named in
         # /tmp/ray/ray_current_cluster, and hangs when that cluster has since stopped.
@@ -63,12 +72,29 @@ def _start_ray(address: str | None, num_cpus: int | None, num_gpus: int | None) 
     return True
 
 
+def _use_token_if_found() -> None:
+    """A cluster from ``ray start --head`` turns token auth on by itself when ``~/.ray/auth_token``
+    exists, but a client only sends the token when ``RAY_AUTH_MODE=token``: say so for it."""
+    from tune_jobs.remote.auth import find_token
+
+    if "RAY_AUTH_MODE" not in os.environ and find_token() is not None:
+        os.environ["RAY_AUTH_MODE"] = "token"
+        with contextlib.suppress(ImportError, AttributeError):  # Ray caches its config: re-read it, as Ray does
+            from ray._raylet import Config  # type: ignore[attr-defined]
+
+            Config.initialize("")
+
+
 def _quiet_ray_tune() -> None:
     # num_to_keep forces an experiment snapshot per checkpoint; Ray warns about it on every
     # short epoch. The snapshots are what resume needs, so keep them and drop the warning.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Ray's own CSV/JSON/TensorBoard files per trial duplicate the Parquet results.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # ...which makes the end-of-run analysis warn that it found no result.json per trial.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    # Our progress line replaces Ray's tables; its new output engine prints one even at verbose=0.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
 
 def _prepare_results_dir(spec: JobSpec, restart: bool) -> bool:

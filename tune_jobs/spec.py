@@ -84,6 +84,22 @@ class Failure(StrictModel):
     max_failures: int = Field(1, ge=0, description="retries of a crashed trial, from its last checkpoint")
 
 
+class RuntimeEnv(StrictModel):
+    """What a submitted job installs and sets on the cluster (``tune-jobs submit`` only)."""
+
+    pip: list[str] = Field(default_factory=list)
+    env_vars: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("env_vars")
+    @classmethod
+    def _no_secrets(cls, env_vars: dict[str, str]) -> dict[str, str]:
+        for key in env_vars:
+            if key in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+                raise ValueError(f"{key} must not travel in env_vars (the job's runtime_env is shown to anyone "
+                                 "who can list jobs); the cluster has its own token")
+        return env_vars
+
+
 class JobSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -99,6 +115,7 @@ class JobSpec(BaseModel):
     stop: Stop = Field(default_factory=Stop)
     failure: Failure = Field(default_factory=Failure)
     storage: str = Field("results", min_length=1)
+    runtime_env: RuntimeEnv = Field(default_factory=RuntimeEnv)
 
     _trainable: TrainableDef | None = PrivateAttr(None)
 
@@ -176,7 +193,10 @@ class JobSpec(BaseModel):
         return data
 
     def sha256(self) -> str:
-        return hashlib.sha256(json.dumps(self.resolved(), sort_keys=True).encode()).hexdigest()
+        """The job's identity for resuming: where results go and what a cluster installs are left out,
+        so a spec run locally resumes when submitted (with its storage made absolute) and back."""
+        identity = {k: v for k, v in self.resolved().items() if k not in ("storage", "runtime_env")}
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
 def _check_value(model: type[BaseModel], key: str, value: Any, path: str, kind: str = "") -> list[str]:

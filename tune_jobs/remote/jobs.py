@@ -1,0 +1,104 @@
+"""Ray's Job Submission API behind a small client: the only module of ``tune_jobs.remote`` that
+imports Ray. Connection and authentication failures become one-line ``RemoteError``s."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from tune_jobs.remote.auth import MISSING_TOKEN, WRONG_TOKEN, Token
+from tune_jobs.remote.plan import NAME_KEY
+
+FINISHED = ("SUCCEEDED", "FAILED", "STOPPED")
+
+
+class RemoteError(Exception):
+    """The cluster could not be reached or refused us; the message is meant for the user as is."""
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    job_id: str
+    status: str
+    entrypoint: str
+    message: str
+    start_time: int | None  # ms since the epoch
+    end_time: int | None
+    name: str = "-"  # the tune-jobs job name, for jobs that tune-jobs submitted
+
+
+def upload_limit() -> int:
+    from ray._private.runtime_env.packaging import GCS_STORAGE_MAX_SIZE
+
+    return int(GCS_STORAGE_MAX_SIZE)
+
+
+class RemoteJobs:
+    def __init__(self, address: str, token: Token | None, verify: bool | str = True) -> None:
+        from ray.job_submission import JobSubmissionClient
+
+        self.address, self.token = address, token
+        headers = token.headers() if token else None
+        self.client = self._call(lambda: JobSubmissionClient(address, headers=headers, verify=verify))
+
+    def _explain(self, error: Exception) -> RemoteError:
+        text = str(error)
+        if "401" in text or "Unauthorized" in text or "Authentication required" in text:
+            return RemoteError(MISSING_TOKEN.format(address=self.address) if self.token is None
+                               else WRONG_TOKEN.format(address=self.address, source=self.token.source))
+        if "403" in text or "Forbidden" in text or "InvalidAuthToken" in text:
+            return RemoteError(WRONG_TOKEN.format(address=self.address, source=self.token.source) if self.token
+                               else MISSING_TOKEN.format(address=self.address))
+        if "does not exist" in text or "404" in text:
+            return RemoteError(f"no such job on {self.address}: {text.splitlines()[-1]}")
+        if "Failed to connect" in text or "Connection refused" in text or "ConnectionError" in type(error).__name__:
+            return RemoteError(f"cannot reach a Ray job server at {self.address}: is the cluster up, with its dashboard "
+                               "(`ray start --head` starts it, on 127.0.0.1:8265 by default)?")
+        line = next((s for s in reversed(text.splitlines()) if s.strip()), type(error).__name__)
+        return RemoteError(f"{self.address}: {line.strip()}")
+
+    def _call(self, function: Callable[[], Any]) -> Any:
+        try:
+            return function()
+        except Exception as error:  # Ray raises RuntimeError/ConnectionError/requests errors alike
+            raise self._explain(error) from None
+
+    def submit(self, entrypoint: str, runtime_env: dict[str, Any], submission_id: str, metadata: dict[str, str]) -> str:
+        return str(self._call(lambda: self.client.submit_job(
+            entrypoint=entrypoint, runtime_env=runtime_env, submission_id=submission_id, metadata=metadata)))
+
+    def summary(self, job_id: str) -> JobSummary:
+        info = self._call(lambda: self.client.get_job_info(job_id))
+        return JobSummary(job_id, str(info.status.value if hasattr(info.status, "value") else info.status),
+                          info.entrypoint or "", info.message or "", info.start_time, info.end_time)
+
+    def list(self) -> list[JobSummary]:
+        jobs = self._call(self.client.list_jobs)
+        return [JobSummary(j.submission_id or j.job_id or "?", str(getattr(j.status, "value", j.status)),
+                           j.entrypoint or "", j.message or "", j.start_time, j.end_time,
+                           (j.metadata or {}).get(NAME_KEY, "-")) for j in jobs]
+
+    def logs(self, job_id: str) -> str:
+        return str(self._call(lambda: self.client.get_job_logs(job_id)))
+
+    def follow(self, job_id: str) -> Iterator[str]:
+        """Log text as it is written, until the job finishes."""
+        self.summary(job_id)  # a clear error for an unknown id before streaming starts
+        loop = asyncio.new_event_loop()
+        stream = self.client.tail_job_logs(job_id)
+        try:
+            while True:
+                try:
+                    yield loop.run_until_complete(stream.__anext__())
+                except StopAsyncIteration:
+                    return
+                except Exception as error:
+                    raise self._explain(error) from None
+        finally:
+            loop.run_until_complete(stream.aclose())
+            loop.close()
+
+    def stop(self, job_id: str) -> bool:
+        return bool(self._call(lambda: self.client.stop_job(job_id)))
