@@ -211,3 +211,16 @@ def test_tpe_runs_through_the_cli(ray_session, in_repo, tmp_path, job_dir):
     assert code == 0, output
     trials = pd.read_parquet(job_dir / "trials.parquet")
     assert len(trials) == 6 and trials["config/x"].between(0, 2).all()
+
+
+def test_a_killed_trial_is_retried_from_its_checkpoint_and_recorded(ray_session, in_repo, tmp_path, job_dir):
+    spec = write_spec(tmp_path, trainable="tests.user_trainables:killed_once", config={"steps": 4},
+                      space={"x": {"grid": [0.2, 0.8]}}, search={"algorithm": "grid"}, failure={"max_failures": 2})
+    code, output = run_cli("run", spec)
+    assert code == 0, output
+    trials = pd.read_parquet(job_dir / "trials.parquet").set_index("config/x")
+    assert set(trials.status) == {"completed"} and (trials.iterations == 4).all()
+    assert trials.loc[0.8, "retries"] == 1 and trials.loc[0.2, "retries"] == 0
+    assert "died" in trials.loc[0.8, "retried_after"].lower()
+    iterations = pd.read_parquet(job_dir / "iterations.parquet")
+    assert len(iterations) == 8 and (iterations.step == iterations.training_iteration).all()

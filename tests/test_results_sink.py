@@ -6,6 +6,7 @@ import pytest
 
 from tune_jobs.results import files
 from tune_jobs.results.sink import COMPLETED, FAILED, STOPPED, ParquetSink
+from tune_jobs.results.store import ResultsStore
 
 
 def result(iteration, score, **extra):
@@ -81,7 +82,7 @@ def test_a_failed_write_leaves_the_previous_file_whole(tmp_path):
 
 
 def test_files_are_readable_by_others(tmp_path):
-    files.write_json(tmp_path / "x.json", {"a": 1})
+    ResultsStore(str(tmp_path)).write_json("x.json", {"a": 1})
     assert os.stat(tmp_path / "x.json").st_mode & 0o044 == 0o044 & ~os.umask(os.umask(0))
 
 

@@ -42,3 +42,16 @@ def counting(config, report, checkpoint=None):
     for step in range(start + 1, int(config["steps"]) + 1):
         time.sleep(float(config.get("sleep", 0.0)))
         report({"score": float(step) + config.get("x", 0.0), "step": step}, checkpoint={"step": step})
+
+
+def killed_once(config, report, checkpoint=None):
+    """Like ``counting``, but the process dies by SIGKILL (as the OOM killer does) at step 2 of
+    the first attempt of the trial whose ``x`` is above 0.5: no exception, no cleanup."""
+    import os
+    import signal
+
+    start = checkpoint["step"] if checkpoint else 0
+    for step in range(start + 1, int(config["steps"]) + 1):
+        if step == 2 and checkpoint is None and config["x"] > 0.5:
+            os.kill(os.getpid(), signal.SIGKILL)
+        report({"score": float(step) + config["x"], "step": step}, checkpoint={"step": step})

@@ -66,7 +66,7 @@ def run(
 
 @app.command()
 def results(
-    directory: Annotated[Path, typer.Argument(help="A job's results directory (<storage>/<name>).")],
+    directory: Annotated[str, typer.Argument(help="A job's results directory (<storage>/<name>), a path or a URI.")],
     top: Annotated[int, typer.Option(min=1, help="How many trials to show.")] = 10,
 ) -> None:
     """Show the best trials of a job."""
@@ -78,7 +78,8 @@ def results(
         fail_bad_input(error)
     config_columns = [c for c in trials.columns if c.startswith("config/")]
     columns = ["trial_id", "status", f"best_{metric}", "iterations", *config_columns]
-    table = Table(title=f"{directory.name}: best {len(trials)} by {metric} ({mode})")
+    name = directory.split("?")[0].rstrip("/").rsplit("/", 1)[-1]  # a path or a URI with a query string
+    table = Table(title=f"{name}: best {len(trials)} by {metric} ({mode})")
     headers = {f"best_{metric}": f"best {metric}", "iterations": "iters"}
     for column in columns:
         table.add_column(headers.get(column, column.removeprefix("config/")), no_wrap=True)

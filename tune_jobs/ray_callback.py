@@ -90,6 +90,10 @@ class ResultsCallback(Callback):
         self.sink.trial_ended(trial.trial_id, status, error)
         self._refresh()
 
+    def on_trial_recover(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self.sink.trial_retried(trial.trial_id, trial_error_line(trial))
+        self._refresh()
+
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self.sink.trial_ended(trial.trial_id, FAILED, trial_error_line(trial))
         self._refresh()

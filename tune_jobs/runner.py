@@ -6,10 +6,8 @@ The only module that builds Ray Tune objects; everything it needs comes typed fr
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import shutil
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from tune_jobs.progress import Progress
 from tune_jobs.results.files import ITERATIONS_FILE, JOB_FILE, TRIALS_FILE
 from tune_jobs.results.job_record import JobRecord, now_iso
 from tune_jobs.results.sink import FAILED, RUNNING, SUCCEEDED, ParquetSink, TrialRecord
+from tune_jobs.results.store import ResultsStore
 from tune_jobs.schedulers import AshaScheduler
 from tune_jobs.spec import JobSpec
 
@@ -34,7 +33,7 @@ class JobOutcome:
     status: str
     counts: dict[str, int]
     best: TrialRecord | None
-    results_dir: Path
+    results_dir: str
     errors: dict[str, int]
 
     @property
@@ -97,28 +96,28 @@ def _quiet_ray_tune() -> None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
 
-def _prepare_results_dir(spec: JobSpec, restart: bool) -> bool:
+def _prepare_results_dir(spec: JobSpec, store: ResultsStore, restart: bool) -> bool:
     """Make the job's results directory ready; True when an earlier run is to be resumed."""
     from ray import tune
 
-    directory = spec.results_dir
-    existing = [name for name in (JOB_FILE, TRIALS_FILE, ITERATIONS_FILE, EXPERIMENT_DIR) if (directory / name).exists()]
+    try:
+        existing = [name for name in (JOB_FILE, TRIALS_FILE, ITERATIONS_FILE, EXPERIMENT_DIR) if store.exists(name)]
+    except OSError as error:  # an object store that is unreachable or refuses us
+        raise SpecError([f"storage: cannot use {store}: {str(error).splitlines()[0]}"]) from None
     if existing and not restart:
-        job_file = directory / JOB_FILE
-        earlier = json.loads(job_file.read_text()).get("spec_sha256") if job_file.exists() else None
+        earlier = store.read_json(JOB_FILE).get("spec_sha256") if store.exists(JOB_FILE) else None
         if earlier is not None and earlier != spec.sha256():
-            raise SpecError([f"storage: results of job {spec.name!r} in {directory} come from a different spec; "
+            raise SpecError([f"storage: results of job {spec.name!r} in {store} come from a different spec; "
                              "pass --restart to replace them, or choose another name"])
-        if tune.Tuner.can_restore(str(directory / EXPERIMENT_DIR)):
+        if tune.Tuner.can_restore(store.ray_path(EXPERIMENT_DIR), storage_filesystem=store.filesystem):
             return True
     for name in existing:  # --restart, or an earlier run that died before Ray saved any state
-        target = directory / name
-        shutil.rmtree(target) if target.is_dir() else target.unlink()
-    directory.mkdir(parents=True, exist_ok=True)
+        store.remove(name)
+    store.make()
     return False
 
 
-def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], directory: Path, callback: Any) -> Any:
+def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], store: ResultsStore, callback: Any) -> Any:
     from ray import tune
 
     return tune.Tuner(
@@ -137,7 +136,8 @@ def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], 
         ),
         run_config=tune.RunConfig(
             name=EXPERIMENT_DIR,
-            storage_path=str(directory),
+            storage_path=store.path,
+            storage_filesystem=store.filesystem,
             failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             callbacks=[callback],
@@ -167,13 +167,14 @@ def run_job(
     _quiet_ray_tune()
     started_ray = _start_ray(address, num_cpus, num_gpus)
     directory = spec.results_dir
+    store = ResultsStore(directory)
     mode = spec.mode or "max"
-    sink = ParquetSink(directory, spec.metric, mode)
+    sink = ParquetSink(store, spec.metric, mode)
     status = "failed"
     record: JobRecord | None = None
     try:
-        resuming = _prepare_results_dir(spec, restart)
-        record = JobRecord(directory, spec.resolved(), spec.sha256())
+        resuming = _prepare_results_dir(spec, store, restart)
+        record = JobRecord(store, spec.resolved(), spec.sha256())
         if resuming:
             record.resume_from_file()
             sink.load_existing()
@@ -190,21 +191,21 @@ def run_job(
         )
         max_t = spec.scheduler.max_t if isinstance(spec.scheduler, AshaScheduler) else None
         with Progress(console, spec.metric, total=None) as progress:
-            attach(str(directory), sink, progress)
+            attach(directory, sink, progress)
             if resuming:
                 # Unfinished and errored trials go on from their checkpoints; the searcher's
                 # state and the callbacks come back with the experiment.
-                tuner = tune.Tuner.restore(str(directory / EXPERIMENT_DIR), trainable, resume_unfinished=True,
-                                           resume_errored=True, param_space=space)
+                tuner = tune.Tuner.restore(store.ray_path(EXPERIMENT_DIR), trainable, resume_unfinished=True,
+                                           resume_errored=True, param_space=space, storage_filesystem=store.filesystem)
             else:
-                tuner = _new_tuner(spec, mode, trainable, space, directory, ResultsCallback(str(directory), max_t))
+                tuner = _new_tuner(spec, mode, trainable, space, store, ResultsCallback(directory, max_t))
             tuner.fit()
         status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"
         raise
     finally:
-        detach(str(directory))
+        detach(directory)
         if record is not None:
             sink.flush(force=True)
             best = sink.best_trial()

@@ -119,6 +119,19 @@ class JobSpec(BaseModel):
 
     _trainable: TrainableDef | None = PrivateAttr(None)
 
+    @field_validator("storage")
+    @classmethod
+    def _storage_scheme(cls, storage: str) -> str:
+        from tune_jobs.results.store import URI_SCHEMES, is_uri
+
+        if is_uri(storage):
+            scheme = storage.split("://", 1)[0]
+            if scheme not in URI_SCHEMES:
+                raise ValueError(f"a directory or an {' / '.join(s + '://' for s in URI_SCHEMES)} URI, got {show(storage)}")
+            if not storage.split("://", 1)[1].split("?")[0].strip("/"):
+                raise ValueError(f"the URI names no bucket, got {show(storage)}")
+        return storage
+
     @field_validator("name", mode="before")
     @classmethod
     def _name_rule(cls, name: Any) -> Any:
@@ -183,8 +196,11 @@ class JobSpec(BaseModel):
         return self._trainable
 
     @property
-    def results_dir(self) -> Path:
-        return Path(self.storage).expanduser().resolve() / self.name
+    def results_dir(self) -> str:
+        """``<storage>/<name>``: an absolute local path, or an object-store URI."""
+        from tune_jobs.results.store import join_location
+
+        return join_location(self.storage, self.name)
 
     def resolved(self) -> dict[str, Any]:
         """The spec with every default filled in, as plain JSON-able data."""

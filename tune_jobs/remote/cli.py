@@ -84,7 +84,9 @@ def submit(
     job_id = _remote_call(lambda: jobs.submit(submission.entrypoint, submission.runtime_env, submission.submission_id,
                                               submission.metadata))
     err.print(f"shipped {workdir.files} files ({workdir.size / 2**20:.1f} MiB) from {workdir.root}", highlight=False)
-    err.print(f"results: {storage or job.results_dir.parent}/{job.name}", highlight=False)
+    from tune_jobs.results.store import join_location
+
+    err.print(f"results: {join_location(storage, job.name) if storage else job.results_dir}", highlight=False)
     out.print(job_id, highlight=False)
     if wait:
         _follow_to_the_end(jobs, job_id)

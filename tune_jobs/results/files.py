@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 TRIALS_FILE = "trials.parquet"
 ITERATIONS_FILE = "iterations.parquet"
 JOB_FILE = "job.json"
 
 
-def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
+def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -33,13 +28,3 @@ def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
     finally:
         temp.unlink(missing_ok=True)
 
-
-def write_parquet(path: Path, table: pa.Table) -> None:
-    replace_atomically(path, lambda temp: pq.write_table(table, temp))
-
-
-def write_json(path: Path, data: Any) -> None:
-    def write(temp: Path) -> None:
-        temp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-
-    replace_atomically(path, write)

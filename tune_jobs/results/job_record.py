@@ -9,7 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tune_jobs.results.files import JOB_FILE, write_json
+from tune_jobs.results.files import JOB_FILE
+from tune_jobs.results.store import ResultsStore
 
 
 def _version(package: str) -> str | None:
@@ -41,8 +42,8 @@ def now_iso() -> str:
 
 
 class JobRecord:
-    def __init__(self, directory: Path, spec: dict[str, Any], spec_sha256: str) -> None:
-        self.path = directory / JOB_FILE
+    def __init__(self, store: ResultsStore, spec: dict[str, Any], spec_sha256: str) -> None:
+        self.store = store
         self.data: dict[str, Any] = {
             "spec": spec,
             "spec_sha256": spec_sha256,
@@ -58,12 +59,10 @@ class JobRecord:
 
     def resume_from_file(self) -> None:
         """Keep what an earlier run of this job recorded (its start time), noting the resume."""
-        import json
-
-        earlier = json.loads(self.path.read_text())
+        earlier = self.store.read_json(JOB_FILE)
         self.data["start_time"] = earlier.get("start_time", self.data["start_time"])
         self.data["resumed_at"] = [*earlier.get("resumed_at", []), now_iso()]
 
     def save(self, **changes: Any) -> None:
         self.data.update(changes)
-        write_json(self.path, self.data)
+        self.store.write_json(JOB_FILE, self.data)

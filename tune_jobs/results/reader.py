@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,26 +9,27 @@ import pandas as pd
 
 from tune_jobs.errors import SpecError
 from tune_jobs.results.files import JOB_FILE, TRIALS_FILE
+from tune_jobs.results.store import ResultsStore
 
 
-def read_job(directory: Path) -> dict[str, Any]:
-    path = Path(directory) / JOB_FILE
-    if not path.exists():
+def read_job(directory: Path | str) -> dict[str, Any]:
+    store = ResultsStore(str(directory))
+    if not store.exists(JOB_FILE):
         raise SpecError([f"{directory}: not a tune-jobs results directory (no {JOB_FILE})"])
-    return json.loads(path.read_text())
+    return dict(store.read_json(JOB_FILE))
 
 
-def best_trials(directory: Path, top: int) -> tuple[pd.DataFrame, str, str]:
+def best_trials(directory: Path | str, top: int) -> tuple[pd.DataFrame, str, str]:
     """The ``top`` trials by the job's metric (failed trials last), with the metric and mode.
 
     Config columns that hold one value across every trial of the job (fixed keys) are left out.
     """
     job = read_job(directory)
     metric, mode = job["spec"]["metric"], job["spec"]["mode"]
-    path = Path(directory) / TRIALS_FILE
-    if not path.exists():
+    store = ResultsStore(str(directory))
+    if not store.exists(TRIALS_FILE):
         raise SpecError([f"{directory}: no {TRIALS_FILE} yet (the job has not reported any trial)"])
-    trials = pd.read_parquet(path)
+    trials = store.read_table(TRIALS_FILE).to_pandas()
     key = f"best_{metric}"
     fixed = [c for c in trials.columns if c.startswith("config/") and trials[c].astype(str).nunique() <= 1]
     ordered = trials.drop(columns=fixed).sort_values(key, ascending=(mode == "min"), na_position="last", kind="stable")

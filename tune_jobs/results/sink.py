@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from tune_jobs.results.files import ITERATIONS_FILE, TRIALS_FILE, write_parquet
+from tune_jobs.results.files import ITERATIONS_FILE, TRIALS_FILE
+from tune_jobs.results.store import ResultsStore
 
 # Statuses written to trials.parquet.
 RUNNING, COMPLETED, STOPPED, FAILED = "running", "completed", "stopped", "failed"
@@ -34,6 +34,8 @@ class TrialRecord:
     error: str | None = None
     last: dict[str, Any] = field(default_factory=dict)
     best: float | None = None
+    retries: int = 0  # restarts from the last checkpoint after a crash (a killed worker, a lost node)
+    retried_after: str | None = None  # what the last of them followed
 
 
 def _arrow_column(values: list[Any]) -> pa.Array:
@@ -54,8 +56,8 @@ def _table(rows: list[dict[str, Any]], first: tuple[str, ...]) -> pa.Table:
 
 
 class ParquetSink:
-    def __init__(self, directory: Path, metric: str, mode: str, flush_interval_s: float = 1.0) -> None:
-        self.directory = Path(directory)
+    def __init__(self, directory: Path | str | ResultsStore, metric: str, mode: str, flush_interval_s: float = 1.0) -> None:
+        self.store = directory if isinstance(directory, ResultsStore) else ResultsStore(str(directory))
         self.metric, self.mode = metric, mode
         self.flush_interval_s = flush_interval_s
         self.trials: dict[str, TrialRecord] = {}
@@ -86,6 +88,12 @@ class ParquetSink:
         ):
             record.best = float(value)
 
+    def trial_retried(self, trial_id: str, reason: str) -> None:
+        record = self.trials.setdefault(trial_id, TrialRecord(trial_id, {}))
+        record.retries += 1
+        record.retried_after = reason
+        self._changed()
+
     def trial_ended(self, trial_id: str, status: str, error: str | None = None) -> None:
         record = self.trials.setdefault(trial_id, TrialRecord(trial_id, {}))
         record.status, record.error = status, error
@@ -115,6 +123,8 @@ class ParquetSink:
                 "error": record.error,
                 "iterations": int(record.last.get("training_iteration", 0)),
                 "time_total_s": record.last.get("time_total_s"),
+                "retries": record.retries,
+                "retried_after": record.retried_after,
             }
             row.update({f"config/{key}": value for key, value in record.config.items()})
             row.update({k: v for k, v in record.last.items() if k not in ITERATION_KEYS})
@@ -126,20 +136,21 @@ class ParquetSink:
         now = time.monotonic()
         if not self._dirty or (not force and now - self._last_flush < self.flush_interval_s):
             return
-        trial_first = ("trial_id", "status", "error", "iterations", "time_total_s")
-        write_parquet(self.directory / TRIALS_FILE, _table(self.trial_rows(), trial_first))
+        trial_first = ("trial_id", "status", "error", "iterations", "time_total_s", "retries", "retried_after")
+        self.store.write_table(TRIALS_FILE, _table(self.trial_rows(), trial_first))
         ordered = [self.iterations[key] for key in sorted(self.iterations)]
-        write_parquet(self.directory / ITERATIONS_FILE, _table(ordered, ITERATION_KEYS))
+        self.store.write_table(ITERATIONS_FILE, _table(ordered, ITERATION_KEYS))
         self._dirty, self._last_flush = False, now
 
     def load_existing(self) -> None:
         """Pick up the files of an earlier run of this job (resume), so nothing is lost or doubled."""
-        paths = (self.directory / TRIALS_FILE, self.directory / ITERATIONS_FILE)
-        trial_rows, iteration_rows = (pq.read_table(p).to_pylist() if p.exists() else [] for p in paths)
+        trial_rows, iteration_rows = (self.store.read_table(name).to_pylist() if self.store.exists(name) else []
+                                      for name in (TRIALS_FILE, ITERATIONS_FILE))
         for row in trial_rows:
             record = self.trials.setdefault(row["trial_id"], TrialRecord(row["trial_id"], {}))
             record.config = {k.removeprefix("config/"): v for k, v in row.items() if k.startswith("config/")}
             record.status, record.error = row["status"], row["error"]
+            record.retries, record.retried_after = int(row.get("retries") or 0), row.get("retried_after")
         for row in iteration_rows:
             clean = {k: v for k, v in row.items() if v is not None}
             self._record_result(str(clean.pop("trial_id")), clean)

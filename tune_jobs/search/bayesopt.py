@@ -6,7 +6,6 @@ Options are checked here, before Ray starts; the searcher itself is
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -70,7 +69,7 @@ class BayesOptSearch(SearchSpec):
         if not space:
             problems.append("space: bayesopt needs at least one searched key")
         if self.options.warm_start is not None:
-            problems += check_warm_start(Path(self.options.warm_start))
+            problems += check_warm_start(self.options.warm_start)
         return problems
 
     def build_searcher(self, space: dict[str, Param], metric: str, mode: str) -> Any:
@@ -78,24 +77,30 @@ class BayesOptSearch(SearchSpec):
 
         searcher = BayesOptSearcher(space, metric=metric, mode=mode, options=self.options, seed=self.seed)
         if self.options.warm_start is not None:
-            for config, value in earlier_observations(Path(self.options.warm_start), metric):
+            for config, value in earlier_observations(self.options.warm_start, metric):
                 searcher.register_config(config, value)
         return searcher
 
 
-def check_warm_start(directory: Path) -> list[str]:
-    if not (directory / TRIALS_FILE).exists():
+def check_warm_start(directory: str) -> list[str]:
+    from tune_jobs.results.store import ResultsStore
+
+    try:
+        found = ResultsStore(directory).exists(TRIALS_FILE)
+    except (OSError, ValueError) as error:  # an unreachable or malformed object-store URI
+        return [f"search.options.warm_start: cannot read {directory}: {error}"]
+    if not found:
         return [f"search.options.warm_start: no {TRIALS_FILE} in {directory}; give an earlier job's results directory"]
     return []
 
 
-def earlier_observations(directory: Path, metric: str) -> list[tuple[dict[str, Any], float]]:
+def earlier_observations(directory: str, metric: str) -> list[tuple[dict[str, Any], float]]:
     """(config, last value of ``metric``) of every successful trial of an earlier job."""
     import math
 
-    import pyarrow.parquet as pq
+    from tune_jobs.results.store import ResultsStore
 
-    rows = pq.read_table(directory / TRIALS_FILE).to_pylist()
+    rows = ResultsStore(directory).read_table(TRIALS_FILE).to_pylist()
     found = []
     for row in rows:
         value = row.get(metric)
