@@ -21,7 +21,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.ray_nodes import free_port, node_env, ray_node, stop_node, wait_for_port  # noqa: E402
+from tests.ray_nodes import free_port, node_env, ray_node, stop_node, token_env, wait_for_log, wait_for_port  # noqa: E402
 
 FAST_HEALTH_CHECKS = {"RAY_health_check_initial_delay_ms": "0", "RAY_health_check_period_ms": "1000",
                       "RAY_health_check_timeout_ms": "1000", "RAY_health_check_failure_threshold": "3"}
@@ -50,7 +50,7 @@ def wait_for_rows(iterations: Path, rows: int, driver: subprocess.Popen) -> None
 
 
 def run(spec: Path, address: str, env: dict[str, str], fault: str, args: argparse.Namespace,
-        node: dict[str, object]) -> tuple[float, pd.DataFrame]:
+        node: dict[str, object]) -> tuple[float, pd.DataFrame, int]:
     command = [sys.executable, "-m", "tune_jobs", "run", str(spec), "--address", address]
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": ROOT, "env": env}
     iterations = spec.parent / "results" / spec.stem / "iterations.parquet"
@@ -67,7 +67,8 @@ def run(spec: Path, address: str, env: dict[str, str], fault: str, args: argpars
             node["worker"] = node["start"]()  # type: ignore[operator]
     if driver.wait() != 0:
         raise RuntimeError(f"{fault}: the job failed")
-    return time.monotonic() - started, pd.read_parquet(iterations)
+    retries = int(pd.read_parquet(iterations.with_name("trials.parquet")).retries.sum())
+    return time.monotonic() - started, pd.read_parquet(iterations), retries
 
 
 def main() -> None:
@@ -77,10 +78,10 @@ def main() -> None:
     parser.add_argument("--sleep", type=float, default=0.3)
     parser.add_argument("--kill-at", type=float, default=0.4, help="fraction of all iterations reported before the fault")
     args = parser.parse_args()
-    env = node_env({**FAST_HEALTH_CHECKS, "PYTHONPATH": str(ROOT)})
     expected = {(t, i) for t in range(args.trials) for i in range(1, args.steps + 1)}
     with tempfile.TemporaryDirectory() as tmp:
         directory, port = Path(tmp), free_port()
+        env = node_env({**FAST_HEALTH_CHECKS, **token_env(directory), "PYTHONPATH": str(ROOT)})
         head = ["--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2", "--include-dashboard=false"]
         address = f"127.0.0.1:{port}"
         with ray_node(head, env):
@@ -88,10 +89,11 @@ def main() -> None:
             workers: list[object] = []
 
             def start_worker() -> object:
-                context = ray_node([f"--address={address}", "--node-ip-address=127.0.0.1", "--num-cpus=2"], env)
+                log = directory / f"worker{len(workers)}.log"
+                context = ray_node([f"--address={address}", "--node-ip-address=127.0.0.1", "--num-cpus=2"], env, log)
                 workers.append(context)
                 proc = context.__enter__()
-                time.sleep(5)  # registered with the head
+                assert wait_for_log(log, "Ray runtime started"), log.read_text()[-2000:]
                 return proc
 
             node: dict[str, object] = {"start": start_worker}
@@ -99,20 +101,21 @@ def main() -> None:
             rows = []
             for fault in ("none", "driver", "worker node"):
                 spec = write_spec(directory, fault.replace(" ", "-"), args)
-                seconds, table = run(spec, address, env, fault, args, node)
+                seconds, table, retries = run(spec, address, env, fault, args, node)
                 order = {t: n for n, t in enumerate(sorted(table.trial_id.unique()))}
                 seen = [(order[t], int(i)) for t, i in zip(table.trial_id, table.training_iteration, strict=True)]
                 lost, duplicated = len(expected - set(seen)), len(seen) - len(set(seen))
-                rows.append((fault, seconds, lost, duplicated))
-                print(f"  {fault:<12} {seconds:6.1f} s  lost {lost}  duplicated {duplicated}", file=sys.stderr, flush=True)
+                rows.append((fault, seconds, lost, duplicated, retries))
+                print(f"  {fault:<12} {seconds:6.1f} s  lost {lost}  duplicated {duplicated}  retries {retries}",
+                      file=sys.stderr, flush=True)
             for context in workers:
                 context.__exit__(None, None, None)
     base = rows[0][1]
     print(f"\n{args.trials} trials x {args.steps} steps x {args.sleep} s, 2 nodes x 2 CPUs on loopback, "
           f"fault after {args.kill_at:.0%} of the iterations")
-    print(f"{'run':<14}{'wall s':>8}{'ratio':>8}{'lost rows':>11}{'duplicated':>12}")
-    for fault, seconds, lost, duplicated in rows:
-        print(f"{fault:<14}{seconds:>8.1f}{seconds / base:>7.2f}x{lost:>11}{duplicated:>12}")
+    print(f"{'run':<14}{'wall s':>8}{'ratio':>8}{'lost rows':>11}{'duplicated':>12}{'trial retries':>15}")
+    for fault, seconds, lost, duplicated, retries in rows:
+        print(f"{fault:<14}{seconds:>8.1f}{seconds / base:>7.2f}x{lost:>11}{duplicated:>12}{retries:>15}")
     print("\ntarget: 0 lost, 0 duplicated, <= 1.5x the uninterrupted time")
 
 

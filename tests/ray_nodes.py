@@ -63,3 +63,23 @@ def stop_node(node: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
         node.wait(timeout=30)
     except ProcessLookupError:
         pass
+
+
+def token_env(directory: Path) -> dict[str, str]:
+    """Token authentication with a token of the test's own: every node, driver and client gets
+    the same explicit setting, whatever ``~/.ray/auth_token`` holds on this machine."""
+    import secrets
+
+    token = directory / "ray_auth_token"
+    if not token.exists():
+        token.write_text(secrets.token_hex(32))
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+
+
+def wait_for_log(log: Path, text: str, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return True
+        time.sleep(0.3)
+    return False

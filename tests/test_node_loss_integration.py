@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.ray_nodes import free_port, node_env, ray_node, stop_node, wait_for_port
+from tests.ray_nodes import free_port, node_env, ray_node, stop_node, token_env, wait_for_log, wait_for_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ print(json.dumps({"total": ray.cluster_resources().get("CPU"), "available": ray.
 
 def test_losing_a_worker_node_mid_job_loses_nothing(tmp_path):
     port = free_port()
-    env = node_env(FAST_HEALTH_CHECKS)
+    env = node_env({**FAST_HEALTH_CHECKS, **token_env(tmp_path)})
     spec = tmp_path / "job.yaml"
     spec.write_text(yaml.safe_dump({
         "name": "node-loss", "trainable": "tests.user_trainables:counting", "metric": "score", "mode": "max",
@@ -45,6 +45,7 @@ def test_losing_a_worker_node_mid_job_loses_nothing(tmp_path):
         address = f"127.0.0.1:{port}"
         worker_args = [f"--address={address}", "--node-ip-address=127.0.0.1", "--num-cpus=2"]
         with ray_node(worker_args, env, log=tmp_path / "worker.log") as worker:
+            assert wait_for_log(tmp_path / "worker.log", "Ray runtime started"), (tmp_path / "worker.log").read_text()[-2000:]
             driver = subprocess.Popen([sys.executable, "-m", "tune_jobs", "run", str(spec), "--address", address],
                                       cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             iterations = tmp_path / "results" / "node-loss" / "iterations.parquet"

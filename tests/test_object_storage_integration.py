@@ -39,7 +39,7 @@ def s3_endpoint(tmp_path_factory):
 
 def test_results_and_checkpoints_go_to_s3_and_the_job_resumes_from_there(s3_endpoint, tmp_path):
     filesystem = pafs.S3FileSystem(access_key="testing", secret_key="testing", region="us-east-1",
-                                   endpoint_override=s3_endpoint, scheme="http")
+                                   endpoint_override=s3_endpoint, scheme="http", allow_bucket_creation=True)
     filesystem.create_dir("tune-bucket")
     storage = f"s3://tune-bucket/runs?endpoint_override={s3_endpoint}&scheme=http&region=us-east-1"
     spec = tmp_path / "job.yaml"

@@ -110,9 +110,11 @@ def trainables() -> None:
         out.print(f"  config: {defaults}", highlight=False)
 
 
-from tune_jobs.remote.cli import add_remote_commands  # noqa: E402 (after the local commands, in --help too)
+from tune_jobs.kubernetes.cli import k8s  # noqa: E402 (after the local commands, in --help too)
+from tune_jobs.remote.cli import add_remote_commands  # noqa: E402
 
 add_remote_commands(app)
+app.command()(k8s)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""KubeRay ``RayJob`` manifests for a job spec (``tune-jobs k8s``): pure data, no cluster needed."""
