@@ -57,7 +57,7 @@ def stop_node(node: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
         return
     try:
         os.killpg(node.pid, sig)
-        node.wait(timeout=30)
+        node.wait(timeout=10)
     except subprocess.TimeoutExpired:
         os.killpg(node.pid, signal.SIGKILL)
         node.wait(timeout=30)

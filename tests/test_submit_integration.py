@@ -44,11 +44,14 @@ def cluster(tmp_path_factory):
     home = tmp_path_factory.mktemp("head")
     token = home / "token"
     token.write_text(secrets.token_hex(32))
-    gcs, dashboard = free_port(), free_port()
+    gcs, dashboard, agent, agent_grpc, metrics, runtime_env_agent = (free_port() for _ in range(6))
     env = node_env({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)})
     env.pop("RAY_AUTH_TOKEN", None)
     args = ["--head", f"--port={gcs}", "--node-ip-address=127.0.0.1", "--num-cpus=2", "--dashboard-host=127.0.0.1",
-            f"--dashboard-port={dashboard}"]
+            f"--dashboard-port={dashboard}",
+            # The session's shared Ray runs an agent on Ray's default ports: this node needs its own.
+            f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}",
+            f"--metrics-export-port={metrics}", f"--runtime-env-agent-port={runtime_env_agent}"]
     with ray_node(args, env, log=home / "head.log"):
         if not wait_for_port(dashboard, 90):
             pytest.fail("the head's dashboard did not come up in 90 s:\n" + (home / "head.log").read_text()[-2000:])
@@ -127,7 +130,11 @@ def test_stop_ends_a_running_job_and_resubmitting_resumes_it(cluster, project):
     assert len(rows) == 3 * 40 and not rows.duplicated(["trial_id", "training_iteration"]).any()
 
 
-def test_a_cluster_that_wants_a_token_says_so_when_none_is_found(cluster, project, tmp_path):
+@pytest.mark.parametrize("auth_mode", [None, "token"])  # a laptop sets neither; some set RAY_AUTH_MODE
+def test_a_cluster_that_wants_a_token_says_so_when_none_is_found(cluster, project, tmp_path, auth_mode, monkeypatch):
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    if auth_mode:
+        monkeypatch.setenv("RAY_AUTH_MODE", auth_mode)
     done = cli(["list", "--address", cluster["address"]], project, token=None, home=tmp_path / "empty-home")
     assert done.returncode == 2
     assert "requires a Ray auth token and none was found" in done.stderr and "Traceback" not in done.stderr

@@ -4,6 +4,8 @@ imports Ray. Connection and authentication failures become one-line ``RemoteErro
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +14,11 @@ from tune_jobs.remote.auth import MISSING_TOKEN, WRONG_TOKEN, Token
 from tune_jobs.remote.plan import NAME_KEY
 
 FINISHED = ("SUCCEEDED", "FAILED", "STOPPED")
+
+
+# Ray's job client logs each upload step at INFO (its loggers set their own level).
+_CHATTY_LOGGERS = ("ray.dashboard.modules.dashboard_sdk", "ray.dashboard.modules.job.sdk",
+                   "ray._private.runtime_env.packaging", "ray._private.runtime_env.working_dir")
 
 
 class RemoteError(Exception):
@@ -39,12 +46,16 @@ class RemoteJobs:
     def __init__(self, address: str, token: Token | None, verify: bool | str = True) -> None:
         from ray.job_submission import JobSubmissionClient
 
+        for name in _CHATTY_LOGGERS:  # upload chatter; we report what we ship ourselves
+            logging.getLogger(name).setLevel(logging.ERROR)
         self.address, self.token = address, token
         headers = token.headers() if token else None
         self.client = self._call(lambda: JobSubmissionClient(address, headers=headers, verify=verify))
 
     def _explain(self, error: Exception) -> RemoteError:
         text = str(error)
+        if "couldn't find an authentication token" in text:  # RAY_AUTH_MODE=token here, and no token
+            return RemoteError(MISSING_TOKEN.format(address=self.address))
         if "401" in text or "Unauthorized" in text or "Authentication required" in text:
             return RemoteError(MISSING_TOKEN.format(address=self.address) if self.token is None
                                else WRONG_TOKEN.format(address=self.address, source=self.token.source))
@@ -65,9 +76,19 @@ class RemoteJobs:
         except Exception as error:  # Ray raises RuntimeError/ConnectionError/requests errors alike
             raise self._explain(error) from None
 
-    def submit(self, entrypoint: str, runtime_env: dict[str, Any], submission_id: str, metadata: dict[str, str]) -> str:
-        return str(self._call(lambda: self.client.submit_job(
-            entrypoint=entrypoint, runtime_env=runtime_env, submission_id=submission_id, metadata=metadata)))
+    def submit(self, entrypoint: str, runtime_env: dict[str, Any], submission_id: str, metadata: dict[str, str],
+               wait_for_agent_s: float = 60.0) -> str:
+        """Submit; a cluster that has just started answers "No available agent" for a few seconds,
+        so that answer is retried (with the same id, so a job is never submitted twice)."""
+        deadline = time.monotonic() + wait_for_agent_s
+        while True:
+            try:
+                return str(self.client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env,
+                                                  submission_id=submission_id, metadata=metadata))
+            except Exception as error:
+                if "No available agent" not in str(error) or time.monotonic() > deadline:
+                    raise self._explain(error) from None
+                time.sleep(1.0)
 
     def summary(self, job_id: str) -> JobSummary:
         info = self._call(lambda: self.client.get_job_info(job_id))
