@@ -24,3 +24,18 @@ def test_user_trainable_example_runs(ray_session, in_repo, tmp_path):
     assert result.exit_code == 0, result.output
     trials = pd.read_parquet(tmp_path / "my-trainable" / "trials.parquet")
     assert len(trials) == 12 and trials.best_loss.min() < 1.0
+
+
+@pytest.mark.integration
+def test_digits_cnn_example_trains_through_the_cli(ray_session, in_repo, tmp_path):
+    result = CliRunner().invoke(app, ["run", "examples/digits_cnn.yaml", "--storage", str(tmp_path),
+                                      "--set", "search.num_samples=3", "--set", "config.epochs=3",
+                                      "--set", "config.patience=2", "--set", "scheduler.grace_period=1"])
+    assert result.exit_code == 0, result.output
+    trials = pd.read_parquet(tmp_path / "digits-cnn" / "trials.parquet")
+    iterations = pd.read_parquet(tmp_path / "digits-cnn" / "iterations.parquet")
+    assert len(trials) == 3 and set(trials.status) <= {"completed", "stopped"}
+    assert trials.best_val_accuracy.max() > 0.5
+    assert {"lr", "early_stopped", "epoch_time_s", "samples_per_s"} <= set(iterations.columns)
+    warmup = iterations[iterations.training_iteration == 1]
+    assert (warmup.lr < trials.set_index("trial_id").loc[warmup.trial_id, "config/lr"].to_numpy()).all()  # warmup

@@ -96,14 +96,15 @@ def test_the_full_example_is_valid():
         ({"stop__time_budget_s": 0}, "stop.time_budget_s: input should be greater than 0, got 0"),
         ({"config__lr": 0.1}, "space.lr: also set in config; a key is either fixed (config) or searched (space)"),
         ({"space__width": {"lograndint": [16, 256]}},
-         "space.width: digits_mlp does not accept 'width'; accepted: lr, hidden, layers, dropout, batch_size, "
-         "optimizer, momentum, weight_decay, epochs, val_fraction, seed"),
+         "space.width: digits_mlp does not accept 'width'; accepted: lr, batch_size, epochs, optimizer, momentum, "
+         "nesterov, weight_decay, schedule, step_size, gamma, warmup_epochs, grad_clip, label_smoothing, patience, "
+         "patience_metric, device, seed, hidden, layers, dropout, val_fraction"),
         ({"metric": "accuracy"},
          "metric: digits_mlp does not report 'accuracy'; it reports train_loss, train_accuracy, val_loss, val_accuracy"),
         ({"config__epochs": "ten"},
          "config.epochs: 'ten' not accepted: input should be a valid integer, unable to parse string as an integer"),
         ({"space__optimizer": {"choice": ["sgd", "adamm"]}},
-         "space.optimizer: choice value 'adamm' not accepted: input should be 'sgd', 'adam' or 'adamw'"),
+         "space.optimizer: choice value 'adamm' not accepted: input should be 'sgd', 'adam', 'adamw' or 'rmsprop'"),
     ],
 )
 def test_each_bad_input_is_one_line_naming_field_and_value(changes, expected):

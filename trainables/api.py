@@ -11,6 +11,7 @@ A unit test runs a trainable with a ``Recorder`` instead of Ray.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -29,5 +30,5 @@ class Recorder:
 
     def __call__(self, metrics: Mapping[str, Any], checkpoint: Any = None) -> None:
         self.rows.append(dict(metrics))
-        if checkpoint is not None:
-            self.checkpoint = checkpoint
+        if checkpoint is not None:  # a copy, as a real report serialises it: state dicts alias live tensors
+            self.checkpoint = copy.deepcopy(checkpoint)

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from trainables.api import Report
+from trainables.loop_config import LoopConfig, parse_config
 from trainables.registry import register_trainable
 
 
-class DigitsMLPConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    lr: float = Field(1e-2, gt=0)
+class DigitsMLPConfig(LoopConfig):
     hidden: int = Field(128, ge=1)
     layers: int = Field(2, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
-    batch_size: int = Field(64, ge=1)
-    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
-    momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0)
-    epochs: int = Field(10, ge=1)
     val_fraction: float = Field(0.25, gt=0, lt=1)
-    seed: int = 0
 
 
 METRICS = {"train_loss": "min", "train_accuracy": "max", "val_loss": "min", "val_accuracy": "max"}
@@ -52,15 +45,11 @@ def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | N
     """MLP classifier of 8x8 handwritten digits (scikit-learn, bundled, offline)."""
     import torch
 
-    from trainables.loop import LoopSettings, fit
+    from trainables.loop import fit
     from trainables.models.mlp import build_mlp
 
-    settings = DigitsMLPConfig(**config)
+    settings = parse_config(DigitsMLPConfig, config)
     train_split, val_split = load_digits_splits(settings.val_fraction, seed=0)
     torch.manual_seed(settings.seed)
     model = build_mlp(64, 10, settings.hidden, settings.layers, settings.dropout)
-    loop = LoopSettings(
-        epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr, optimizer=settings.optimizer,
-        momentum=settings.momentum, weight_decay=settings.weight_decay, seed=settings.seed,
-    )
-    fit(model, train_split, val_split, loop, report, checkpoint)
+    fit(model, train_split, val_split, settings, report, checkpoint)

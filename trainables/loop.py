@@ -1,32 +1,27 @@
 """The one training loop every built-in classifier uses: an epoch, a report, a checkpoint.
 
-Resumes from a checkpoint (model, optimizer and epoch), so Ray's retries and ASHA's pauses lose
-at most the epoch in progress.
+Knobs come from ``LoopConfig``: optimizer (sgd with momentum/nesterov, adam, adamw, rmsprop),
+weight decay, per-epoch LR schedule with linear warmup, gradient clipping, label smoothing,
+early stopping on a validation metric, device (CUDA with bf16 autocast when visible).
+
+Resumes from a checkpoint (model, optimizer, epoch and early-stopping state; the LR schedule is
+a function of the epoch), so Ray's retries and ASHA's pauses lose at most the epoch in progress,
+and a resumed run reports what an uninterrupted one would have.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
 
 from trainables.api import Report
-
-Optimizer = Literal["sgd", "adam", "adamw"]
-
-
-@dataclass(frozen=True)
-class LoopSettings:
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-2
-    optimizer: Optimizer = "adam"
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    seed: int = 0
+from trainables.loop_config import LoopConfig
+from trainables.schedules import lr_factor
 
 
 @dataclass(frozen=True)
@@ -37,73 +32,138 @@ class Split:
     def __len__(self) -> int:
         return len(self.targets)
 
+    def to(self, device: torch.device) -> Split:
+        return Split(self.inputs.to(device), self.targets.to(device))
 
-def make_optimizer(settings: LoopSettings, parameters: Any) -> torch.optim.Optimizer:
+
+def make_optimizer(settings: LoopConfig, parameters: Any) -> torch.optim.Optimizer:
     if settings.optimizer == "sgd":
-        return torch.optim.SGD(parameters, lr=settings.lr, momentum=settings.momentum,
+        return torch.optim.SGD(parameters, lr=settings.lr, momentum=settings.momentum, nesterov=settings.nesterov,
                                weight_decay=settings.weight_decay)
+    if settings.optimizer == "rmsprop":
+        return torch.optim.RMSprop(parameters, lr=settings.lr, momentum=settings.momentum,
+                                   weight_decay=settings.weight_decay)
     if settings.optimizer == "adam":
         return torch.optim.Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
     return torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
 
 
-def _evaluate(model: nn.Module, split: Split, batch_size: int) -> tuple[float, float]:
+def pick_device(choice: str) -> torch.device:
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise RuntimeError("device: cuda asked for, but no CUDA device is visible to this trial "
+                               "(give the trial a GPU: resources.gpu)")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def _autocast(device: torch.device) -> Any:
+    """bf16 autocast on GPU (no loss scaling needed, unlike fp16); full precision on CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device) -> tuple[float, float]:
     model.eval()
     loss_sum, correct = 0.0, 0
-    with torch.no_grad():
-        for start in range(0, len(split), max(batch_size, 512)):
-            x = split.inputs[start : start + max(batch_size, 512)]
-            y = split.targets[start : start + max(batch_size, 512)]
-            logits = model(x)
+    size = max(batch_size, 512)
+    with torch.no_grad(), _autocast(device):
+        for start in range(0, len(split), size):
+            x, y = split.inputs[start : start + size], split.targets[start : start + size]
+            logits = model(x).float()
             loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
             correct += int((logits.argmax(1) == y).sum())
     return loss_sum / len(split), correct / len(split)
+
+
+class _EarlyStopping:
+    def __init__(self, patience: int | None, metric: str, state: dict[str, Any] | None = None) -> None:
+        self.patience, self.metric = patience, metric
+        self.best: float | None = (state or {}).get("best")
+        self.bad_epochs: int = (state or {}).get("bad_epochs", 0)
+
+    def update(self, metrics: dict[str, float]) -> bool:
+        """Record an epoch; True when the trial should stop."""
+        value = metrics[self.metric]
+        better = self.best is None or (value < self.best if self.metric == "val_loss" else value > self.best)
+        if better:
+            self.best, self.bad_epochs = value, 0
+        else:
+            self.bad_epochs += 1
+        return self.patience is not None and self.bad_epochs >= self.patience
+
+    def state(self) -> dict[str, Any]:
+        return {"best": self.best, "bad_epochs": self.bad_epochs}
 
 
 def fit(
     model: nn.Module,
     train: Split,
     val: Split,
-    settings: LoopSettings,
+    settings: LoopConfig,
     report: Report,
     checkpoint: dict[str, Any] | None = None,
 ) -> None:
     torch.manual_seed(settings.seed)
+    device = pick_device(settings.device)
+    model.to(device)
+    train, val = train.to(device), val.to(device)
     optimizer = make_optimizer(settings, model.parameters())
     first_epoch = 1
+    stopping = _EarlyStopping(settings.patience, settings.patience_metric)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         first_epoch = int(checkpoint["epoch"]) + 1
+        stopping = _EarlyStopping(settings.patience, settings.patience_metric, checkpoint.get("early_stopping"))
+    loss_function = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
     generator = torch.Generator().manual_seed(settings.seed)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     for epoch in range(first_epoch, settings.epochs + 1):
+        lr = settings.lr * lr_factor(epoch, settings.epochs, settings.schedule, settings.warmup_epochs,
+                                     settings.step_size, settings.gamma)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         # Same batch order on a resumed run as on an uninterrupted one.
         generator.manual_seed(settings.seed * 100_003 + epoch)
         started = time.perf_counter()
         model.train()
-        order = torch.randperm(len(train), generator=generator)
-        loss_sum, correct = 0.0, 0
+        order = torch.randperm(len(train), generator=generator).to(device)
+        loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
         for start in range(0, len(train), settings.batch_size):
             index = order[start : start + settings.batch_size]
             x, y = train.inputs[index], train.targets[index]
             optimizer.zero_grad(set_to_none=True)
-            logits = model(x)
-            loss = nn.functional.cross_entropy(logits, y)
+            with _autocast(device):
+                logits = model(x)
+                loss = loss_function(logits.float(), y)
             loss.backward()
+            if settings.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
             optimizer.step()
-            loss_sum += loss.item() * len(y)
-            correct += int((logits.argmax(1) == y).sum())
+            loss_sum += loss.detach() * len(y)  # on the device: no sync per step
+            correct += (logits.argmax(1) == y).sum()
+        train_loss, train_correct = float(loss_sum), int(correct)
         train_time = time.perf_counter() - started
-        val_loss, val_accuracy = _evaluate(model, val, settings.batch_size)
+        val_loss, val_accuracy = _evaluate(model, val, settings.batch_size, device)
         metrics = {
             "epoch": epoch,
-            "train_loss": loss_sum / len(train),
-            "train_accuracy": correct / len(train),
+            "train_loss": train_loss / len(train),
+            "train_accuracy": train_correct / len(train),
             "val_loss": val_loss,
             "val_accuracy": val_accuracy,
-            "lr": optimizer.param_groups[0]["lr"],
+            "lr": lr,
             "epoch_time_s": time.perf_counter() - started,
             "samples_per_s": len(train) / train_time if train_time > 0 else float("nan"),
         }
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}
+        if device.type == "cuda":
+            metrics["gpu_mem_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+        stop = stopping.update(metrics)
+        metrics["early_stopped"] = int(stop)
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                 "early_stopping": stopping.state()}
         report(metrics, checkpoint=state)
+        if stop:
+            return

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
@@ -188,6 +189,8 @@ class JobSpec(BaseModel):
             if key in fields:
                 bad_values = (_check_value(trainable.config, key, v, f"space.{key}", param.kind) for v in param.values())
                 problems += next((found for found in bad_values if found), [])
+        if not problems:
+            problems += _check_together(trainable.config, self.config, set(self.space))
         return problems
 
     @property
@@ -213,6 +216,21 @@ class JobSpec(BaseModel):
         so a spec run locally resumes when submitted (with its storage made absolute) and back."""
         identity = {k: v for k, v in self.resolved().items() if k not in ("storage", "runtime_env")}
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def _check_together(model: type[BaseModel], config: dict[str, Any], searched: set[str]) -> list[str]:
+    """Rules across keys (``warmup_epochs < epochs``) for the fixed values, the rest at defaults.
+    A rule that names a searched key is left to the trial, which sees the drawn value."""
+    try:
+        model.model_validate(config)
+    except ValidationError as exc:
+        found = []
+        for error in exc.errors():
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if not error["loc"] and not any(re.search(rf"\b{re.escape(key)}\b", message) for key in searched):
+                found.append(f"config: {message}")
+        return found
+    return []
 
 
 def _check_value(model: type[BaseModel], key: str, value: Any, path: str, kind: str = "") -> list[str]:

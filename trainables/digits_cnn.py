@@ -1,0 +1,35 @@
+"""``digits_cnn``: a small CNN on scikit-learn's bundled 8x8 digits, fully offline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from trainables.api import Report
+from trainables.digits_mlp import METRICS, load_digits_splits
+from trainables.loop_config import LoopConfig, parse_config
+from trainables.registry import register_trainable
+
+
+class DigitsCNNConfig(LoopConfig):
+    channels: int = Field(16, ge=1, le=512, description="channels of the first block; doubled per block")
+    depth: int = Field(2, ge=1, le=6, description="conv blocks")
+    dropout: float = Field(0.1, ge=0, lt=1)
+    val_fraction: float = Field(0.25, gt=0, lt=1)
+
+
+@register_trainable("digits_cnn", config=DigitsCNNConfig, metrics=METRICS)  # type: ignore[arg-type]
+def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """Small CNN classifier of 8x8 handwritten digits (scikit-learn, bundled, offline)."""
+    import torch
+
+    from trainables.loop import Split, fit
+    from trainables.models.cnn import build_cnn
+
+    settings = parse_config(DigitsCNNConfig, config)
+    train_split, val_split = load_digits_splits(settings.val_fraction, seed=0)
+    as_images = [Split(s.inputs.reshape(-1, 1, 8, 8), s.targets) for s in (train_split, val_split)]
+    torch.manual_seed(settings.seed)
+    model = build_cnn(1, 10, 8, settings.channels, settings.depth, settings.dropout)
+    fit(model, as_images[0], as_images[1], settings, report, checkpoint)
