@@ -178,9 +178,10 @@ class JobSpec(BaseModel):
             return problems
         fields = trainable.config.model_fields
         accepted = ", ".join(fields)
+        open_keys = trainable.config.model_config.get("extra") == "allow"  # it passes unknown keys on
         for section, keys in (("config", self.config), ("space", self.space)):
             for key in keys:
-                if key not in fields:
+                if key not in fields and not open_keys:
                     problems.append(f"{section}.{key}: {trainable.name} does not accept {key!r}; accepted: {accepted}")
         for key, value in self.config.items():
             if key in fields:

@@ -1,0 +1,65 @@
+"""``custom_model``: your own model and data on the shared loop and its knobs.
+
+``model_factory`` and ``data_factory`` name functions (``package.module:function``, imported from
+the working directory). Both receive the trial's whole config, so your own keys (``width``, ...)
+can be fixed or searched next to the loop's. ``data_factory(config)`` returns
+``(train_inputs, train_targets, val_inputs, val_targets)`` tensors (targets: class indices);
+``model_factory(config)`` returns an ``nn.Module`` mapping a batch of inputs to class logits.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ConfigDict, Field
+
+from trainables.api import Report
+from trainables.digits_mlp import METRICS
+from trainables.loop_config import ConfigError, LoopConfig, parse_config
+from trainables.registry import register_trainable
+
+_REFERENCE = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+
+
+class CustomModelConfig(LoopConfig):
+    model_config = ConfigDict(extra="allow")  # the user's own keys, passed to the factories
+
+    model_factory: str = Field("examples.custom_model:build_model", pattern=_REFERENCE)
+    data_factory: str = Field("examples.custom_model:load_data", pattern=_REFERENCE)
+
+
+def load_function(reference: str, key: str) -> Any:
+    module_name, name = reference.split(":")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(f"config.{key}: cannot import {module_name!r}: {error}") from None
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise ConfigError(f"config.{key}: {module_name!r} has no function {name!r}")
+    return function
+
+
+@register_trainable("custom_model", config=CustomModelConfig, metrics=METRICS)  # type: ignore[arg-type]
+def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """Your model_factory and data_factory on the shared training loop and its knobs."""
+    import torch
+
+    from trainables.loop import Split, fit
+
+    settings = parse_config(CustomModelConfig, config)
+    everything = settings.model_dump()
+    data = load_function(settings.data_factory, "data_factory")(everything)
+    if not (isinstance(data, (tuple, list)) and len(data) == 4):
+        raise ConfigError("config.data_factory: must return (train_inputs, train_targets, val_inputs, val_targets)")
+    tensors = [torch.as_tensor(part) for part in data]
+    torch.manual_seed(settings.seed)
+    model = load_function(settings.model_factory, "model_factory")(everything)
+    if not isinstance(model, torch.nn.Module):
+        raise ConfigError(f"config.model_factory: must return a torch.nn.Module, got {type(model).__name__}")
+    fit(model, Split(tensors[0], tensors[1].long()), Split(tensors[2], tensors[3].long()), settings, report, checkpoint)

@@ -1,0 +1,83 @@
+"""``tabular_mlp``: an MLP on a table: one of scikit-learn's bundled datasets (offline), or the
+user's CSV/Parquet file with the label in ``target``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from trainables.api import Report
+from trainables.digits_mlp import METRICS
+from trainables.loop_config import ConfigError, LoopConfig, parse_config
+from trainables.registry import register_trainable
+
+BUNDLED = ("breast_cancer", "wine", "iris", "digits")
+
+
+class TabularMLPConfig(LoopConfig):
+    data: str = Field("breast_cancer", description=f"{', '.join(BUNDLED)}, or a .csv/.parquet file")
+    target: str | None = Field(None, description="label column of a file")
+    hidden: int = Field(64, ge=1)
+    layers: int = Field(2, ge=1, le=16)
+    activation: Literal["relu", "gelu", "tanh", "silu"] = "relu"
+    dropout: float = Field(0.1, ge=0, lt=1)
+    val_fraction: float = Field(0.25, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _data_source(self) -> TabularMLPConfig:
+        if self.data not in BUNDLED:
+            if Path(self.data).suffix.lower() not in (".csv", ".parquet"):
+                raise ValueError(f"data must be one of {', '.join(BUNDLED)} or a .csv/.parquet file, got {self.data!r}")
+            if self.target is None:
+                raise ValueError(f"target (the label column) is needed with a data file ({self.data})")
+        return self
+
+
+def load_table(data: str, target: str | None) -> tuple[Any, Any]:
+    """Features (float array) and labels (int codes); one-line ``ConfigError`` for bad files."""
+    import numpy as np
+    import pandas as pd
+
+    if data in BUNDLED:
+        import sklearn.datasets as datasets
+
+        bunch = getattr(datasets, f"load_{data}")()
+        return np.asarray(bunch.data, dtype=np.float32), np.asarray(bunch.target)
+    path = Path(data).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"config.data: no file {path} (relative paths are read from the trial's working directory)")
+    frame = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    if target not in frame.columns:
+        raise ConfigError(f"config.target: column {target!r} not in {path.name}; columns: {', '.join(map(str, frame.columns))}")
+    labels = frame.pop(target).astype("category").cat.codes.to_numpy()
+    features = pd.get_dummies(frame, dummy_na=False).astype("float32").fillna(0.0)  # categoricals one-hot
+    return features.to_numpy(), labels
+
+
+@register_trainable("tabular_mlp", config=TabularMLPConfig, metrics=METRICS)  # type: ignore[arg-type]
+def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """MLP classifier on a table (scikit-learn's bundled datasets, or a CSV/Parquet file)."""
+    import torch
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+    from torch import nn
+
+    from trainables.loop import Split, fit
+
+    settings = parse_config(TabularMLPConfig, config)
+    x, y = load_table(settings.data, settings.target)
+    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=settings.val_fraction, random_state=0, stratify=y)
+    scaler = StandardScaler().fit(x_train)  # fitted on the training split only
+    splits = [Split(torch.tensor(scaler.transform(a), dtype=torch.float32), torch.tensor(b, dtype=torch.long))
+              for a, b in ((x_train, y_train), (x_val, y_val))]
+    activation = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}[settings.activation]
+    torch.manual_seed(settings.seed)
+    blocks: list[nn.Module] = []
+    width = x.shape[1]
+    for _ in range(settings.layers):
+        blocks += [nn.Linear(width, settings.hidden), activation(), nn.Dropout(settings.dropout)]
+        width = settings.hidden
+    blocks.append(nn.Linear(width, int(y.max()) + 1))
+    fit(nn.Sequential(*blocks), splits[0], splits[1], settings, report, checkpoint)

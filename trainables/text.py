@@ -1,0 +1,74 @@
+"""``text_rnn`` (LSTM/GRU) and ``text_transformer``: text classifiers on a CSV/Parquet file with
+text and label columns, or on a generated synthetic dataset (the offline default)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from trainables.api import Report
+from trainables.digits_mlp import METRICS
+from trainables.loop_config import parse_config
+from trainables.registry import register_trainable
+from trainables.text_data import TextDataConfig
+
+
+class TextRNNConfig(TextDataConfig):
+    cell: Literal["lstm", "gru"] = "lstm"
+    embedding_dim: int = Field(64, ge=1)
+    hidden_size: int = Field(64, ge=1)
+    layers: int = Field(1, ge=1, le=8)
+    bidirectional: bool = True
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+
+class TextTransformerConfig(TextDataConfig):
+    d_model: int = Field(64, ge=2)
+    nhead: int = Field(4, ge=1)
+    dim_feedforward: int = Field(128, ge=1)
+    layers: int = Field(2, ge=1, le=24)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    positional: Literal["sinusoidal", "learned"] = "sinusoidal"
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> TextTransformerConfig:
+        if self.d_model % self.nhead:
+            raise ValueError(f"nhead ({self.nhead}) must divide d_model ({self.d_model})")
+        if self.positional == "sinusoidal" and self.d_model % 2:
+            raise ValueError(f"sinusoidal positions need an even d_model, got {self.d_model}")
+        return self
+
+
+@register_trainable("text_rnn", config=TextRNNConfig, metrics=METRICS)  # type: ignore[arg-type]
+def train_rnn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """LSTM/GRU text classifier (CSV/Parquet text + label, or a generated synthetic dataset)."""
+    import torch
+
+    from trainables.loop import fit
+    from trainables.models.text import RecurrentClassifier
+    from trainables.text_data import text_splits
+
+    settings = parse_config(TextRNNConfig, config)
+    train, val, vocab, classes = text_splits(settings)
+    torch.manual_seed(settings.seed)
+    model = RecurrentClassifier(vocab, classes, settings.cell, settings.embedding_dim, settings.hidden_size,
+                                settings.layers, settings.bidirectional, settings.dropout)
+    fit(model, train, val, settings, report, checkpoint)
+
+
+@register_trainable("text_transformer", config=TextTransformerConfig, metrics=METRICS)  # type: ignore[arg-type]
+def train_transformer(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """Transformer-encoder text classifier (CSV/Parquet text + label, or a generated synthetic dataset)."""
+    import torch
+
+    from trainables.loop import fit
+    from trainables.models.text import TransformerClassifier
+    from trainables.text_data import text_splits
+
+    settings = parse_config(TextTransformerConfig, config)
+    train, val, vocab, classes = text_splits(settings)
+    torch.manual_seed(settings.seed)
+    model = TransformerClassifier(vocab, classes, settings.d_model, settings.nhead, settings.dim_feedforward,
+                                  settings.layers, settings.dropout, settings.positional, settings.max_length)
+    fit(model, train, val, settings, report, checkpoint)

@@ -1,0 +1,102 @@
+"""Text classification data: a CSV/Parquet file with text and label columns, or a generated
+dataset (synthetic, for tests and examples), tokenised with a simple built-in tokenizer."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from trainables.loop_config import ConfigError, LoopConfig
+
+PAD, UNK = 0, 1
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+class TextDataConfig(LoopConfig):
+    data: str = Field("synthetic", description="'synthetic' (generated), or a .csv/.parquet file")
+    text_column: str = "text"
+    label_column: str = "label"
+    max_length: int = Field(64, ge=4, le=4096, description="tokens kept per text")
+    vocab_size: int = Field(10_000, ge=16, description="most frequent training words kept")
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+    synthetic_samples: int = Field(2000, ge=50)
+
+    @model_validator(mode="after")
+    def _data_source(self) -> TextDataConfig:
+        if self.data != "synthetic" and Path(self.data).suffix.lower() not in (".csv", ".parquet"):
+            raise ValueError(f"data must be 'synthetic' or a .csv/.parquet file, got {self.data!r}")
+        return self
+
+
+def tokenize(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def synthetic_texts(samples: int, classes: int = 4, seed: int = 0) -> tuple[list[str], list[int]]:
+    """Generated "reviews": each class has its own topic words, mixed with shared filler words
+    and 10% label noise. Learnable, not trivial; not real language."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    filler = [f"w{i}" for i in range(300)]
+    topics = [[f"c{c}t{i}" for i in range(25)] for c in range(classes)]
+    texts, labels = [], []
+    for _ in range(samples):
+        label = int(rng.integers(classes))
+        length = int(rng.integers(12, 48))
+        words = [str(rng.choice(topics[label])) if rng.random() < 0.15 else str(rng.choice(filler)) for _ in range(length)]
+        texts.append(" ".join(words))
+        labels.append(label if rng.random() > 0.1 else int(rng.integers(classes)))
+    return texts, labels
+
+
+def load_texts(settings: TextDataConfig) -> tuple[list[str], list[Any]]:
+    if settings.data == "synthetic":
+        return synthetic_texts(settings.synthetic_samples)
+    import pandas as pd
+
+    path = Path(settings.data).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"config.data: no file {path} (relative paths are read from the trial's working directory)")
+    frame = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    for key in ("text_column", "label_column"):
+        column = getattr(settings, key)
+        if column not in frame.columns:
+            raise ConfigError(f"config.{key}: column {column!r} not in {path.name}; columns: {', '.join(map(str, frame.columns))}")
+    return frame[settings.text_column].astype(str).tolist(), frame[settings.label_column].tolist()
+
+
+def build_vocabulary(texts: list[str], size: int) -> dict[str, int]:
+    counts = Counter(word for text in texts for word in tokenize(text))
+    return {word: index + 2 for index, (word, _) in enumerate(counts.most_common(size - 2))}
+
+
+def encode(texts: list[str], vocabulary: dict[str, int], max_length: int) -> Any:
+    import torch
+
+    out = torch.full((len(texts), max_length), PAD, dtype=torch.long)
+    for row, text in enumerate(texts):
+        ids = [vocabulary.get(word, UNK) for word in tokenize(text)[:max_length]] or [UNK]
+        out[row, : len(ids)] = torch.tensor(ids)
+    return out
+
+
+def text_splits(settings: TextDataConfig) -> tuple[Any, Any, int, int]:
+    """(train, val, vocabulary size, classes); the vocabulary comes from the training split only."""
+    import torch
+    from sklearn.model_selection import train_test_split
+
+    from trainables.loop import Split
+
+    texts, raw_labels = load_texts(settings)
+    classes = sorted(set(raw_labels), key=str)
+    labels = [classes.index(label) for label in raw_labels]
+    x_train, x_val, y_train, y_val = train_test_split(texts, labels, test_size=settings.val_fraction, random_state=0,
+                                                      stratify=labels)
+    vocabulary = build_vocabulary(x_train, settings.vocab_size)
+    splits = [Split(encode(x, vocabulary, settings.max_length), torch.tensor(y)) for x, y in ((x_train, y_train), (x_val, y_val))]
+    return splits[0], splits[1], len(vocabulary) + 2, len(classes)

@@ -1,0 +1,72 @@
+"""``image_cnn``, ``resnet18``, ``vgg11_bn``: image classifiers on digits (bundled, offline),
+MNIST, FashionMNIST or CIFAR-10 (torchvision, from ``data_dir``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from trainables.api import Report
+from trainables.digits_mlp import METRICS
+from trainables.loop_config import parse_config
+from trainables.registry import register_trainable
+from trainables.vision_data import SHAPES, VisionDataConfig
+
+
+class ImageCNNConfig(VisionDataConfig):
+    channels: int = Field(32, ge=1, le=512)
+    depth: int = Field(3, ge=1, le=8)
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+
+class ResNetConfig(VisionDataConfig):
+    pass
+
+
+class VGGConfig(VisionDataConfig):
+    dropout: float = Field(0.3, ge=0, lt=1)
+
+
+def _run(settings: VisionDataConfig, build: Any, report: Report, checkpoint: dict[str, Any] | None) -> None:
+    import torch
+    from torch import nn
+
+    from trainables.loop import Split, fit
+    from trainables.models.vision import Preprocess
+    from trainables.vision_data import load_images
+
+    x_train, y_train, x_val, y_val = load_images(settings)
+    channels, size, classes, mean, std, _ = SHAPES[settings.dataset]
+    pad_to = 32 if size == 28 else size  # MNIST-sized images padded to 32 so the deep nets keep a spatial map
+    torch.manual_seed(settings.seed)
+    model = nn.Sequential(Preprocess(mean, std, pad_to, settings.augment, flip=settings.dataset == "cifar10"),
+                          build(channels, classes, pad_to))
+    fit(model, Split(x_train, y_train), Split(x_val, y_val), settings, report, checkpoint)
+
+
+@register_trainable("image_cnn", config=ImageCNNConfig, metrics=METRICS)  # type: ignore[arg-type]
+def train_cnn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """Small CNN on digits / MNIST / FashionMNIST / CIFAR-10."""
+    from trainables.models.cnn import build_cnn
+
+    s = parse_config(ImageCNNConfig, config)
+    _run(s, lambda c, k, size: build_cnn(c, k, size, s.channels, s.depth, s.dropout), report, checkpoint)
+
+
+@register_trainable("resnet18", config=ResNetConfig, metrics=METRICS)  # type: ignore[arg-type]
+def train_resnet18(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """torchvision ResNet-18 for small images, on digits / MNIST / FashionMNIST / CIFAR-10."""
+    from trainables.models.vision import resnet18_small
+
+    s = parse_config(ResNetConfig, config)
+    _run(s, lambda c, k, size: resnet18_small(c, k), report, checkpoint)
+
+
+@register_trainable("vgg11_bn", config=VGGConfig, metrics=METRICS)  # type: ignore[arg-type]
+def train_vgg11_bn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """torchvision VGG-11 with batch norm for small images, on digits / MNIST / FashionMNIST / CIFAR-10."""
+    from trainables.models.vision import vgg11_bn_small
+
+    s = parse_config(VGGConfig, config)
+    _run(s, lambda c, k, size: vgg11_bn_small(c, k, size, s.dropout), report, checkpoint)

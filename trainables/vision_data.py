@@ -1,0 +1,72 @@
+"""Image classification data: scikit-learn's digits (bundled), or MNIST, FashionMNIST and CIFAR-10
+through torchvision from ``data_dir`` (``download: true`` fetches them where the network allows).
+
+Images stay uint8 in memory (CIFAR-10 is 150 MB that way, 600 MB as floats); scaling,
+normalisation, padding and augmentation run per batch inside the model (``Preprocess``), on the
+trial's device.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from trainables.loop_config import ConfigError, LoopConfig
+
+Dataset = Literal["digits", "mnist", "fashion_mnist", "cifar10"]
+# channels, size, classes, mean, std, the folder torchvision looks for
+SHAPES: dict[str, tuple[int, int, int, tuple[float, ...], tuple[float, ...], str]] = {
+    "digits": (1, 8, 10, (0.30,), (0.37,), ""),
+    "mnist": (1, 28, 10, (0.1307,), (0.3081,), "MNIST/raw"),
+    "fashion_mnist": (1, 28, 10, (0.2860,), (0.3530,), "FashionMNIST/raw"),
+    "cifar10": (3, 32, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), "cifar-10-batches-py"),
+}
+
+
+class VisionDataConfig(LoopConfig):
+    dataset: Dataset = "digits"
+    data_dir: str = Field("data", description="where torchvision datasets are (or are downloaded to)")
+    download: bool = False
+    augment: bool = Field(False, description="random shifts (4 px at 32 px) and, for CIFAR-10, horizontal flips")
+    train_subset: int | None = Field(None, ge=10, description="use only this many training images (quick sweeps)")
+
+
+def load_images(settings: VisionDataConfig) -> tuple[Any, Any, Any, Any]:
+    """uint8 images (N, C, H, W) and int64 labels, train then validation (the dataset's test split)."""
+    import torch
+
+    if settings.dataset == "digits":
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        digits = load_digits()
+        images = torch.tensor(digits.images * 255 / 16, dtype=torch.uint8).unsqueeze(1)
+        labels = torch.tensor(digits.target)
+        x_train, x_val, y_train, y_val = train_test_split(images, labels, test_size=0.25, random_state=0, stratify=labels)
+        return _subset(x_train, y_train, settings.train_subset) + (x_val, y_val)
+    import torchvision
+
+    root = Path(settings.data_dir).expanduser().resolve()
+    folder = SHAPES[settings.dataset][5]
+    cls = {"mnist": torchvision.datasets.MNIST, "fashion_mnist": torchvision.datasets.FashionMNIST,
+           "cifar10": torchvision.datasets.CIFAR10}[settings.dataset]
+    try:
+        train, val = (cls(root=str(root), train=flag, download=settings.download) for flag in (True, False))
+    except RuntimeError as error:
+        if settings.download:
+            raise ConfigError(f"config.download: fetching {settings.dataset} into {root} failed: {error}") from None
+        raise ConfigError(f"config.data_dir: {settings.dataset} not found in {root} (looked for {root / folder}); set "
+                          "download: true where the network allows, or point data_dir at a copy") from None
+
+    def as_tensors(dataset: Any) -> tuple[Any, Any]:
+        data = torch.as_tensor(dataset.data)
+        images = data.permute(0, 3, 1, 2) if data.ndim == 4 else data.unsqueeze(1)  # NHWC (CIFAR) or NHW
+        return images.contiguous(), torch.as_tensor(dataset.targets, dtype=torch.long)
+
+    return _subset(*as_tensors(train), settings.train_subset) + as_tensors(val)
+
+
+def _subset(images: Any, labels: Any, size: int | None) -> tuple[Any, Any]:
+    return (images[:size], labels[:size]) if size else (images, labels)
