@@ -17,6 +17,8 @@ class Preprocess(nn.Module):
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
         self.pad_to, self.augment, self.flip = pad_to, augment, flip
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = (images.float() / 255.0 - self.mean) / self.std
