@@ -224,3 +224,15 @@ def test_a_killed_trial_is_retried_from_its_checkpoint_and_recorded(ray_session,
     assert "died" in trials.loc[0.8, "retried_after"].lower()
     iterations = pd.read_parquet(job_dir / "iterations.parquet")
     assert len(iterations) == 8 and (iterations.step == iterations.training_iteration).all()
+
+
+@pytest.mark.parametrize("share, loads", [(True, 1), (False, 6)])
+def test_data_is_loaded_once_and_shared_by_the_trials(share, loads, ray_session, in_repo, tmp_path, job_dir):
+    log = tmp_path / "loads.txt"
+    spec = write_spec(tmp_path, trainable="tests.user_trainables:shared_loader", config={"log": str(log), "share": share},
+                      search={"num_samples": 6, "seed": 0})
+    code, output = run_cli("run", spec)
+    assert code == 0, output
+    assert log.read_text().count("loaded") == loads
+    trials = pd.read_parquet(job_dir / "trials.parquet")
+    assert len(trials) == 6 and (trials.score >= 499500).all()  # every trial saw the whole data

@@ -81,7 +81,9 @@ def test_the_full_example_is_valid():
         ({"colour": "blue"}, "colour: unknown key; valid keys: name, trainable, metric, mode, config, space, search, "
                              "scheduler, resources, stop, failure, storage, runtime_env"),
         ({"mode": "maximise"}, "mode: input should be 'max' or 'min', got 'maximise'"),
-        ({"trainable": "resnet9000"}, "trainable: unknown trainable 'resnet9000'; valid: digits_mlp"),
+        ({"trainable": "resnet9000"},
+         "trainable: unknown trainable 'resnet9000'; valid: custom_model, digits_cnn, digits_mlp, image_cnn, resnet18, "
+         "tabular_mlp, text_rnn, text_transformer, vgg11_bn"),
         ({"search__algorithm": "hyperopt"}, "search.algorithm: unknown search algorithm 'hyperopt'; valid: bayesopt, grid, random, tpe"),
         ({"search__num_samples": 0}, "search.num_samples: input should be greater than or equal to 1, got 0"),
         ({"search__options": {"kappa": 2}}, "search.options.kappa: unknown key; nothing can be set here"),
@@ -98,7 +100,7 @@ def test_the_full_example_is_valid():
         ({"space__width": {"lograndint": [16, 256]}},
          "space.width: digits_mlp does not accept 'width'; accepted: lr, batch_size, epochs, optimizer, momentum, "
          "nesterov, weight_decay, schedule, step_size, gamma, warmup_epochs, grad_clip, label_smoothing, patience, "
-         "patience_metric, device, seed, hidden, layers, dropout, val_fraction"),
+         "patience_metric, device, seed, share_data, hidden, layers, dropout, val_fraction"),
         ({"metric": "accuracy"},
          "metric: digits_mlp does not report 'accuracy'; it reports train_loss, train_accuracy, val_loss, val_accuracy"),
         ({"config__epochs": "ten"},

@@ -55,3 +55,17 @@ def killed_once(config, report, checkpoint=None):
         if step == 2 and checkpoint is None and config["x"] > 0.5:
             os.kill(os.getpid(), signal.SIGKILL)
         report({"score": float(step) + config["x"], "step": step}, checkpoint={"step": step})
+
+
+def shared_loader(config, report):
+    """Loads its "data" through ``shared``; every real load appends a line to ``config['log']``."""
+    from trainables.shared_data import shared
+
+    def load():
+        with open(config["log"], "a") as log:
+            log.write("loaded\n")
+        time.sleep(0.5)
+        return list(range(1000))
+
+    data, seconds = shared("user-data", load, enabled=config.get("share", True))
+    report({"score": float(sum(data)) + config["x"], "data_time_s": seconds})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,8 @@ def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | N
 
     settings = parse_config(CustomModelConfig, config)
     everything = settings.model_dump()
-    data = load_function(settings.data_factory, "data_factory")(everything)
+    started = time.perf_counter()
+    data = load_function(settings.data_factory, "data_factory")(everything)  # the user's own: not shared
     if not (isinstance(data, (tuple, list)) and len(data) == 4):
         raise ConfigError("config.data_factory: must return (train_inputs, train_targets, val_inputs, val_targets)")
     tensors = [torch.as_tensor(part) for part in data]
@@ -62,4 +64,5 @@ def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | N
     model = load_function(settings.model_factory, "model_factory")(everything)
     if not isinstance(model, torch.nn.Module):
         raise ConfigError(f"config.model_factory: must return a torch.nn.Module, got {type(model).__name__}")
-    fit(model, Split(tensors[0], tensors[1].long()), Split(tensors[2], tensors[3].long()), settings, report, checkpoint)
+    fit(model, Split(tensors[0], tensors[1].long()), Split(tensors[2], tensors[3].long()), settings, report, checkpoint,
+        time.perf_counter() - started)

@@ -10,6 +10,7 @@ from trainables.api import Report
 from trainables.digits_mlp import METRICS, load_digits_splits
 from trainables.loop_config import LoopConfig, parse_config
 from trainables.registry import register_trainable
+from trainables.shared_data import shared
 
 
 class DigitsCNNConfig(LoopConfig):
@@ -28,8 +29,10 @@ def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | N
     from trainables.models.cnn import build_cnn
 
     settings = parse_config(DigitsCNNConfig, config)
-    train_split, val_split = load_digits_splits(settings.val_fraction, seed=0)
+    (train_split, val_split), data_time = shared(f"digits:{settings.val_fraction}",
+                                                 lambda: load_digits_splits(settings.val_fraction, seed=0),
+                                                 settings.share_data)
     as_images = [Split(s.inputs.reshape(-1, 1, 8, 8), s.targets) for s in (train_split, val_split)]
     torch.manual_seed(settings.seed)
     model = build_cnn(1, 10, 8, settings.channels, settings.depth, settings.dropout)
-    fit(model, as_images[0], as_images[1], settings, report, checkpoint)
+    fit(model, as_images[0], as_images[1], settings, report, checkpoint, data_time)

@@ -9,6 +9,7 @@ from pydantic import Field
 from trainables.api import Report
 from trainables.loop_config import LoopConfig, parse_config
 from trainables.registry import register_trainable
+from trainables.shared_data import shared
 
 
 class DigitsMLPConfig(LoopConfig):
@@ -49,7 +50,9 @@ def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | N
     from trainables.models.mlp import build_mlp
 
     settings = parse_config(DigitsMLPConfig, config)
-    train_split, val_split = load_digits_splits(settings.val_fraction, seed=0)
+    (train_split, val_split), data_time = shared(f"digits:{settings.val_fraction}",
+                                                 lambda: load_digits_splits(settings.val_fraction, seed=0),
+                                                 settings.share_data)
     torch.manual_seed(settings.seed)
     model = build_mlp(64, 10, settings.hidden, settings.layers, settings.dropout)
-    fit(model, train_split, val_split, settings, report, checkpoint)
+    fit(model, train_split, val_split, settings, report, checkpoint, data_time)

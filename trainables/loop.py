@@ -104,7 +104,9 @@ def fit(
     settings: LoopConfig,
     report: Report,
     checkpoint: dict[str, Any] | None = None,
+    data_time_s: float = 0.0,
 ) -> None:
+    """Train ``model``; ``data_time_s`` (what getting the data cost this trial) is reported with every epoch."""
     torch.manual_seed(settings.seed)
     device = pick_device(settings.device)
     model.to(device)
@@ -157,6 +159,7 @@ def fit(
             "lr": lr,
             "epoch_time_s": time.perf_counter() - started,
             "samples_per_s": len(train) / train_time if train_time > 0 else float("nan"),
+            "data_time_s": data_time_s,
         }
         if device.type == "cuda":
             metrics["gpu_mem_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20

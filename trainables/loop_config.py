@@ -33,6 +33,7 @@ class LoopConfig(BaseModel):
     patience_metric: Literal["val_loss", "val_accuracy"] = "val_loss"
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when visible (bf16 autocast)")
     seed: int = 0
+    share_data: bool = Field(True, description="load the data once and share it between trials (Ray object store)")
 
     @model_validator(mode="after")
     def _consistent(self) -> LoopConfig:

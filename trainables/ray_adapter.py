@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import sys
 import tempfile
+import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -72,14 +74,104 @@ def _restored_state() -> Any:
         return torch.load(Path(directory) / _STATE_FILE, weights_only=False)
 
 
-def ray_trainable(trainable: TrainableDef, metric: str, cpus: float) -> Callable[[dict[str, Any]], None]:
+# -- data shared through the object store --------------------------------------------------
+
+def data_registry_class() -> Any:
+    """An actor mapping data keys to object refs, one per job (named, owned by the driver)."""
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class DataRegistry:
+        def __init__(self) -> None:
+            self.ready: dict[str, list[Any]] = {}
+            self.loading: set[str] = set()
+
+        def get_or_claim(self, key: str) -> tuple[str, list[Any] | None]:
+            if key in self.ready:
+                return "ready", self.ready[key]
+            if key in self.loading:
+                return "pending", None
+            self.loading.add(key)
+            return "claimed", None
+
+        def publish(self, key: str, ref: list[Any]) -> None:  # a list, so Ray passes the ref, not the value
+            self.ready[key] = ref
+            self.loading.discard(key)
+
+        def release(self, key: str) -> None:
+            self.loading.discard(key)
+
+    return DataRegistry
+
+
+def _to_store(value: Any) -> Any:
+    """Tensors as numpy arrays (read zero-copy from the object store), structure kept."""
+    import torch
+
+    from trainables.loop import Split
+
+    if isinstance(value, torch.Tensor):
+        return ("__tensor__", value.numpy())
+    if isinstance(value, Split):
+        return ("__split__", _to_store(value.inputs), _to_store(value.targets))
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_store(v) for v in value)
+    return value
+
+
+def _from_store(value: Any) -> Any:
+    import torch
+
+    from trainables.loop import Split
+
+    if isinstance(value, tuple) and value and value[0] == "__tensor__":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # read-only arrays: the loop never writes its data in place
+            return torch.from_numpy(value[1])
+    if isinstance(value, tuple) and value and value[0] == "__split__":
+        return Split(_from_store(value[1]), _from_store(value[2]))
+    if isinstance(value, (tuple, list)):
+        return type(value)(_from_store(v) for v in value)
+    return value
+
+
+class ObjectStoreData:
+    def __init__(self, registry_name: str) -> None:
+        self.registry_name = registry_name
+
+    def __call__(self, key: str, load: Callable[[], Any]) -> Any:
+        import ray
+
+        registry = ray.get_actor(self.registry_name)
+        while True:
+            answer: Any = ray.get(registry.get_or_claim.remote(key))
+            state, ref = answer
+            if state == "ready":
+                assert ref is not None
+                return _from_store(ray.get(ref[0]))
+            if state == "claimed":
+                try:
+                    value = load()
+                except BaseException:
+                    ray.get(registry.release.remote(key))
+                    raise
+                ray.get(registry.publish.remote(key, [ray.put(_to_store(value))]))
+                return value
+            time.sleep(0.1)  # another trial is loading it right now
+
+
+def ray_trainable(trainable: TrainableDef, metric: str, cpus: float,
+                  data_registry: str | None = None) -> Callable[[dict[str, Any]], None]:
     """A Ray Tune function trainable running ``trainable`` and reporting ``metric``."""
     function, accepts_checkpoint = trainable.function, trainable.accepts_checkpoint
 
     def run_trial(config: dict[str, Any]) -> None:
+        from trainables import shared_data
+
         # Ray sets OMP_NUM_THREADS from the trial's CPUs; torch, once imported, follows it.
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(max(1, int(cpus)))
+        shared_data.install(ObjectStoreData(data_registry) if data_registry else None)
         report = RayReport(metric)
         try:
             if accepts_checkpoint:

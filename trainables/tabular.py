@@ -12,6 +12,7 @@ from trainables.api import Report
 from trainables.digits_mlp import METRICS
 from trainables.loop_config import ConfigError, LoopConfig, parse_config
 from trainables.registry import register_trainable
+from trainables.shared_data import shared
 
 BUNDLED = ("breast_cancer", "wine", "iris", "digits")
 
@@ -67,7 +68,9 @@ def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | N
     from trainables.loop import Split, fit
 
     settings = parse_config(TabularMLPConfig, config)
-    x, y = load_table(settings.data, settings.target)
+    source = settings.data if settings.data in BUNDLED else str(Path(settings.data).expanduser().resolve())
+    (x, y), data_time = shared(f"table:{source}:{settings.target}", lambda: load_table(settings.data, settings.target),
+                               settings.share_data)
     x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=settings.val_fraction, random_state=0, stratify=y)
     scaler = StandardScaler().fit(x_train)  # fitted on the training split only
     splits = [Split(torch.tensor(scaler.transform(a), dtype=torch.float32), torch.tensor(b, dtype=torch.long))
@@ -80,4 +83,4 @@ def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | N
         blocks += [nn.Linear(width, settings.hidden), activation(), nn.Dropout(settings.dropout)]
         width = settings.hidden
     blocks.append(nn.Linear(width, int(y.max()) + 1))
-    fit(nn.Sequential(*blocks), splits[0], splits[1], settings, report, checkpoint)
+    fit(nn.Sequential(*blocks), splits[0], splits[1], settings, report, checkpoint, data_time)

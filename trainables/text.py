@@ -11,7 +11,8 @@ from trainables.api import Report
 from trainables.digits_mlp import METRICS
 from trainables.loop_config import parse_config
 from trainables.registry import register_trainable
-from trainables.text_data import TextDataConfig
+from trainables.shared_data import shared
+from trainables.text_data import TextDataConfig, data_key
 
 
 class TextRNNConfig(TextDataConfig):
@@ -50,11 +51,11 @@ def train_rnn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any]
     from trainables.text_data import text_splits
 
     settings = parse_config(TextRNNConfig, config)
-    train, val, vocab, classes = text_splits(settings)
+    (train, val, vocab, classes), data_time = shared(data_key(settings), lambda: text_splits(settings), settings.share_data)
     torch.manual_seed(settings.seed)
     model = RecurrentClassifier(vocab, classes, settings.cell, settings.embedding_dim, settings.hidden_size,
                                 settings.layers, settings.bidirectional, settings.dropout)
-    fit(model, train, val, settings, report, checkpoint)
+    fit(model, train, val, settings, report, checkpoint, data_time)
 
 
 @register_trainable("text_transformer", config=TextTransformerConfig, metrics=METRICS)  # type: ignore[arg-type]
@@ -67,8 +68,8 @@ def train_transformer(config: dict[str, Any], report: Report, checkpoint: dict[s
     from trainables.text_data import text_splits
 
     settings = parse_config(TextTransformerConfig, config)
-    train, val, vocab, classes = text_splits(settings)
+    (train, val, vocab, classes), data_time = shared(data_key(settings), lambda: text_splits(settings), settings.share_data)
     torch.manual_seed(settings.seed)
     model = TransformerClassifier(vocab, classes, settings.d_model, settings.nhead, settings.dim_feedforward,
                                   settings.layers, settings.dropout, settings.positional, settings.max_length)
-    fit(model, train, val, settings, report, checkpoint)
+    fit(model, train, val, settings, report, checkpoint, data_time)

@@ -54,6 +54,13 @@ def synthetic_texts(samples: int, classes: int = 4, seed: int = 0) -> tuple[list
     return texts, labels
 
 
+def data_key(settings: TextDataConfig) -> str:
+    """What the encoded data depends on: trials that agree on these share one copy."""
+    source = settings.data if settings.data == "synthetic" else str(Path(settings.data).expanduser().resolve())
+    return (f"text:{source}:{settings.text_column}:{settings.label_column}:{settings.max_length}:{settings.vocab_size}:"
+            f"{settings.val_fraction}:{settings.synthetic_samples}")
+
+
 def load_texts(settings: TextDataConfig) -> tuple[list[str], list[Any]]:
     if settings.data == "synthetic":
         return synthetic_texts(settings.synthetic_samples)

@@ -29,20 +29,24 @@ class VGGConfig(VisionDataConfig):
 
 
 def _run(settings: VisionDataConfig, build: Any, report: Report, checkpoint: dict[str, Any] | None) -> None:
+    from pathlib import Path
+
     import torch
     from torch import nn
 
     from trainables.loop import Split, fit
     from trainables.models.vision import Preprocess
+    from trainables.shared_data import shared
     from trainables.vision_data import load_images
 
-    x_train, y_train, x_val, y_val = load_images(settings)
+    key = f"images:{settings.dataset}:{Path(settings.data_dir).expanduser().resolve()}:{settings.train_subset}"
+    (x_train, y_train, x_val, y_val), data_time = shared(key, lambda: load_images(settings), settings.share_data)
     channels, size, classes, mean, std, _ = SHAPES[settings.dataset]
     pad_to = 32 if size == 28 else size  # MNIST-sized images padded to 32 so the deep nets keep a spatial map
     torch.manual_seed(settings.seed)
     model = nn.Sequential(Preprocess(mean, std, pad_to, settings.augment, flip=settings.dataset == "cifar10"),
                           build(channels, classes, pad_to))
-    fit(model, Split(x_train, y_train), Split(x_val, y_val), settings, report, checkpoint)
+    fit(model, Split(x_train, y_train), Split(x_val, y_val), settings, report, checkpoint, data_time)
 
 
 @register_trainable("image_cnn", config=ImageCNNConfig, metrics=METRICS)  # type: ignore[arg-type]

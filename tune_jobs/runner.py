@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import signal
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,7 +160,7 @@ def run_job(
     import ray
     from ray import tune
 
-    from trainables.ray_adapter import ray_trainable
+    from trainables.ray_adapter import data_registry_class, ray_trainable
     from tune_jobs.ray_callback import ResultsCallback, attach, detach
     from tune_jobs.ray_space import param_space
 
@@ -172,6 +173,7 @@ def run_job(
     sink = ParquetSink(store, spec.metric, mode)
     status = "failed"
     record: JobRecord | None = None
+    registry: Any = None
     try:
         resuming = _prepare_results_dir(spec, store, restart)
         record = JobRecord(store, spec.resolved(), spec.sha256())
@@ -180,8 +182,11 @@ def run_job(
             sink.load_existing()
             console.print(f"resuming job {spec.name} from {directory} (--restart starts over)", highlight=False)
         record.save(cluster_resources=ray.cluster_resources())
+        # Trials find the data they share through this actor; it lives as long as this run.
+        registry_name = f"tune-jobs-data-{uuid.uuid4().hex[:12]}"
+        registry = data_registry_class().options(name=registry_name).remote()
         trainable = tune.with_resources(
-            ray_trainable(spec.trainable_def, spec.metric, spec.resources.cpu),
+            ray_trainable(spec.trainable_def, spec.metric, spec.resources.cpu, registry_name),
             {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
         )
         space = param_space(
@@ -206,6 +211,8 @@ def run_job(
         raise
     finally:
         detach(directory)
+        if registry is not None:
+            ray.kill(registry)
         if record is not None:
             sink.flush(force=True)
             best = sink.best_trial()
