@@ -39,3 +39,19 @@ def test_digits_cnn_example_trains_through_the_cli(ray_session, in_repo, tmp_pat
     assert {"lr", "early_stopped", "epoch_time_s", "samples_per_s"} <= set(iterations.columns)
     warmup = iterations[iterations.training_iteration == 1]
     assert (warmup.lr < trials.set_index("trial_id").loc[warmup.trial_id, "config/lr"].to_numpy()).all()  # warmup
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("example, extra", [
+    ("tabular_mlp", []),
+    ("text_transformer", ["--set", "config.synthetic_samples=300", "--set", "config.max_length=24"]),
+    ("custom_model", []),
+])
+def test_cpu_examples_run_at_tiny_sizes(example, extra, ray_session, in_repo, tmp_path):
+    result = CliRunner().invoke(app, ["run", f"examples/{example}.yaml", "--storage", str(tmp_path),
+                                      "--set", "search.num_samples=2", "--set", "config.epochs=2",
+                                      "--set", "scheduler={type: fifo}", *extra])
+    assert result.exit_code == 0, result.output
+    name = load_spec(Path("examples") / f"{example}.yaml").name
+    trials = pd.read_parquet(tmp_path / name / "trials.parquet")
+    assert len(trials) == 2 and set(trials.status) == {"completed"} and (trials.iterations == 2).all()
