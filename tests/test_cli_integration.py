@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -236,3 +237,23 @@ def test_data_is_loaded_once_and_shared_by_the_trials(share, loads, ray_session,
     assert log.read_text().count("loaded") == loads
     trials = pd.read_parquet(job_dir / "trials.parquet")
     assert len(trials) == 6 and (trials.score >= 499500).all()  # every trial saw the whole data
+
+
+def test_shared_data_outlives_the_worker_that_loaded_it(ray_session):
+    import ray
+
+    from trainables.ray_adapter import ObjectStoreData, data_registry_class
+
+    registry = data_registry_class().options(name="tune-jobs-data-test-owner").remote()
+
+    @ray.remote(num_cpus=0)
+    class Loader:
+        def load(self):
+            return ObjectStoreData("tune-jobs-data-test-owner")("key", lambda: [1, 2, 3])
+
+    loader = Loader.remote()
+    assert ray.get(loader.load.remote()) == [1, 2, 3]
+    ray.kill(loader)  # the process that loaded the data is gone, as a finished trial's may be
+    time.sleep(1)
+    assert ObjectStoreData("tune-jobs-data-test-owner")("key", lambda: pytest.fail("loaded twice")) == [1, 2, 3]
+    ray.kill(registry)

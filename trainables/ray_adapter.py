@@ -94,8 +94,8 @@ def data_registry_class() -> Any:
             self.loading.add(key)
             return "claimed", None
 
-        def publish(self, key: str, ref: list[Any]) -> None:  # a list, so Ray passes the ref, not the value
-            self.ready[key] = ref
+        def publish(self, key: str, value: Any) -> None:
+            self.ready[key] = [ray.put(value)]  # in a list, so callers get the ref, not the value
             self.loading.discard(key)
 
         def release(self, key: str) -> None:
@@ -148,14 +148,19 @@ class ObjectStoreData:
             state, ref = answer
             if state == "ready":
                 assert ref is not None
-                return _from_store(ray.get(ref[0]))
+                try:
+                    return _from_store(ray.get(ref[0]))
+                except ray.exceptions.RayError:  # lost with its node: load it here rather than fail
+                    return load()
             if state == "claimed":
                 try:
                     value = load()
+                    # The registry stores it itself, so that it owns the object: the data must outlive
+                    # this trial's worker, which Ray may stop as soon as the trial ends.
+                    ray.get(registry.publish.remote(key, _to_store(value)))
                 except BaseException:
                     ray.get(registry.release.remote(key))
                     raise
-                ray.get(registry.publish.remote(key, [ray.put(_to_store(value))]))
                 return value
             time.sleep(0.1)  # another trial is loading it right now
 
