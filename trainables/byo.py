@@ -9,10 +9,7 @@ can be fixed or searched next to the loop's. ``data_factory(config)`` returns
 
 from __future__ import annotations
 
-import importlib
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from pydantic import ConfigDict, Field
@@ -20,7 +17,7 @@ from pydantic import ConfigDict, Field
 from trainables.api import Report
 from trainables.digits_mlp import METRICS
 from trainables.loop_config import ConfigError, LoopConfig, parse_config
-from trainables.registry import register_trainable
+from trainables.registry import import_function, register_trainable
 
 _REFERENCE = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
 
@@ -33,17 +30,10 @@ class CustomModelConfig(LoopConfig):
 
 
 def load_function(reference: str, key: str) -> Any:
-    module_name, name = reference.split(":")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ConfigError(f"config.{key}: cannot import {module_name!r}: {error}") from None
-    function = getattr(module, name, None)
-    if not callable(function):
-        raise ConfigError(f"config.{key}: {module_name!r} has no function {name!r}")
-    return function
+        return import_function(reference)
+    except ValueError as error:
+        raise ConfigError(f"config.{key}: {error}") from None
 
 
 @register_trainable("custom_model", config=CustomModelConfig, metrics=METRICS)  # type: ignore[arg-type]

@@ -7,10 +7,9 @@ from typing import Any
 from pydantic import Field
 
 from trainables.api import Report
-from trainables.digits_mlp import METRICS, load_digits_splits
+from trainables.digits_mlp import METRICS, digits_data
 from trainables.loop_config import LoopConfig, parse_config
 from trainables.registry import register_trainable
-from trainables.shared_data import shared
 
 
 class DigitsCNNConfig(LoopConfig):
@@ -29,9 +28,7 @@ def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | N
     from trainables.models.cnn import build_cnn
 
     settings = parse_config(DigitsCNNConfig, config)
-    (train_split, val_split), data_time = shared(f"digits:{settings.val_fraction}",
-                                                 lambda: load_digits_splits(settings.val_fraction, seed=0),
-                                                 settings.share_data)
+    (train_split, val_split), data_time = digits_data(settings)
     as_images = [Split(s.inputs.reshape(-1, 1, 8, 8), s.targets) for s in (train_split, val_split)]
     torch.manual_seed(settings.seed)
     model = build_cnn(1, 10, 8, settings.channels, settings.depth, settings.dropout)

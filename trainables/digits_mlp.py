@@ -41,6 +41,12 @@ def load_digits_splits(val_fraction: float, seed: int) -> tuple[Any, Any]:
     )
 
 
+def digits_data(settings: Any) -> tuple[tuple[Any, Any], float]:
+    """((train, val), seconds): the splits, shared between the trials of a job."""
+    return shared(f"digits:{settings.val_fraction}", lambda: load_digits_splits(settings.val_fraction, seed=0),
+                  settings.share_data)
+
+
 @register_trainable("digits_mlp", config=DigitsMLPConfig, metrics=METRICS)  # type: ignore[arg-type]
 def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
     """MLP classifier of 8x8 handwritten digits (scikit-learn, bundled, offline)."""
@@ -50,9 +56,7 @@ def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | N
     from trainables.models.mlp import build_mlp
 
     settings = parse_config(DigitsMLPConfig, config)
-    (train_split, val_split), data_time = shared(f"digits:{settings.val_fraction}",
-                                                 lambda: load_digits_splits(settings.val_fraction, seed=0),
-                                                 settings.share_data)
+    (train_split, val_split), data_time = digits_data(settings)
     torch.manual_seed(settings.seed)
     model = build_mlp(64, 10, settings.hidden, settings.layers, settings.dropout)
     fit(model, train_split, val_split, settings, report, checkpoint, data_time)

@@ -59,14 +59,8 @@ def register_trainable(
 _REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
-def resolve_trainable(reference: str) -> TrainableDef:
-    """A registered name, or ``package.module:function`` imported from the working directory."""
-    import trainables  # noqa: F401  (registers the built-ins)
-
-    if ":" not in reference:
-        return TRAINABLES.get(reference)
-    if not _REFERENCE.match(reference):
-        raise ValueError(f"expected a registered name or 'package.module:function', got {reference!r}")
+def import_function(reference: str) -> Callable[..., Any]:
+    """``package.module:function``, imported from the working directory; ``ValueError`` saying why not."""
     module_name, function_name = reference.split(":")
     cwd = str(Path.cwd())
     if cwd not in sys.path:
@@ -78,6 +72,18 @@ def resolve_trainable(reference: str) -> TrainableDef:
     function = getattr(module, function_name, None)
     if not callable(function):
         raise ValueError(f"{module_name!r} has no function {function_name!r}")
+    return function
+
+
+def resolve_trainable(reference: str) -> TrainableDef:
+    """A registered name, or ``package.module:function`` imported from the working directory."""
+    import trainables  # noqa: F401  (registers the built-ins)
+
+    if ":" not in reference:
+        return TRAINABLES.get(reference)
+    if not _REFERENCE.match(reference):
+        raise ValueError(f"expected a registered name or 'package.module:function', got {reference!r}")
+    function = import_function(reference)
     parameters = list(inspect.signature(function).parameters)
     if len(parameters) < 2:
         raise ValueError(f"{reference} must take (config, report), takes ({', '.join(parameters)})")

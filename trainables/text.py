@@ -41,35 +41,34 @@ class TextTransformerConfig(TextDataConfig):
         return self
 
 
-@register_trainable("text_rnn", config=TextRNNConfig, metrics=METRICS)  # type: ignore[arg-type]
-def train_rnn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """LSTM/GRU text classifier (CSV/Parquet text + label, or a generated synthetic dataset)."""
+def _train(settings: TextDataConfig, build: Any, report: Report, checkpoint: dict[str, Any] | None) -> None:
+    """Shared data, then ``build(vocabulary size, classes)`` trained by the shared loop."""
     import torch
 
     from trainables.loop import fit
-    from trainables.models.text import RecurrentClassifier
     from trainables.text_data import text_splits
 
-    settings = parse_config(TextRNNConfig, config)
     (train, val, vocab, classes), data_time = shared(data_key(settings), lambda: text_splits(settings), settings.share_data)
     torch.manual_seed(settings.seed)
-    model = RecurrentClassifier(vocab, classes, settings.cell, settings.embedding_dim, settings.hidden_size,
-                                settings.layers, settings.bidirectional, settings.dropout)
-    fit(model, train, val, settings, report, checkpoint, data_time)
+    fit(build(vocab, classes), train, val, settings, report, checkpoint, data_time)
+
+
+@register_trainable("text_rnn", config=TextRNNConfig, metrics=METRICS)  # type: ignore[arg-type]
+def train_rnn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """LSTM/GRU text classifier (CSV/Parquet text + label, or a generated synthetic dataset)."""
+    from trainables.models.text import RecurrentClassifier
+
+    s = parse_config(TextRNNConfig, config)
+    _train(s, lambda vocab, classes: RecurrentClassifier(vocab, classes, s.cell, s.embedding_dim, s.hidden_size,
+                                                         s.layers, s.bidirectional, s.dropout), report, checkpoint)
 
 
 @register_trainable("text_transformer", config=TextTransformerConfig, metrics=METRICS)  # type: ignore[arg-type]
 def train_transformer(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
     """Transformer-encoder text classifier (CSV/Parquet text + label, or a generated synthetic dataset)."""
-    import torch
-
-    from trainables.loop import fit
     from trainables.models.text import TransformerClassifier
-    from trainables.text_data import text_splits
 
-    settings = parse_config(TextTransformerConfig, config)
-    (train, val, vocab, classes), data_time = shared(data_key(settings), lambda: text_splits(settings), settings.share_data)
-    torch.manual_seed(settings.seed)
-    model = TransformerClassifier(vocab, classes, settings.d_model, settings.nhead, settings.dim_feedforward,
-                                  settings.layers, settings.dropout, settings.positional, settings.max_length)
-    fit(model, train, val, settings, report, checkpoint, data_time)
+    s = parse_config(TextTransformerConfig, config)
+    _train(s, lambda vocab, classes: TransformerClassifier(vocab, classes, s.d_model, s.nhead, s.dim_feedforward,
+                                                           s.layers, s.dropout, s.positional, s.max_length),
+           report, checkpoint)
