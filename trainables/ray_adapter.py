@@ -119,16 +119,21 @@ def _to_store(value: Any) -> Any:
     return value
 
 
+def _tagged(value: Any, tag: str) -> bool:
+    # A plain tuple may start with an array, whose == is elementwise: compare strings only.
+    return isinstance(value, tuple) and bool(value) and isinstance(value[0], str) and value[0] == tag
+
+
 def _from_store(value: Any) -> Any:
     import torch
 
     from trainables.loop import Split
 
-    if isinstance(value, tuple) and value and value[0] == "__tensor__":
+    if _tagged(value, "__tensor__"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # read-only arrays: the loop never writes its data in place
             return torch.from_numpy(value[1])
-    if isinstance(value, tuple) and value and value[0] == "__split__":
+    if _tagged(value, "__split__"):
         return Split(_from_store(value[1]), _from_store(value[2]))
     if isinstance(value, (tuple, list)):
         return type(value)(_from_store(v) for v in value)
