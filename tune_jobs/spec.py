@@ -31,6 +31,7 @@ from trainables.registry import TrainableDef, resolve_trainable
 from tune_jobs.errors import SpecError, format_validation_error
 from tune_jobs.model import StrictModel
 from tune_jobs.registry import Registry, UnknownNameError
+from tune_jobs.remote.auth import TOKEN_VARIABLES
 from tune_jobs.schedulers import SCHEDULERS, AshaScheduler, FifoScheduler, SchedulerSpec
 from tune_jobs.search import SEARCHES, SearchSpec
 from tune_jobs.space import Param, SpaceParam, show
@@ -95,7 +96,7 @@ class RuntimeEnv(StrictModel):
     @classmethod
     def _no_secrets(cls, env_vars: dict[str, str]) -> dict[str, str]:
         for key in env_vars:
-            if key in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+            if key in TOKEN_VARIABLES:
                 raise ValueError(f"{key} must not travel in env_vars (the job's runtime_env is shown to anyone "
                                  "who can list jobs); the cluster has its own token")
         return env_vars

@@ -93,6 +93,8 @@ def submit(
 
 
 def _follow_to_the_end(jobs, job_id: str) -> None:  # noqa: ANN001
+    from tune_jobs.remote.jobs import FINISHED
+
     try:
         for chunk in _remote_call(lambda: jobs.follow(job_id)):
             out.print(chunk, end="", markup=False, highlight=False)
@@ -100,7 +102,7 @@ def _follow_to_the_end(jobs, job_id: str) -> None:  # noqa: ANN001
         err.print(f"\nstopped following; the job goes on (tune-jobs stop {job_id} ends it)", highlight=False)
         raise typer.Exit(130) from None
     summary = _remote_call(lambda: jobs.summary(job_id))
-    while summary.status not in ("SUCCEEDED", "FAILED", "STOPPED"):  # the log stream can end just before the status
+    while summary.status not in FINISHED:  # the log stream can end just before the status
         time.sleep(0.5)
         summary = _remote_call(lambda: jobs.summary(job_id))
     err.print(f"job {job_id}: {summary.status}{': ' + summary.message if summary.status != 'SUCCEEDED' else ''}",

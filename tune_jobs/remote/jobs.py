@@ -42,6 +42,13 @@ def upload_limit() -> int:
     return int(GCS_STORAGE_MAX_SIZE)
 
 
+def _summary(job_id: str, info: Any) -> JobSummary:
+    """Ray's JobInfo/JobDetails as ours (its status is an enum)."""
+    return JobSummary(job_id, str(getattr(info.status, "value", info.status)), info.entrypoint or "",
+                      info.message or "", info.start_time, info.end_time,
+                      (info.metadata or {}).get(NAME_KEY, "-"))
+
+
 class RemoteJobs:
     def __init__(self, address: str, token: Token | None, verify: bool | str = True) -> None:
         from ray.job_submission import JobSubmissionClient
@@ -91,15 +98,10 @@ class RemoteJobs:
                 time.sleep(1.0)
 
     def summary(self, job_id: str) -> JobSummary:
-        info = self._call(lambda: self.client.get_job_info(job_id))
-        return JobSummary(job_id, str(info.status.value if hasattr(info.status, "value") else info.status),
-                          info.entrypoint or "", info.message or "", info.start_time, info.end_time)
+        return _summary(job_id, self._call(lambda: self.client.get_job_info(job_id)))
 
     def list(self) -> list[JobSummary]:
-        jobs = self._call(self.client.list_jobs)
-        return [JobSummary(j.submission_id or j.job_id or "?", str(getattr(j.status, "value", j.status)),
-                           j.entrypoint or "", j.message or "", j.start_time, j.end_time,
-                           (j.metadata or {}).get(NAME_KEY, "-")) for j in jobs]
+        return [_summary(j.submission_id or j.job_id or "?", j) for j in self._call(self.client.list_jobs)]
 
     def logs(self, job_id: str) -> str:
         return str(self._call(lambda: self.client.get_job_logs(job_id)))

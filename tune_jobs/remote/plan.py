@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tune_jobs.errors import SpecError
+from tune_jobs.remote.auth import TOKEN_VARIABLES
 from tune_jobs.remote.workdir import WorkingDir
 from tune_jobs.spec import JobSpec
 
@@ -64,7 +65,7 @@ def build_submission(job: JobSpec, spec_path: Path, workdir: WorkingDir, overrid
     if packages:
         runtime_env["pip"] = packages
     env_vars = {**job.runtime_env.env_vars, **env}
-    for key in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+    for key in TOKEN_VARIABLES:
         if key in env_vars:
             raise SpecError([f"--env: {key} must not travel in env vars (visible to anyone who can list jobs)"])
     if env_vars:
