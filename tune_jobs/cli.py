@@ -96,6 +96,84 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+ResultsArg = Annotated[str, typer.Argument(help="A job's results directory (<storage>/<name>), a path or a URI.",
+                                           show_default=False)]
+
+
+def _load_results_or_exit(directory: str) -> Any:
+    from tune_jobs.analysis.job_results import load_results
+
+    try:
+        return load_results(directory)
+    except SpecError as error:
+        fail_bad_input(error)
+
+
+@app.command()
+def report(
+    directory: ResultsArg,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Default: report.html in the results "
+                                                   "directory (local results only).")] = None,
+) -> None:
+    """Write one self-contained HTML page: best trials, curves, importance, rungs, diagnosis."""
+    from tune_jobs.report.build import write_report
+    from tune_jobs.results.store import is_uri
+
+    if output is None and is_uri(directory):
+        fail_bad_input(SpecError([f"--output: required for results in an object store ({directory})"]))
+    results = _load_results_or_exit(directory)
+    target = output or Path(directory) / "report.html"
+    if target.is_dir():
+        fail_bad_input(SpecError([f"--output: {target} is a directory; give a file name such as report.html"]))
+    if not target.parent.exists():
+        fail_bad_input(SpecError([f"--output: directory {target.parent} does not exist"]))
+    with err.status(f"analysing {len(results.trials)} trials..."):
+        write_report(results, target)
+    out.print(f"report: {target}", highlight=False)
+
+
+@app.command()
+def narrow(
+    directory: ResultsArg,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The new job spec (YAML).", show_default=False)],
+    top_fraction: Annotated[float, typer.Option(help="Build the new ranges around this share of the best trials.")] = 0.25,
+    min_importance: Annotated[float, typer.Option(help="Fix keys whose fANOVA importance is below this share.")] = 0.05,
+    trials: Annotated[Optional[int], typer.Option(help="Trials of the new job (default: as many as the earlier one).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Name of the new job (default: <name>-narrowed).")] = None,
+) -> None:
+    """Write a follow-up job spec: ranges shrunk around the best trials, BayesOpt warm-started from them."""
+    import sys
+
+    from tune_jobs.analysis.follow_up import follow_up_spec, follow_up_yaml
+    from tune_jobs.analysis.narrow import NarrowOptions, narrow_space
+    from tune_jobs.results.files import replace_atomically
+    from tune_jobs.spec import validate_spec
+
+    problems = [line for bad, line in (
+        (not 0 < top_fraction <= 1, f"--top-fraction: must be in (0, 1], got {top_fraction:g}"),
+        (not 0 <= min_importance < 1, f"--min-importance: must be in [0, 1), got {min_importance:g}"),
+        (trials is not None and trials < 1, f"--trials: must be >= 1, got {trials}"),
+        (output.is_dir(), f"--output: {output} is a directory; give a file name such as narrowed.yaml"),
+    ) if bad]
+    if problems:
+        fail_bad_input(SpecError(problems))
+    results = _load_results_or_exit(directory)
+    try:
+        narrowed = narrow_space(results, NarrowOptions(top_fraction=top_fraction, min_importance=min_importance))
+        spec = follow_up_spec(results, narrowed, name or f"{results.name}-narrowed", trials or len(results.trials))
+        validate_spec(spec)  # what we write must run as it is
+    except SpecError as error:
+        fail_bad_input(error)
+    text = follow_up_yaml(results, narrowed, spec, "tune-jobs " + " ".join(sys.argv[1:]))
+    replace_atomically(output, lambda temp: temp.write_text(text))
+    for key, value in narrowed.fixed.items():
+        out.print(f"  {key} = {show(value)}  ({narrowed.why[key]})", highlight=False, markup=False)
+    for key, param in narrowed.space.items():
+        out.print(f"  {key}: {param}  ({narrowed.why[key]})", highlight=False, markup=False)
+    out.print(f"wrote {output}: {len(narrowed.space)} searched, {len(narrowed.fixed)} fixed; run it with "
+              f"`tune-jobs run {output}`", highlight=False)
+
+
 @app.command()
 def trainables() -> None:
     """List the registered trainables with their config keys, defaults and metrics."""

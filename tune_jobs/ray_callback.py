@@ -11,6 +11,7 @@ from ray.tune.experiment import Trial
 from trainables.ray_adapter import ERROR_KEY
 from tune_jobs.progress import Progress
 from tune_jobs.results.sink import COMPLETED, FAILED, STOPPED, ParquetSink
+from tune_jobs.results.tensorboard import TensorBoardWriter
 
 # Keys Ray adds to every result that are not the trainable's metrics (time_total_s, timestamp and
 # training_iteration are kept: they index iterations.parquet).
@@ -38,14 +39,14 @@ def trial_error_line(trial: Trial) -> str:
 _QUALIFIED_EXCEPTION = re.compile(r"^(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*:)")
 
 
-# The live sink and progress line of each running job, by job key (its results directory).
-# Ray pickles the run config, callbacks included, and unpickles it on Tuner.restore; the callback
-# therefore holds only its key and finds the live objects here.
-_ACTIVE: dict[str, tuple[ParquetSink, Progress]] = {}
+# The live sink, progress line and TensorBoard writer of each running job, by job key (its results
+# directory). Ray pickles the run config, callbacks included, and unpickles it on Tuner.restore;
+# the callback therefore holds only its key and finds the live objects here.
+_ACTIVE: dict[str, tuple[ParquetSink, Progress, TensorBoardWriter | None]] = {}
 
 
-def attach(job_key: str, sink: ParquetSink, progress: Progress) -> None:
-    _ACTIVE[job_key] = (sink, progress)
+def attach(job_key: str, sink: ParquetSink, progress: Progress, tensorboard: TensorBoardWriter | None = None) -> None:
+    _ACTIVE[job_key] = (sink, progress, tensorboard)
 
 
 def detach(job_key: str) -> None:
@@ -65,6 +66,10 @@ class ResultsCallback(Callback):
     def progress(self) -> Progress:
         return _ACTIVE[self.job_key][1]
 
+    @property
+    def tensorboard(self) -> TensorBoardWriter | None:
+        return _ACTIVE[self.job_key][2]
+
     def _refresh(self, force: bool = False) -> None:
         self.progress.update(self.sink.counts(), self.sink.best_trial(), force=force)
 
@@ -75,6 +80,8 @@ class ResultsCallback(Callback):
     def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any) -> None:
         metrics = {k: v for k, v in result.items() if k not in _RAY_KEYS and k != ERROR_KEY}
         self.sink.trial_result(trial.trial_id, metrics)
+        if self.tensorboard is not None:
+            self.tensorboard.trial_result(trial.trial_id, trial.config, metrics)
         if result.get("done") and (self.max_t is None or result["training_iteration"] < self.max_t):
             self._stopped_by_scheduler.add(trial.trial_id)
         self._refresh()
@@ -88,6 +95,8 @@ class ResultsCallback(Callback):
         else:
             status, error = COMPLETED, None
         self.sink.trial_ended(trial.trial_id, status, error)
+        if self.tensorboard is not None:
+            self.tensorboard.trial_ended(trial.trial_id)
         self._refresh()
 
     def on_trial_recover(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:

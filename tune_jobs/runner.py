@@ -22,6 +22,7 @@ from tune_jobs.results.files import ITERATIONS_FILE, JOB_FILE, TRIALS_FILE
 from tune_jobs.results.job_record import JobRecord, now_iso
 from tune_jobs.results.sink import FAILED, RUNNING, SUCCEEDED, ParquetSink, TrialRecord
 from tune_jobs.results.store import ResultsStore
+from tune_jobs.results.tensorboard import TENSORBOARD_DIR, TensorBoardWriter
 from tune_jobs.schedulers import AshaScheduler
 from tune_jobs.spec import JobSpec
 
@@ -102,7 +103,8 @@ def _prepare_results_dir(spec: JobSpec, store: ResultsStore, restart: bool) -> b
     from ray import tune
 
     try:
-        existing = [name for name in (JOB_FILE, TRIALS_FILE, ITERATIONS_FILE, EXPERIMENT_DIR) if store.exists(name)]
+        existing = [name for name in (JOB_FILE, TRIALS_FILE, ITERATIONS_FILE, EXPERIMENT_DIR, TENSORBOARD_DIR)
+                    if store.exists(name)]
     except OSError as error:  # an object store that is unreachable or refuses us
         raise SpecError([f"storage: cannot use {store}: {str(error).splitlines()[0]}"]) from None
     if existing and not restart:
@@ -174,6 +176,7 @@ def run_job(
     status = "failed"
     record: JobRecord | None = None
     registry: Any = None
+    tensorboard: TensorBoardWriter | None = None
     try:
         resuming = _prepare_results_dir(spec, store, restart)
         record = JobRecord(store, spec.resolved(), spec.sha256())
@@ -196,7 +199,9 @@ def run_job(
         )
         max_t = spec.scheduler.max_t if isinstance(spec.scheduler, AshaScheduler) else None
         with Progress(console, spec.metric, total=None) as progress:
-            attach(directory, sink, progress)
+            if spec.tensorboard and store.local:
+                tensorboard = TensorBoardWriter(store.path, sink.last_iterations())
+            attach(directory, sink, progress, tensorboard)
             if resuming:
                 # Unfinished and errored trials go on from their checkpoints; the searcher's
                 # state and the callbacks come back with the experiment.
@@ -210,6 +215,8 @@ def run_job(
         status = "interrupted"
         raise
     finally:
+        if tensorboard is not None:
+            tensorboard.close()
         detach(directory)
         if registry is not None:
             ray.kill(registry)

@@ -102,6 +102,10 @@ class RuntimeEnv(StrictModel):
         return env_vars
 
 
+# Where results go, what a cluster installs, what else is written: not part of a job's identity.
+OUTPUT_ONLY = ("storage", "runtime_env", "tensorboard")
+
+
 class JobSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -118,6 +122,7 @@ class JobSpec(BaseModel):
     failure: Failure = Field(default_factory=Failure)
     storage: str = Field("results", min_length=1)
     runtime_env: RuntimeEnv = Field(default_factory=RuntimeEnv)
+    tensorboard: bool = Field(True, description="per-trial event files in <results>/tensorboard (local storage)")
 
     _trainable: TrainableDef | None = PrivateAttr(None)
 
@@ -214,9 +219,9 @@ class JobSpec(BaseModel):
         return data
 
     def sha256(self) -> str:
-        """The job's identity for resuming: where results go and what a cluster installs are left out,
-        so a spec run locally resumes when submitted (with its storage made absolute) and back."""
-        identity = {k: v for k, v in self.resolved().items() if k not in ("storage", "runtime_env")}
+        """The job's identity for resuming: ``OUTPUT_ONLY`` is left out, so a spec run locally
+        resumes when submitted (with its storage made absolute) and back."""
+        identity = {k: v for k, v in self.resolved().items() if k not in OUTPUT_ONLY}
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 

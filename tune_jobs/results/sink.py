@@ -106,6 +106,10 @@ class ParquetSink:
             counts[record.status] = counts.get(record.status, 0) + 1
         return counts
 
+    def last_iterations(self) -> dict[str, int]:
+        """The last iteration recorded per trial."""
+        return {t: int(r.last.get("training_iteration", 0)) for t, r in self.trials.items()}
+
     def best_trial(self) -> TrialRecord | None:
         scored = [r for r in self.trials.values() if r.best is not None and r.status != FAILED]
         if not scored:

@@ -1,0 +1,124 @@
+"""Importance, diagnosis, rungs and narrowing on in-memory results: no Ray, real computations."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tune_jobs.analysis.diagnosis import DIVERGED, HEALTHY, IMPROVING, OVERFITTING, STOPPED_EARLY, UNDERFITTING, diagnose
+from tune_jobs.analysis.importance import hyperparameter_importance
+from tune_jobs.analysis.job_results import JobResults
+from tune_jobs.analysis.narrow import NarrowOptions, narrow_space
+from tune_jobs.analysis.rungs import rung_milestones, rung_survival
+from tune_jobs.errors import SpecError
+
+
+def make_results(n=40, seed=0, scheduler=None):
+    """A job where accuracy depends strongly on lr (best near 1e-2), a little on the optimizer, not on dropout."""
+    rng = np.random.default_rng(seed)
+    trials, iterations = [], []
+    for i in range(n):
+        lr, dropout, optimizer = 10 ** rng.uniform(-4, 0), rng.uniform(0, 0.5), ["sgd", "adam"][i % 2]
+        best = 0.95 - 0.1 * (math.log10(lr) + 2) ** 2 + (0.02 if optimizer == "adam" else 0) + rng.normal(0, 0.002)
+        trial_id = f"t{i:02d}"
+        trials.append({"trial_id": trial_id, "status": "completed", "iterations": 4, "config/lr": lr,
+                       "config/dropout": dropout, "config/optimizer": optimizer, "config/epochs": 4, "best_acc": best})
+        iterations += [{"trial_id": trial_id, "training_iteration": k, "acc": best - 0.1 * (4 - k)} for k in range(1, 5)]
+    spec = {"name": "synthetic", "metric": "acc", "mode": "max", "config": {"epochs": 4},
+            "space": {"lr": {"loguniform": [1e-4, 1.0]}, "dropout": {"uniform": [0.0, 0.5]},
+                      "optimizer": {"choice": ["sgd", "adam"]}},
+            "search": {"algorithm": "random", "seed": 0}, "scheduler": scheduler or {"type": "fifo"}}
+    return JobResults("/results/synthetic", {"spec": spec}, pd.DataFrame(trials), pd.DataFrame(iterations))
+
+
+def test_importance_ranks_the_key_that_drives_the_metric_first():
+    importance = hyperparameter_importance(make_results())
+    assert list(importance.shares)[0] == "lr" and importance.shares["lr"] > 0.6
+    assert importance.shares["dropout"] < 0.1
+    assert math.isclose(sum(importance.shares.values()), 1.0, rel_tol=1e-6)
+    assert "functional ANOVA" in importance.method
+
+
+def test_importance_is_not_estimated_from_too_few_trials():
+    importance = hyperparameter_importance(make_results(n=5))
+    assert importance.shares == {} and "at least 8" in importance.note
+
+
+def test_rung_milestones_match_ray_asha():
+    from ray.tune.schedulers.async_hyperband import _Bracket
+
+    for grace, factor, max_t in ((1, 3, 9), (2, 3, 20), (1, 2, 100), (5, 4, 100)):
+        bracket = _Bracket(min_t=grace, max_t=max_t, reduction_factor=factor, s=0)
+        ray_rungs = sorted(int(t) for t, _ in bracket._rungs)
+        assert rung_milestones(grace, factor, max_t) == sorted({*ray_rungs, max_t})
+
+
+def test_rung_survival_counts_trials_reaching_each_rung():
+    results = make_results(n=9, scheduler={"type": "asha", "grace_period": 1, "reduction_factor": 3, "max_t": 4})
+    stopped = results.iterations["trial_id"].isin([f"t{i:02d}" for i in range(6)]) & (results.iterations["training_iteration"] > 1)
+    results.iterations = results.iterations[~stopped]
+    assert [(r.iteration, r.reached) for r in rung_survival(results)] == [(1, 9), (3, 3), (4, 3)]
+    assert rung_survival(make_results(n=9)) is None
+
+
+def history(**columns):
+    n = len(next(iter(columns.values())))
+    return pd.DataFrame({"training_iteration": range(1, n + 1), **columns})
+
+
+def kinds(findings):
+    return {f.kind for f in findings}
+
+
+def test_diagnosis_finds_divergence_from_nan_or_rising_loss():
+    nan = history(train_loss=[2.0, 1.0, float("nan")], val_accuracy=[0.3, 0.5, 0.1])
+    assert kinds(diagnose(nan, "val_accuracy", "max")) == {DIVERGED}
+    rising = history(train_loss=[1.0, 2.0, 5.0, 9.0], val_accuracy=[0.3, 0.2, 0.1, 0.1])
+    assert kinds(diagnose(rising, "val_accuracy", "max")) == {DIVERGED}
+
+
+def test_diagnosis_finds_overfitting_from_a_rising_val_loss_and_widening_gap():
+    epochs = np.arange(1, 13)
+    train = 1.0 / epochs
+    val = np.r_[1.0 / epochs[:5] + 0.1, 0.3 + 0.05 * np.arange(7)]
+    findings = diagnose(history(train_loss=train, val_loss=val, val_accuracy=1 - val / 2), "val_accuracy", "max")
+    assert OVERFITTING in kinds(findings)
+    one_noisy_epoch = np.r_[1.0 / epochs[:11] + 0.1, 0.3]
+    assert OVERFITTING not in kinds(diagnose(history(train_loss=train, val_loss=one_noisy_epoch), "val_accuracy", "max"))
+
+
+def test_diagnosis_finds_underfitting_and_still_improving():
+    slow = history(train_accuracy=[0.3, 0.4, 0.5, 0.6, 0.7, 0.75], val_accuracy=[0.3, 0.4, 0.5, 0.6, 0.7, 0.76])
+    found = kinds(diagnose(slow, "val_accuracy", "max", job_best=0.97))
+    assert found == {UNDERFITTING, IMPROVING}
+    plateau = history(train_accuracy=[0.9, 0.97, 0.98, 0.98, 0.98, 0.98], val_accuracy=[0.9, 0.96, 0.97, 0.97, 0.97, 0.97])
+    assert kinds(diagnose(plateau, "val_accuracy", "max", job_best=0.97)) == {HEALTHY}
+    loss_falling = history(val_loss=[1.0, 0.8, 0.6, 0.45, 0.3, 0.2])
+    assert kinds(diagnose(loss_falling, "val_loss", "min")) == {IMPROVING}
+
+
+def test_diagnosis_says_when_a_trial_was_stopped_early():
+    short = history(val_accuracy=[0.5, 0.6])
+    assert STOPPED_EARLY in kinds(diagnose(short, "val_accuracy", "max", max_t=20))
+
+
+def test_narrowing_shrinks_around_the_best_and_fixes_what_does_not_matter():
+    results = make_results(n=40)
+    narrowed = narrow_space(results, NarrowOptions(top_fraction=0.2, min_importance=0.05))
+    low, high = narrowed.space["lr"]["loguniform"]
+    top_lrs = results.scored().head(8)["config/lr"]
+    assert 1e-4 <= low <= top_lrs.min() and top_lrs.max() <= high <= 1.0
+    assert math.log10(high) - math.log10(low) < 0.6 * 4  # well inside the original four decades
+    assert narrowed.fixed["dropout"] == results.config_of(results.scored().iloc[0])["dropout"]
+    assert "importance" in narrowed.why["dropout"]
+    assert "lr" not in narrowed.fixed
+
+
+def test_narrowing_keeps_the_most_important_key_and_needs_two_good_trials():
+    results = make_results(n=40)
+    narrowed = narrow_space(results, NarrowOptions(min_importance=0.99))
+    assert list(narrowed.space) == ["lr"]
+    results.trials.loc[1:, "status"] = "failed"
+    with pytest.raises(SpecError, match="narrowing needs at least 2"):
+        narrow_space(results)

@@ -1,0 +1,106 @@
+"""One job's results loaded for analysis: the resolved spec, the trials and every iteration."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import pandas as pd
+from pydantic import TypeAdapter, ValidationError
+
+from tune_jobs.errors import SpecError
+from tune_jobs.results.files import ITERATIONS_FILE, TRIALS_FILE
+from tune_jobs.results.reader import read_job
+from tune_jobs.results.sink import SUCCEEDED
+from tune_jobs.results.store import ResultsStore
+from tune_jobs.space import Param, SpaceParam
+
+CONFIG_PREFIX = "config/"
+
+
+@dataclass
+class JobResults:
+    directory: str
+    record: dict[str, Any]  # job.json
+    trials: pd.DataFrame  # trials.parquet
+    iterations: pd.DataFrame  # iterations.parquet
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return dict(self.record["spec"])
+
+    @property
+    def name(self) -> str:
+        return str(self.spec["name"])
+
+    @property
+    def metric(self) -> str:
+        return str(self.spec["metric"])
+
+    @property
+    def mode(self) -> str:
+        return str(self.spec["mode"])
+
+    @property
+    def best_column(self) -> str:
+        return f"best_{self.metric}"
+
+    @cached_property
+    def space(self) -> dict[str, Param]:
+        """The searched keys, as the job spec declared them."""
+        adapter: TypeAdapter[Any] = TypeAdapter(SpaceParam)
+        return {key: adapter.validate_python(value) for key, value in self.spec.get("space", {}).items()}
+
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.mode == "max" else a < b
+
+    def ranked(self) -> pd.DataFrame:
+        """Trials best first by their best value of the metric; failed and metric-less trials last."""
+        usable = self.trials[self.best_column].map(lambda v: isinstance(v, (int, float)) and math.isfinite(v))
+        ordered = self.trials.assign(_usable=usable).sort_values(
+            ["_usable", self.best_column], ascending=[False, self.mode == "min"], na_position="last", kind="stable")
+        return ordered.drop(columns="_usable").reset_index(drop=True)
+
+    def scored(self) -> pd.DataFrame:
+        """Successful trials with a finite best value, best first: what importance and narrowing learn from."""
+        ranked = self.ranked()
+        ok = ranked["status"].isin(SUCCEEDED) & ranked[self.best_column].map(
+            lambda v: isinstance(v, (int, float)) and math.isfinite(v))
+        return ranked[ok].reset_index(drop=True)
+
+    def config_of(self, row: pd.Series | dict[str, Any]) -> dict[str, Any]:
+        return {k.removeprefix(CONFIG_PREFIX): _plain(v) for k, v in dict(row).items() if k.startswith(CONFIG_PREFIX)}
+
+    def history(self, trial_id: str) -> pd.DataFrame:
+        rows = self.iterations[self.iterations["trial_id"] == trial_id]
+        return rows.sort_values("training_iteration").reset_index(drop=True)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python values (for YAML, JSON and searchers)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def load_results(directory: str) -> JobResults:
+    """``SpecError`` (one line) when ``directory`` is not a job's results, or has no trial yet."""
+    record = read_job(directory)
+    store = ResultsStore(directory)
+    directory = str(store)  # absolute: a follow-up spec that names it works from anywhere
+    for name in (TRIALS_FILE, ITERATIONS_FILE):
+        if not store.exists(name):
+            raise SpecError([f"{directory}: no {name} yet (the job has not reported any trial)"])
+    try:
+        trials = store.read_table(TRIALS_FILE).to_pandas()
+        iterations = store.read_table(ITERATIONS_FILE).to_pandas()
+    except (OSError, ValueError) as error:
+        raise SpecError([f"{directory}: cannot read the results: {str(error).splitlines()[0]}"]) from None
+    results = JobResults(directory, record, trials, iterations)
+    if results.best_column not in trials.columns:
+        trials[results.best_column] = float("nan")
+    try:
+        results.space  # noqa: B018 (validated here, where a bad record can still be reported)
+    except ValidationError:
+        raise SpecError([f"{directory}: job.json has a space this version cannot read"]) from None
+    return results

@@ -1,0 +1,1 @@
+"""``tune-jobs report``: one self-contained HTML page (charts embedded as PNG) from a job's Parquet files."""

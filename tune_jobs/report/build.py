@@ -1,0 +1,149 @@
+"""Assembles the report: the analysis results and charts, rendered through ``template.html.j2``."""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tune_jobs.analysis.diagnosis import HEALTHY, Finding, diagnose_trial
+from tune_jobs.analysis.importance import Importance, hyperparameter_importance
+from tune_jobs.analysis.job_results import JobResults
+from tune_jobs.analysis.rungs import rung_survival
+from tune_jobs.report import plots
+from tune_jobs.space import show
+
+TOP = 5  # trials highlighted in the charts and diagnosed
+TABLE_ROWS = 10
+
+
+@dataclass(frozen=True)
+class TrialCard:
+    rank: int
+    trial_id: str
+    best: str
+    findings: list[Finding]
+    chart: str | None
+
+    @property
+    def healthy(self) -> bool:
+        return all(f.kind == HEALTHY for f in self.findings)
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def _wall_seconds(record: dict[str, Any]) -> float | None:
+    try:
+        start = datetime.fromisoformat(record["start_time"])
+        end = datetime.fromisoformat(record["end_time"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (end - start).total_seconds()
+
+
+def _takeaways(results: JobResults, importance: Importance, cards: list[TrialCard], rungs: Any) -> list[str]:
+    """The three or four sentences a newcomer should read first."""
+    lines = []
+    scored = results.scored()
+    if len(scored):
+        best = scored.iloc[0]
+        config = {k: v for k, v in results.config_of(best).items() if k in results.space}
+        shown = ", ".join(f"{k} = {show(v)}" for k, v in config.items())
+        lines.append(f"The best trial, <b>{html.escape(best['trial_id'])}</b>, reached {results.metric} "
+                     f"<b>{_fmt(best[results.best_column])}</b> with {html.escape(shown)}.")
+    if importance.shares:
+        (first, share), *rest = importance.shares.items()
+        weak = [k for k, v in importance.shares.items() if v < 0.05]
+        text = f"<b>{html.escape(first)}</b> matters most ({share:.0%} of the explained variance)"
+        if weak:
+            text += f"; {html.escape(', '.join(weak))} barely matter{'s' if len(weak) == 1 else ''} (under 5% each)"
+        lines.append(text + ". <code>tune-jobs narrow</code> turns this into a narrower follow-up job.")
+    kinds: dict[str, int] = {}
+    for card in cards:
+        for finding in card.findings:
+            kinds[finding.kind] = kinds.get(finding.kind, 0) + 1
+    problems = {k: n for k, n in kinds.items() if k != HEALTHY}
+    if problems:
+        lines.append(f"Among the top {len(cards)} trials: " + ", ".join(f"{n} {k}" for k, n in problems.items()) + ".")
+    elif cards:
+        lines.append(f"The top {len(cards)} trials' curves show no sign of trouble.")
+    if rungs:
+        full = rungs[-1]
+        run = int(results.iterations.groupby("trial_id")["training_iteration"].max().sum())
+        budget = full.iteration * full.of
+        lines.append(f"ASHA ran {full.reached} of {full.of} trials to the end: {run} iterations instead of {budget} "
+                     f"({run / budget:.0%} of a full search).")
+    return lines
+
+
+def build_report(results: JobResults) -> str:
+    """The whole page as one string (every chart inline)."""
+    import jinja2
+
+    ranked = results.ranked()
+    top_ids = [t for t in results.scored()["trial_id"].head(TOP)]
+    params = dict(results.space)
+    importance = hyperparameter_importance(results)
+    rungs = rung_survival(results)
+    cards = [
+        TrialCard(rank + 1, trial_id, _fmt(results.scored()[results.best_column].iloc[rank]),
+                  diagnose_trial(results, trial_id), plots.train_val_curves(results.history(trial_id)))
+        for rank, trial_id in enumerate(top_ids)
+    ]
+    table_columns = [c for c in ("trial_id", "status", results.best_column, "iterations", "time_total_s") if c in ranked]
+    table = {
+        "headers": ["#", "trial", "status", f"best {results.metric}", "iters", "time", *params],
+        "rows": [
+            [str(i + 1), row["trial_id"], row["status"], _fmt(row.get(results.best_column)), _fmt(row.get("iterations")),
+             _duration(row.get("time_total_s")), *(_fmt(results.config_of(row).get(k)) for k in params)]
+            for i, (_, row) in enumerate(ranked.head(TABLE_ROWS)[table_columns + [f"config/{k}" for k in params
+                                                                                    if f"config/{k}" in ranked]].iterrows())
+        ],
+    }
+    record = results.record
+    counts = {k: v for k, v in (record.get("trial_counts") or {}).items() if v}
+    spec = results.spec
+    charts = {
+        "curves": plots.learning_curves(results, top_ids) if len(results.iterations) else None,
+        "params": plots.metric_vs_parameters(results, params, top_ids) if params and len(results.scored()) else None,
+        "parallel": plots.parallel_coordinates(results, params, top_ids) if params and len(results.scored()) > 1 else None,
+        "importance": plots.importance_bars(importance.shares) if importance.shares else None,
+        "rungs": plots.rung_bars(rungs) if rungs else None,
+    }
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("tune_jobs.report", "."), autoescape=True)
+    environment.filters["show"] = show
+    return environment.get_template("template.html.j2").render(
+        name=results.name, directory=results.directory, spec=spec, record=record, counts=counts,
+        status=record.get("status", "unknown"), wall=_duration(_wall_seconds(record)), charts=charts,
+        table=table, cards=cards, importance=importance, rungs=rungs, takeaways=_takeaways(results, importance, cards, rungs),
+        spec_yaml=yaml.safe_dump(spec, sort_keys=False), resources=spec.get("resources", {}),
+        search=spec.get("search", {}), scheduler=spec.get("scheduler", {}),
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        cluster={k: v for k, v in (record.get("cluster_resources") or {}).items() if k in ("CPU", "GPU")},
+    )
+
+
+def write_report(results: JobResults, output: Path) -> None:
+    from tune_jobs.results.files import replace_atomically
+
+    page = build_report(results)
+    replace_atomically(output, lambda temp: temp.write_text(page, encoding="utf-8"))
