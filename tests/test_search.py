@@ -168,6 +168,19 @@ def test_warm_start_registers_earlier_trials_that_fit_the_space(tmp_path):
     assert sorted(searcher.optimizer.space.target.tolist()) == [0.5, 0.9]
 
 
+def test_warm_start_observations_count_towards_the_random_initial_points():
+    """Warm-started from enough points, the first suggestion already comes from the GP."""
+    space = {"x": Uniform(uniform=(0.0, 10.0))}
+    cold = BayesOptSearcher(space, "s", "max", BayesOptOptions(initial_points=5), seed=3)
+    warm = BayesOptSearcher(space, "s", "max", BayesOptOptions(initial_points=5), seed=3)
+    for x in (0.5, 1.5, 2.5, 3.0, 3.5, 4.5, 6.0, 8.0):
+        warm.register_config({"x": x}, -((x - 3.2) ** 2))
+    assert abs(warm.suggest("t1")["x"] - 3.2) < 0.5
+    assert cold.suggest("t1")["x"] != warm.suggest("t2")["x"]
+    firsts = [BayesOptSearcher(space, "s", "max", BayesOptOptions(initial_points=5), seed=s).suggest("t")["x"] for s in range(8)]
+    assert sum(abs(x - 3.2) < 0.5 for x in firsts) <= 2  # cold starts are random over [0, 10]
+
+
 BASE = {"name": "s", "trainable": "digits_mlp", "metric": "val_accuracy",
         "space": {"lr": {"loguniform": [1e-4, 1e-1]}, "optimizer": {"choice": ["sgd", "adam"]}}}
 

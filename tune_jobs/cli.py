@@ -22,7 +22,8 @@ SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override 
 def validate(spec: SpecArg, set_: SetOption = None) -> None:
     """Check a job spec completely without running anything."""
     job = load_or_exit(spec, set_)
-    out.print(f"{spec}: valid ({job.trainable}, {job.search.algorithm} search, {job.search.trials} trials, "
+    stages = f", stages {' -> '.join(s.name for s in job.stages)}" if job.stages else ""
+    out.print(f"{spec}: valid ({job.trainable}, {job.search.algorithm} search, {job.planned_trials} trials{stages}, "
               f"{job.scheduler.type} scheduler)", highlight=False)
 
 
@@ -39,18 +40,34 @@ def run(
 ) -> None:
     """Run a tuning job and write every trial's history to Parquet."""
     job = load_or_exit(spec, set_, storage)
-    from tune_jobs.runner import install_sigterm_as_interrupt, run_job
+    from tune_jobs.runner import install_sigterm_as_interrupt, run_job, run_stages
 
     install_sigterm_as_interrupt()
-    err.print(f"job {job.name}: {job.trainable}, {job.search.algorithm} search, {job.search.trials} trials, "
-              f"{job.scheduler.type} scheduler -> {job.results_dir}", highlight=False)
+    where = f"stages {', '.join(s.name for s in job.stages)}" if job.stages else job.results_dir
+    err.print(f"job {job.name}: {job.trainable}, {job.search.algorithm} search, {job.planned_trials} trials, "
+              f"{job.scheduler.type} scheduler -> {where}", highlight=False)
     try:
-        outcome = run_job(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus, console=err)
+        if job.stages:
+            done = run_stages(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus, console=err)
+        else:
+            done = [(job, run_job(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus, console=err))]
     except SpecError as error:
         fail_bad_input(error)
     except KeyboardInterrupt:
-        err.print(f"interrupted; results so far are in {job.results_dir}", highlight=False)
+        err.print(f"interrupted; results so far are in {job.results_dir if not job.stages else job.storage}", highlight=False)
         raise typer.Exit(130) from None
+    for stage_job, outcome in done:
+        if job.stages:
+            out.print(f"stage {stage_job.name}:", highlight=False)
+        _print_outcome(stage_job, outcome)
+    found = [(outcome.best.best, stage_job.name) for stage_job, outcome in done if outcome.best is not None]
+    if job.stages and found:
+        value, where = (max if job.mode == "max" else min)(found)
+        out.print(f"best {job.metric} over all stages: {value:.6g} (stage {where})", highlight=False)
+    raise typer.Exit(max(outcome.exit_code for _, outcome in done))
+
+
+def _print_outcome(job: Any, outcome: Any) -> None:
     counts = ", ".join(f"{n} {status}" for status, n in outcome.counts.items() if n)
     out.print(f"trials: {counts or 'none'}", highlight=False)
     for message, n in sorted(outcome.errors.items(), key=lambda item: -item[1])[:5]:
@@ -61,7 +78,6 @@ def run(
         out.print(f"best {job.metric}: {outcome.best.best:.6g} (trial {outcome.best.trial_id}: {shown})",
                   highlight=False, markup=False)
     out.print(f"results: {outcome.results_dir}/trials.parquet, iterations.parquet, job.json", highlight=False)
-    raise typer.Exit(outcome.exit_code)
 
 
 @app.command()

@@ -242,6 +242,41 @@ def run_job(
     return JobOutcome(status, counts, sink.best_trial(), directory, errors)
 
 
+def run_stages(
+    spec: JobSpec,
+    *,
+    address: str | None = None,
+    restart: bool = False,
+    num_cpus: int | None = None,
+    num_gpus: int | None = None,
+    console: Console | None = None,
+) -> list[tuple[JobSpec, JobOutcome]]:
+    """Run ``spec.stages`` in order on one Ray; stops after a stage with no successful trial."""
+    import ray
+
+    from tune_jobs.stages import first_stage_spec, next_stage_spec
+
+    assert spec.stages is not None
+    console = console or Console(stderr=True)
+    started_ray = _start_ray(address, num_cpus, num_gpus)
+    done: list[tuple[JobSpec, JobOutcome]] = []
+    try:
+        for index, stage in enumerate(spec.stages):
+            stage_spec = first_stage_spec(spec) if index == 0 else next_stage_spec(spec, index, done[-1][1].results_dir)
+            searched = ", ".join(stage_spec.space)
+            console.print(f"stage {index + 1}/{len(spec.stages)} {stage.name}: {stage_spec.search.algorithm} search, "
+                          f"{stage.trials} trials over {searched} -> {stage_spec.results_dir}", highlight=False)
+            outcome = run_job(stage_spec, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus,
+                              console=console)
+            done.append((stage_spec, outcome))
+            if outcome.exit_code != EXIT_OK:
+                break
+    finally:
+        if started_ray:
+            ray.shutdown()
+    return done
+
+
 def install_sigterm_as_interrupt() -> None:
     """Treat SIGTERM like Ctrl-C so the results are flushed and job.json says how it ended."""
 

@@ -102,6 +102,17 @@ class RuntimeEnv(StrictModel):
         return env_vars
 
 
+class Stage(StrictModel):
+    """One stage of a coarse-to-fine job. The first searches the spec's space; each later one
+    searches the space narrowed from the stage before (as ``tune-jobs narrow``), with BayesOpt
+    warm-started from it."""
+
+    name: str = Field(pattern=r"^[a-z0-9_-]+$", max_length=40)
+    trials: int = Field(ge=1)
+    top_fraction: float = Field(0.25, gt=0, le=1, description="later stages: narrow around this share of the best trials")
+    min_importance: float = Field(0.05, ge=0, lt=1, description="later stages: fix keys less important than this")
+
+
 # Where results go, what a cluster installs, what else is written: not part of a job's identity.
 OUTPUT_ONLY = ("storage", "runtime_env", "tensorboard")
 
@@ -123,6 +134,7 @@ class JobSpec(BaseModel):
     storage: str = Field("results", min_length=1)
     runtime_env: RuntimeEnv = Field(default_factory=RuntimeEnv)
     tensorboard: bool = Field(True, description="per-trial event files in <results>/tensorboard (local storage)")
+    stages: list[Stage] | None = Field(None, description="coarse-to-fine: each stage is a job named <name>-<stage>")
 
     _trainable: TrainableDef | None = PrivateAttr(None)
 
@@ -158,6 +170,7 @@ class JobSpec(BaseModel):
         if self._trainable is not None:
             problems += self._check_against_trainable(self._trainable)
         problems += self.search.check_space(dict(self.space))
+        problems += self._check_stages()
         if isinstance(self.scheduler, AshaScheduler) and self.scheduler.max_t is None:
             epochs = self.config.get("epochs", (self._trainable.defaults() if self._trainable else {}).get("epochs"))
             if isinstance(epochs, int) and not isinstance(epochs, bool):
@@ -169,6 +182,22 @@ class JobSpec(BaseModel):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _check_stages(self) -> list[str]:
+        if self.stages is None:
+            return []
+        problems = []
+        if len(self.stages) < 2:
+            problems.append(f"stages: a coarse-to-fine job needs at least 2 stages, got {len(self.stages)}")
+        names = [stage.name for stage in self.stages]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                problems.append(f"stages[{index}].name: {name!r} is used by an earlier stage")
+        if self.search.num_samples is not None:
+            problems.append("search.num_samples: not used with stages; each stage sets its own trials")
+        if not self.space:
+            problems.append("stages: the space is empty; later stages narrow searched keys")
+        return problems
 
     def _check_against_trainable(self, trainable: TrainableDef) -> list[str]:
         problems: list[str] = []
@@ -204,6 +233,10 @@ class JobSpec(BaseModel):
     def trainable_def(self) -> TrainableDef:
         assert self._trainable is not None, "validated specs always resolve their trainable"
         return self._trainable
+
+    @property
+    def planned_trials(self) -> int:
+        return sum(stage.trials for stage in self.stages) if self.stages else self.search.trials
 
     @property
     def results_dir(self) -> str:

@@ -157,7 +157,6 @@ class BayesOptSearcher(Searcher):
             transform=self.optimizer.space.kernel_transform,
         ))
         self.pending: dict[str, np.ndarray] = {}
-        self.suggested = 0
         self.kernel_fitted_at = 0
         self.kernel: Any = None
         self.last_results: dict[str, float] = {}
@@ -172,13 +171,13 @@ class BayesOptSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         space = self.optimizer.space
         initial = self.options.initial_points or max(5, 2 * len(self.encodings))
-        if self.suggested < initial or len(space) == 0:
+        # Random points until `initial` are observed or on their way; warm-start observations count.
+        if len(space) + len(self.pending) < initial or len(space) == 0:
             x = space.random_sample(random_state=self.rng)
         else:
             x = self._model_suggestion()
         x = self._avoid_duplicates(x)
         self.pending[trial_id] = x
-        self.suggested += 1
         return self._decode(x)
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
