@@ -107,6 +107,14 @@ class ResultsCallback(Callback):
         self.sink.trial_ended(trial.trial_id, FAILED, trial_error_line(trial))
         self._refresh()
 
+    def get_state(self) -> dict[str, Any] | None:
+        """Ray calls this while it saves the experiment snapshot that a resume restarts from: flush
+        first, so no checkpoint in the snapshot is ahead of the Parquet files (a resumed trial
+        goes on after its checkpoint and would never report the unflushed rows again)."""
+        if self.job_key in _ACTIVE:
+            self.sink.flush(force=True)
+        return None
+
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
         self.sink.flush(force=True)
         self._refresh(force=True)
