@@ -21,6 +21,7 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(VENV)/bin/tune-jobs run examples/digits_mlp.yaml --restart
 	$(VENV)/bin/tune-jobs results results/digits-mlp --top 5
+	$(VENV)/bin/tune-jobs report results/digits-mlp
 
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)

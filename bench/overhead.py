@@ -1,6 +1,6 @@
-"""Per-trial overhead: 100 trivial trials (3 reports each, no work) through tune-jobs (Parquet
-writing included) vs plain Ray Tune with its defaults vs plain Ray Tune with reuse_actors=True,
-on one local Ray in the same run.
+"""Per-trial overhead: 100 trivial trials (3 reports each, no work) through tune-jobs (Parquet and
+TensorBoard writing included, and without TensorBoard) vs plain Ray Tune with its defaults vs plain
+Ray Tune with reuse_actors=True, on one local Ray in the same run.
 
     python bench/overhead.py [--trials 100] [--cpus 2]
 """
@@ -38,14 +38,14 @@ def plain_ray_tune(trials: int, storage: str, reuse_actors: bool) -> float:
     return time.perf_counter() - started
 
 
-def through_tune_jobs(trials: int, storage: str) -> float:
+def through_tune_jobs(trials: int, storage: str, tensorboard: bool = True) -> float:
     from rich.console import Console
 
     from tune_jobs.runner import run_job
     from tune_jobs.spec import validate_spec
 
     spec = validate_spec({
-        "name": "overhead", "trainable": "bench.trivial:train", "metric": "score", "mode": "max",
+        "name": f"overhead-{tensorboard}".lower(), "tensorboard": tensorboard, "trainable": "bench.trivial:train", "metric": "score", "mode": "max",
         "space": {"x": {"uniform": [0, 1]}}, "search": {"num_samples": trials, "seed": 0},
         "failure": {"max_failures": 0}, "storage": storage,
     })
@@ -71,7 +71,8 @@ def main() -> None:
         runs = {
             "plain Ray Tune (defaults, reuse_actors=False)": plain_ray_tune(args.trials, storage, reuse_actors=False),
             "plain Ray Tune (reuse_actors=True)": plain_ray_tune(args.trials, storage, reuse_actors=True),
-            "tune-jobs (incl. Parquet)": through_tune_jobs(args.trials, storage),
+            "tune-jobs (Parquet + TensorBoard, default)": through_tune_jobs(args.trials, storage),
+            "tune-jobs (Parquet, tensorboard: false)": through_tune_jobs(args.trials, storage, tensorboard=False),
         }
     ray.shutdown()
     best_plain = min(v for k, v in runs.items() if k.startswith("plain"))
@@ -79,7 +80,7 @@ def main() -> None:
     print(f"{'setting':<48}{'total s':>9}{'s/trial':>10}{'vs best plain':>15}")
     for name, seconds in runs.items():
         print(f"{name:<48}{seconds:>9.2f}{seconds / args.trials:>10.4f}{seconds / best_plain:>14.2f}x")
-    ratio = runs["tune-jobs (incl. Parquet)"] / best_plain
+    ratio = runs["tune-jobs (Parquet + TensorBoard, default)"] / best_plain
     print(f"\ntune-jobs / best plain Ray Tune = {ratio:.2f}x (target <= 1.2x)")
 
 

@@ -43,6 +43,9 @@ def test_importance_ranks_the_key_that_drives_the_metric_first():
 def test_importance_is_not_estimated_from_too_few_trials():
     importance = hyperparameter_importance(make_results(n=5))
     assert importance.shares == {} and "at least 8" in importance.note
+    one_key = make_results()
+    one_key.record["spec"]["space"] = {"lr": one_key.spec["space"]["lr"]}
+    assert "two or more searched keys" in hyperparameter_importance(one_key).note
 
 
 def test_rung_milestones_match_ray_asha():

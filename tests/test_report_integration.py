@@ -138,3 +138,34 @@ def test_narrow_writes_a_valid_commented_spec_that_runs_warm_started(digits_job,
     assert code == 0, output
     trials = pd.read_parquet(tmp_path / "digits-mlp-narrowed" / "trials.parquet")
     assert len(trials) == 3
+
+
+def test_ensemble_averages_the_best_checkpoints_of_the_top_trials(digits_job):
+    import json
+
+    import pandas as pd
+
+    code, output = run_cli("ensemble", digits_job, "--top", "3")
+    assert code == 0, output
+    assert "ensemble accuracy" in output and "vs best single" in output
+    found = json.loads((digits_job / "ensemble.json").read_text())
+    assert len(found["members"]) == 3 and 0.5 < found["accuracy"] <= 1 and found["validation_samples"] == 450
+    assert found["best_single_accuracy"] == max(m["accuracy"] for m in found["members"])
+    iterations = pd.read_parquet(digits_job / "iterations.parquet")
+    trials = pd.read_parquet(digits_job / "trials.parquet").set_index("trial_id")
+    for member in found["members"]:  # each member is its best epoch's checkpoint, scoring what the job recorded
+        history = iterations[iterations.trial_id == member["trial_id"]].set_index("training_iteration").val_accuracy
+        assert history[member["epoch"]] == trials.loc[member["trial_id"], "best_val_accuracy"]
+        assert abs(member["accuracy"] - history[member["epoch"]]) < 1e-6
+
+
+def test_ensemble_refuses_what_it_cannot_rebuild(digits_job, tmp_path, in_repo):
+    code, output = run_cli("ensemble", digits_job, "--top", "1")
+    assert code == 2 and output.strip() == "--top: an ensemble needs at least 2 members, got 1"
+    spec = tmp_path / "quad.yaml"
+    spec.write_text(yaml.safe_dump({"name": "quad", "trainable": "tests.user_trainables:quadratic", "metric": "score",
+                                    "mode": "max", "config": {"steps": 1}, "space": {"x": {"uniform": [0, 2]}},
+                                    "search": {"num_samples": 2}, "storage": str(tmp_path)}))
+    assert run_cli("run", spec)[0] == 0
+    code, output = run_cli("ensemble", tmp_path / "quad")
+    assert code == 2 and "is not a built-in classifier" in output and len(output.strip().splitlines()) == 1

@@ -79,7 +79,7 @@ def test_the_full_example_is_valid():
         ({"name": DELETE}, "name: required"),
         ({"metric": DELETE}, "metric: required"),
         ({"colour": "blue"}, "colour: unknown key; valid keys: name, trainable, metric, mode, config, space, search, "
-                             "scheduler, resources, stop, failure, storage, runtime_env, tensorboard"),
+                             "scheduler, resources, stop, failure, storage, runtime_env, tensorboard, stages"),
         ({"mode": "maximise"}, "mode: input should be 'max' or 'min', got 'maximise'"),
         ({"trainable": "resnet9000"},
          "trainable: unknown trainable 'resnet9000'; valid: custom_model, digits_cnn, digits_mlp, image_cnn, resnet18, "

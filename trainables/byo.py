@@ -36,12 +36,10 @@ def load_function(reference: str, key: str) -> Any:
         raise ConfigError(f"config.{key}: {error}") from None
 
 
-@register_trainable("custom_model", config=CustomModelConfig, metrics=METRICS)  # type: ignore[arg-type]
-def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """Your model_factory and data_factory on the shared training loop and its knobs."""
+def classifier(config: dict[str, Any]) -> Any:
     import torch
 
-    from trainables.loop import Split, fit
+    from trainables.loop import Classifier, Split
 
     settings = parse_config(CustomModelConfig, config)
     everything = settings.model_dump()
@@ -54,5 +52,13 @@ def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | N
     model = load_function(settings.model_factory, "model_factory")(everything)
     if not isinstance(model, torch.nn.Module):
         raise ConfigError(f"config.model_factory: must return a torch.nn.Module, got {type(model).__name__}")
-    fit(model, Split(tensors[0], tensors[1].long()), Split(tensors[2], tensors[3].long()), settings, report, checkpoint,
-        time.perf_counter() - started)
+    return Classifier(model, Split(tensors[0], tensors[1].long()), Split(tensors[2], tensors[3].long()), settings,
+                      time.perf_counter() - started)
+
+
+@register_trainable("custom_model", config=CustomModelConfig, metrics=METRICS, classifier=classifier)  # type: ignore[arg-type]
+def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """Your model_factory and data_factory on the shared training loop and its knobs."""
+    from trainables.loop import fit_classifier
+
+    fit_classifier(classifier(config), report, checkpoint)

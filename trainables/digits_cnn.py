@@ -19,12 +19,10 @@ class DigitsCNNConfig(LoopConfig):
     val_fraction: float = Field(0.25, gt=0, lt=1)
 
 
-@register_trainable("digits_cnn", config=DigitsCNNConfig, metrics=METRICS)  # type: ignore[arg-type]
-def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """Small CNN classifier of 8x8 handwritten digits (scikit-learn, bundled, offline)."""
+def classifier(config: dict[str, Any]) -> Any:
     import torch
 
-    from trainables.loop import Split, fit
+    from trainables.loop import Classifier, Split
     from trainables.models.cnn import build_cnn
 
     settings = parse_config(DigitsCNNConfig, config)
@@ -32,4 +30,12 @@ def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | N
     as_images = [Split(s.inputs.reshape(-1, 1, 8, 8), s.targets) for s in (train_split, val_split)]
     torch.manual_seed(settings.seed)
     model = build_cnn(1, 10, 8, settings.channels, settings.depth, settings.dropout)
-    fit(model, as_images[0], as_images[1], settings, report, checkpoint, data_time)
+    return Classifier(model, as_images[0], as_images[1], settings, data_time)
+
+
+@register_trainable("digits_cnn", config=DigitsCNNConfig, metrics=METRICS, classifier=classifier)  # type: ignore[arg-type]
+def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """Small CNN classifier of 8x8 handwritten digits (scikit-learn, bundled, offline)."""
+    from trainables.loop import fit_classifier
+
+    fit_classifier(classifier(config), report, checkpoint)

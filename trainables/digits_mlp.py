@@ -47,16 +47,22 @@ def digits_data(settings: Any) -> tuple[tuple[Any, Any], float]:
                   settings.share_data)
 
 
-@register_trainable("digits_mlp", config=DigitsMLPConfig, metrics=METRICS)  # type: ignore[arg-type]
-def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """MLP classifier of 8x8 handwritten digits (scikit-learn, bundled, offline)."""
+def classifier(config: dict[str, Any]) -> Any:
     import torch
 
-    from trainables.loop import fit
+    from trainables.loop import Classifier
     from trainables.models.mlp import build_mlp
 
     settings = parse_config(DigitsMLPConfig, config)
     (train_split, val_split), data_time = digits_data(settings)
     torch.manual_seed(settings.seed)
     model = build_mlp(64, 10, settings.hidden, settings.layers, settings.dropout)
-    fit(model, train_split, val_split, settings, report, checkpoint, data_time)
+    return Classifier(model, train_split, val_split, settings, data_time)
+
+
+@register_trainable("digits_mlp", config=DigitsMLPConfig, metrics=METRICS, classifier=classifier)  # type: ignore[arg-type]
+def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """MLP classifier of 8x8 handwritten digits (scikit-learn, bundled, offline)."""
+    from trainables.loop import fit_classifier
+
+    fit_classifier(classifier(config), report, checkpoint)

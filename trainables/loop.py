@@ -36,6 +36,22 @@ class Split:
         return Split(self.inputs.to(device), self.targets.to(device))
 
 
+@dataclass(frozen=True)
+class Classifier:
+    """What a built-in trainable sets up before training: enough to train it, or to rebuild it
+    from a checkpoint and predict (``tune-jobs ensemble``)."""
+
+    model: nn.Module
+    train: Split
+    val: Split
+    settings: LoopConfig
+    data_time_s: float = 0.0
+
+
+def fit_classifier(classifier: Classifier, report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    fit(classifier.model, classifier.train, classifier.val, classifier.settings, report, checkpoint, classifier.data_time_s)
+
+
 def make_optimizer(settings: LoopConfig, parameters: Any) -> torch.optim.Optimizer:
     if settings.optimizer == "sgd":
         return torch.optim.SGD(parameters, lr=settings.lr, momentum=settings.momentum, nesterov=settings.nesterov,

@@ -30,6 +30,7 @@ class TrainableDef:
     config: type[BaseModel] | None = None  # None: a user function that accepts any keys
     metrics: dict[str, Mode] = field(default_factory=dict)
     description: str = ""
+    classifier: Callable[[dict[str, Any]], Any] | None = None  # config -> trainables.loop.Classifier
 
     @property
     def accepts_checkpoint(self) -> bool:
@@ -45,11 +46,13 @@ TRAINABLES: Registry[TrainableDef] = Registry("trainable")
 
 
 def register_trainable(
-    name: str, *, config: type[BaseModel], metrics: dict[str, Mode], description: str = ""
+    name: str, *, config: type[BaseModel], metrics: dict[str, Mode], description: str = "",
+    classifier: Callable[[dict[str, Any]], Any] | None = None,
 ) -> Callable[[TrainFunction], TrainFunction]:
+    """``classifier``: the config -> ``Classifier`` set-up the function trains, for ensembles."""
     def add(function: TrainFunction) -> TrainFunction:
         TRAINABLES.register(name)(
-            TrainableDef(name, function, config, dict(metrics), description or (function.__doc__ or "").strip())
+            TrainableDef(name, function, config, dict(metrics), description or (function.__doc__ or "").strip(), classifier)
         )
         return function
 

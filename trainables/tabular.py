@@ -57,15 +57,13 @@ def load_table(data: str, target: str | None) -> tuple[Any, Any]:
     return features.to_numpy(), labels
 
 
-@register_trainable("tabular_mlp", config=TabularMLPConfig, metrics=METRICS)  # type: ignore[arg-type]
-def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """MLP classifier on a table (scikit-learn's bundled datasets, or a CSV/Parquet file)."""
+def classifier(config: dict[str, Any]) -> Any:
     import torch
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
     from torch import nn
 
-    from trainables.loop import Split, fit
+    from trainables.loop import Classifier, Split
 
     settings = parse_config(TabularMLPConfig, config)
     source = settings.data if settings.data in BUNDLED else str(Path(settings.data).expanduser().resolve())
@@ -83,4 +81,12 @@ def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | N
         blocks += [nn.Linear(width, settings.hidden), activation(), nn.Dropout(settings.dropout)]
         width = settings.hidden
     blocks.append(nn.Linear(width, int(y.max()) + 1))
-    fit(nn.Sequential(*blocks), splits[0], splits[1], settings, report, checkpoint, data_time)
+    return Classifier(nn.Sequential(*blocks), splits[0], splits[1], settings, data_time)
+
+
+@register_trainable("tabular_mlp", config=TabularMLPConfig, metrics=METRICS, classifier=classifier)  # type: ignore[arg-type]
+def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """MLP classifier on a table (scikit-learn's bundled datasets, or a CSV/Parquet file)."""
+    from trainables.loop import fit_classifier
+
+    fit_classifier(classifier(config), report, checkpoint)

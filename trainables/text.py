@@ -41,34 +41,46 @@ class TextTransformerConfig(TextDataConfig):
         return self
 
 
-def _train(settings: TextDataConfig, build: Any, report: Report, checkpoint: dict[str, Any] | None) -> None:
-    """Shared data, then ``build(vocabulary size, classes)`` trained by the shared loop."""
+def _classifier(settings: TextDataConfig, build: Any) -> Any:
+    """Shared data, then ``build(vocabulary size, classes)``."""
     import torch
 
-    from trainables.loop import fit
+    from trainables.loop import Classifier
     from trainables.text_data import text_splits
 
     (train, val, vocab, classes), data_time = shared(data_key(settings), lambda: text_splits(settings), settings.share_data)
     torch.manual_seed(settings.seed)
-    fit(build(vocab, classes), train, val, settings, report, checkpoint, data_time)
+    return Classifier(build(vocab, classes), train, val, settings, data_time)
 
 
-@register_trainable("text_rnn", config=TextRNNConfig, metrics=METRICS)  # type: ignore[arg-type]
-def train_rnn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """LSTM/GRU text classifier (CSV/Parquet text + label, or a generated synthetic dataset)."""
+def rnn_classifier(config: dict[str, Any]) -> Any:
     from trainables.models.text import RecurrentClassifier
 
     s = parse_config(TextRNNConfig, config)
-    _train(s, lambda vocab, classes: RecurrentClassifier(vocab, classes, s.cell, s.embedding_dim, s.hidden_size,
-                                                         s.layers, s.bidirectional, s.dropout), report, checkpoint)
+    return _classifier(s, lambda vocab, classes: RecurrentClassifier(vocab, classes, s.cell, s.embedding_dim, s.hidden_size,
+                                                                     s.layers, s.bidirectional, s.dropout))
 
 
-@register_trainable("text_transformer", config=TextTransformerConfig, metrics=METRICS)  # type: ignore[arg-type]
-def train_transformer(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """Transformer-encoder text classifier (CSV/Parquet text + label, or a generated synthetic dataset)."""
+def transformer_classifier(config: dict[str, Any]) -> Any:
     from trainables.models.text import TransformerClassifier
 
     s = parse_config(TextTransformerConfig, config)
-    _train(s, lambda vocab, classes: TransformerClassifier(vocab, classes, s.d_model, s.nhead, s.dim_feedforward,
-                                                           s.layers, s.dropout, s.positional, s.max_length),
-           report, checkpoint)
+    return _classifier(s, lambda vocab, classes: TransformerClassifier(vocab, classes, s.d_model, s.nhead, s.dim_feedforward,
+                                                                       s.layers, s.dropout, s.positional, s.max_length))
+
+
+@register_trainable("text_rnn", config=TextRNNConfig, metrics=METRICS, classifier=rnn_classifier)  # type: ignore[arg-type]
+def train_rnn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """LSTM/GRU text classifier (CSV/Parquet text + label, or a generated synthetic dataset)."""
+    from trainables.loop import fit_classifier
+
+    fit_classifier(rnn_classifier(config), report, checkpoint)
+
+
+@register_trainable("text_transformer", config=TextTransformerConfig, metrics=METRICS,  # type: ignore[arg-type]
+                    classifier=transformer_classifier)
+def train_transformer(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """Transformer-encoder text classifier (CSV/Parquet text + label, or a generated synthetic dataset)."""
+    from trainables.loop import fit_classifier
+
+    fit_classifier(transformer_classifier(config), report, checkpoint)

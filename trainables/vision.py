@@ -28,13 +28,13 @@ class VGGConfig(VisionDataConfig):
     dropout: float = Field(0.3, ge=0, lt=1)
 
 
-def _run(settings: VisionDataConfig, build: Any, report: Report, checkpoint: dict[str, Any] | None) -> None:
+def _classifier(settings: VisionDataConfig, build: Any) -> Any:
     from pathlib import Path
 
     import torch
     from torch import nn
 
-    from trainables.loop import Split, fit
+    from trainables.loop import Classifier, Split
     from trainables.models.vision import Preprocess
     from trainables.shared_data import shared
     from trainables.vision_data import load_images
@@ -46,31 +46,48 @@ def _run(settings: VisionDataConfig, build: Any, report: Report, checkpoint: dic
     torch.manual_seed(settings.seed)
     model = nn.Sequential(Preprocess(mean, std, pad_to, settings.augment, flip=settings.dataset == "cifar10"),
                           build(channels, classes, pad_to))
-    fit(model, Split(x_train, y_train), Split(x_val, y_val), settings, report, checkpoint, data_time)
+    return Classifier(model, Split(x_train, y_train), Split(x_val, y_val), settings, data_time)
 
 
-@register_trainable("image_cnn", config=ImageCNNConfig, metrics=METRICS)  # type: ignore[arg-type]
-def train_cnn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """Small CNN on digits / MNIST / FashionMNIST / CIFAR-10."""
+def cnn_classifier(config: dict[str, Any]) -> Any:
     from trainables.models.cnn import build_cnn
 
     s = parse_config(ImageCNNConfig, config)
-    _run(s, lambda c, k, size: build_cnn(c, k, size, s.channels, s.depth, s.dropout), report, checkpoint)
+    return _classifier(s, lambda c, k, size: build_cnn(c, k, size, s.channels, s.depth, s.dropout))
 
 
-@register_trainable("resnet18", config=ResNetConfig, metrics=METRICS)  # type: ignore[arg-type]
-def train_resnet18(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """torchvision ResNet-18 for small images, on digits / MNIST / FashionMNIST / CIFAR-10."""
+def resnet18_classifier(config: dict[str, Any]) -> Any:
     from trainables.models.vision import resnet18_small
 
-    s = parse_config(ResNetConfig, config)
-    _run(s, lambda c, k, size: resnet18_small(c, k), report, checkpoint)
+    return _classifier(parse_config(ResNetConfig, config), lambda c, k, size: resnet18_small(c, k))
 
 
-@register_trainable("vgg11_bn", config=VGGConfig, metrics=METRICS)  # type: ignore[arg-type]
-def train_vgg11_bn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """torchvision VGG-11 with batch norm for small images, on digits / MNIST / FashionMNIST / CIFAR-10."""
+def vgg11_bn_classifier(config: dict[str, Any]) -> Any:
     from trainables.models.vision import vgg11_bn_small
 
     s = parse_config(VGGConfig, config)
-    _run(s, lambda c, k, size: vgg11_bn_small(c, k, size, s.dropout), report, checkpoint)
+    return _classifier(s, lambda c, k, size: vgg11_bn_small(c, k, size, s.dropout))
+
+
+@register_trainable("image_cnn", config=ImageCNNConfig, metrics=METRICS, classifier=cnn_classifier)  # type: ignore[arg-type]
+def train_cnn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """Small CNN on digits / MNIST / FashionMNIST / CIFAR-10."""
+    from trainables.loop import fit_classifier
+
+    fit_classifier(cnn_classifier(config), report, checkpoint)
+
+
+@register_trainable("resnet18", config=ResNetConfig, metrics=METRICS, classifier=resnet18_classifier)  # type: ignore[arg-type]
+def train_resnet18(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """torchvision ResNet-18 for small images, on digits / MNIST / FashionMNIST / CIFAR-10."""
+    from trainables.loop import fit_classifier
+
+    fit_classifier(resnet18_classifier(config), report, checkpoint)
+
+
+@register_trainable("vgg11_bn", config=VGGConfig, metrics=METRICS, classifier=vgg11_bn_classifier)  # type: ignore[arg-type]
+def train_vgg11_bn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
+    """torchvision VGG-11 with batch norm for small images, on digits / MNIST / FashionMNIST / CIFAR-10."""
+    from trainables.loop import fit_classifier
+
+    fit_classifier(vgg11_bn_classifier(config), report, checkpoint)

@@ -191,6 +191,33 @@ def narrow(
 
 
 @app.command()
+def ensemble(
+    directory: ResultsArg,
+    top: Annotated[int, typer.Option(help="How many of the best trials to average.")] = 5,
+) -> None:
+    """Average the top trials' predicted probabilities; compare with the best single model."""
+    from tune_jobs.ensemble import build_ensemble, write_ensemble
+
+    if top < 2:
+        fail_bad_input(SpecError([f"--top: an ensemble needs at least 2 members, got {top}"]))
+    results = _load_results_or_exit(directory)
+    try:
+        with err.status(f"loading the top {top} checkpoints and predicting..."):
+            found = build_ensemble(results, top)
+    except SpecError as error:
+        fail_bad_input(error)
+    table = Table(title=f"{results.name}: ensemble of {len(found.members)} on {found.validation_samples} validation samples")
+    for column in ("model", "checkpoint epoch", "accuracy", "nll"):
+        table.add_column(column, no_wrap=True)
+    for member in found.members:
+        table.add_row(member.trial_id, str(member.epoch), f"{member.accuracy:.4f}", f"{member.nll:.4f}")
+    table.add_row("[bold]ensemble[/bold]", "", f"[bold]{found.accuracy:.4f}[/bold]", f"[bold]{found.nll:.4f}[/bold]")
+    print_table(table)
+    out.print(f"ensemble accuracy {found.accuracy:.4f} vs best single {found.best_single_accuracy:.4f} "
+              f"({found.gain:+.4f}); written to {write_ensemble(results, found)}", highlight=False)
+
+
+@app.command()
 def trainables() -> None:
     """List the registered trainables with their config keys, defaults and metrics."""
     import trainables as _builtins  # noqa: F401

@@ -51,8 +51,9 @@ def hyperparameter_importance(results: JobResults) -> Importance:
     varied = {key: param for key, param in results.space.items() if len(param.values()) > 1 or param.is_numeric}
     if len(scored) < MIN_TRIALS:
         return Importance({}, len(scored), note=f"not estimated: {len(scored)} successful trials, at least {MIN_TRIALS} needed")
-    if not varied:
-        return Importance({}, len(scored), note="not estimated: no searched key takes more than one value")
+    if len(varied) < 2:
+        return Importance({}, len(scored), note="not estimated: importance compares two or more searched keys, "
+                                                f"this job searched {len(varied)}")
     distributions = {key: _distribution(param) for key, param in varied.items()}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize" if results.mode == "max" else "minimize")

@@ -1,0 +1,135 @@
+"""``tune-jobs ensemble``: average the predicted probabilities of the top trials' best checkpoints.
+
+Each member is rebuilt from its config by its trainable's ``classifier`` set-up, loaded from the
+checkpoint where its metric peaked, and run on the validation split. The ensemble and the best
+single member are measured on the same split, the one the trials were ranked on, so both share
+that optimism; the difference between them is the honest figure.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pyarrow.fs as pafs
+
+from tune_jobs.analysis.job_results import JobResults
+from tune_jobs.errors import SpecError
+from tune_jobs.results.store import ResultsStore
+
+ENSEMBLE_FILE = "ensemble.json"
+EXPERIMENT_DIR = "tune"  # as the runner names it
+STATE_FILE = "state.pt"  # as trainables.ray_adapter names it
+
+
+@dataclass(frozen=True)
+class Member:
+    trial_id: str
+    epoch: int
+    accuracy: float
+    nll: float
+
+
+@dataclass(frozen=True)
+class EnsembleResult:
+    metric: str
+    members: list[Member]
+    accuracy: float
+    nll: float
+    best_single_accuracy: float
+    validation_samples: int
+
+    @property
+    def gain(self) -> float:
+        return self.accuracy - self.best_single_accuracy
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "gain": self.gain}
+
+
+def _checkpoint_states(store: ResultsStore, trial_id: str) -> list[dict[str, Any]]:
+    import torch
+
+    selector = pafs.FileSelector(f"{store.path}/{EXPERIMENT_DIR}/{trial_id}", allow_not_found=True)
+    states = []
+    for info in store.filesystem.get_file_info(selector):
+        if info.type == pafs.FileType.Directory and info.base_name.startswith("checkpoint_"):
+            path = f"{info.path}/{STATE_FILE}"
+            if store.filesystem.get_file_info(path).type == pafs.FileType.File:
+                with store.filesystem.open_input_stream(path) as stream:
+                    states.append(torch.load(io.BytesIO(stream.read()), map_location="cpu", weights_only=False))
+    return states
+
+
+def _best_state(results: JobResults, store: ResultsStore, trial_id: str) -> dict[str, Any]:
+    """The checkpoint of this trial whose epoch scored best on the job's metric."""
+    history = results.history(trial_id).set_index("training_iteration")[results.metric]
+    states = [s for s in _checkpoint_states(store, trial_id) if isinstance(s, dict) and "model" in s and "epoch" in s]
+    if not states:
+        raise SpecError([f"{results.directory}: trial {trial_id} has no checkpoint left under {EXPERIMENT_DIR}/"])
+    sign = 1.0 if results.mode == "max" else -1.0
+
+    def score(state: dict[str, Any]) -> float:
+        value = history.get(int(state["epoch"]))
+        return sign * float(value) if value is not None and math.isfinite(value) else -math.inf
+
+    return max(states, key=score)
+
+
+def build_ensemble(results: JobResults, top: int) -> EnsembleResult:
+    import torch
+
+    from trainables.loop import pick_device
+    from trainables.registry import resolve_trainable
+
+    try:
+        trainable = resolve_trainable(results.spec["trainable"])
+    except ValueError as error:
+        raise SpecError([f"trainable: {error}"]) from None
+    if trainable.classifier is None:
+        raise SpecError([f"{results.directory}: {trainable.name} is not a built-in classifier; ensembles rebuild "
+                         "models through the built-in trainables (digits_mlp, image_cnn, resnet18, text_rnn, ...)"])
+    scored = results.scored()
+    if len(scored) < 2:
+        raise SpecError([f"{results.directory}: {len(scored)} successful trial(s); an ensemble needs at least 2"])
+    store = ResultsStore(results.directory)
+    members, probabilities, targets = [], [], None
+    for _, row in scored.head(top).iterrows():
+        config = results.config_of(row)
+        classifier = trainable.classifier(config)  # members of one job load their data once (shared)
+        state = _best_state(results, store, row["trial_id"])
+        device = pick_device(classifier.settings.device)
+        model = classifier.model.to(device)
+        model.load_state_dict(state["model"])
+        model.eval()
+        val = classifier.val.to(device)
+        if targets is None:
+            targets = val.targets
+        elif not torch.equal(targets, val.targets):
+            raise SpecError([f"{results.directory}: trial {row['trial_id']} was validated on a different split "
+                             "(is a data key such as val_fraction searched?); its predictions cannot be averaged"])
+        with torch.no_grad():
+            probs = torch.cat([torch.softmax(model(val.inputs[i:i + 1024]).float(), dim=1)
+                               for i in range(0, len(val), 1024)])
+        probabilities.append(probs)
+        members.append(Member(row["trial_id"], int(state["epoch"]), _accuracy(probs, targets), _nll(probs, targets)))
+    assert targets is not None
+    mean = torch.stack(probabilities).mean(dim=0)
+    return EnsembleResult(results.metric, members, _accuracy(mean, targets), _nll(mean, targets),
+                          max(m.accuracy for m in members), len(targets))
+
+
+def _accuracy(probs: Any, targets: Any) -> float:
+    return float((probs.argmax(dim=1) == targets).float().mean())
+
+
+def _nll(probs: Any, targets: Any) -> float:
+    picked = probs[range(len(targets)), targets].clamp_min(1e-12)
+    return float(-picked.log().mean())
+
+
+def write_ensemble(results: JobResults, ensemble: EnsembleResult) -> str:
+    ResultsStore(results.directory).write_json(ENSEMBLE_FILE, ensemble.as_json())
+    return f"{results.directory}/{ENSEMBLE_FILE}"
