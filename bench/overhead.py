@@ -45,7 +45,8 @@ def through_tune_jobs(trials: int, storage: str, tensorboard: bool = True) -> fl
     from tune_jobs.spec import validate_spec
 
     spec = validate_spec({
-        "name": f"overhead-{tensorboard}".lower(), "tensorboard": tensorboard, "trainable": "bench.trivial:train", "metric": "score", "mode": "max",
+        "name": f"overhead-{tensorboard}".lower(), "tensorboard": tensorboard,
+        "trainable": "bench.trivial:train", "metric": "score", "mode": "max",
         "space": {"x": {"uniform": [0, 1]}}, "search": {"num_samples": trials, "seed": 0},
         "failure": {"max_failures": 0}, "storage": storage,
     })
