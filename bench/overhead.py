@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -62,6 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=6, help="runs of each fast setting (median reported)")
     args = parser.parse_args()
     import ray
 
@@ -69,15 +71,23 @@ def main() -> None:
              log_to_driver=False, logging_level="ERROR")
     with tempfile.TemporaryDirectory() as storage:
         through_tune_jobs(4, storage + "/warmup")  # first-use costs (imports, worker start) out of the way
-        runs = {
-            "plain Ray Tune (defaults, reuse_actors=False)": plain_ray_tune(args.trials, storage, reuse_actors=False),
-            "plain Ray Tune (reuse_actors=True)": plain_ray_tune(args.trials, storage, reuse_actors=True),
-            "tune-jobs (Parquet + TensorBoard, default)": through_tune_jobs(args.trials, storage),
-            "tune-jobs (Parquet, tensorboard: false)": through_tune_jobs(args.trials, storage, tensorboard=False),
-        }
+        runs = {"plain Ray Tune (defaults, reuse_actors=False)": plain_ray_tune(args.trials, storage, reuse_actors=False)}
+        repeated: dict[str, list[float]] = {}
+        settings = [
+            ("plain Ray Tune (reuse_actors=True)", lambda where: plain_ray_tune(args.trials, where, reuse_actors=True)),
+            ("tune-jobs (Parquet + TensorBoard, default)", lambda where: through_tune_jobs(args.trials, where)),
+            ("tune-jobs (Parquet, tensorboard: false)", lambda where: through_tune_jobs(args.trials, where, tensorboard=False)),
+        ]
+        for repeat in range(args.repeats):
+            # Single runs vary by +-20% here, and by position after another run: the order rotates
+            # each repeat and each setting reports its median.
+            turn = repeat % len(settings)
+            for name, run in settings[turn:] + settings[:turn]:
+                repeated.setdefault(name, []).append(run(f"{storage}/{repeat}"))
+        runs.update({name: statistics.median(values) for name, values in repeated.items()})
     ray.shutdown()
     best_plain = min(v for k, v in runs.items() if k.startswith("plain"))
-    print(f"\n{args.trials} trivial trials, {args.cpus} CPUs, one local Ray")
+    print(f"\n{args.trials} trivial trials, {args.cpus} CPUs, one local Ray (fast settings: median of {args.repeats} runs)")
     print(f"{'setting':<48}{'total s':>9}{'s/trial':>10}{'vs best plain':>15}")
     for name, seconds in runs.items():
         print(f"{name:<48}{seconds:>9.2f}{seconds / args.trials:>10.4f}{seconds / best_plain:>14.2f}x")

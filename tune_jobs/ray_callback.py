@@ -57,6 +57,7 @@ class ResultsCallback(Callback):
     def __init__(self, job_key: str, max_t: int | None) -> None:
         self.job_key, self.max_t = job_key, max_t
         self._stopped_by_scheduler: set[str] = set()
+        self._checkpoint_since_snapshot = False
 
     @property
     def sink(self) -> ParquetSink:
@@ -107,12 +108,18 @@ class ResultsCallback(Callback):
         self.sink.trial_ended(trial.trial_id, FAILED, trial_error_line(trial))
         self._refresh()
 
+    def on_checkpoint(self, iteration: int, trials: list[Trial], trial: Trial, checkpoint: Any, **info: Any) -> None:
+        self._checkpoint_since_snapshot = True
+
     def get_state(self) -> dict[str, Any] | None:
-        """Ray calls this while it saves the experiment snapshot that a resume restarts from: flush
-        first, so no checkpoint in the snapshot is ahead of the Parquet files (a resumed trial
-        goes on after its checkpoint and would never report the unflushed rows again)."""
-        if self.job_key in _ACTIVE:
+        """Ray calls this while it saves the experiment snapshot that a resume restarts from. When
+        a checkpoint came in since the last one, flush first, so no checkpoint in the snapshot is
+        ahead of the Parquet files (a resumed trial goes on after its checkpoint and would never
+        report the unflushed rows again). Without checkpoints a trial restarts from scratch and
+        reports everything again: no flush needed."""
+        if getattr(self, "_checkpoint_since_snapshot", False) and self.job_key in _ACTIVE:
             self.sink.flush(force=True)
+            self._checkpoint_since_snapshot = False
         return None
 
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
