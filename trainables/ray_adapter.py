@@ -21,7 +21,7 @@ from typing import Any
 from trainables.registry import TrainableDef
 
 ERROR_KEY = "tune_jobs_error"
-_STATE_FILE = "state.pt"
+STATE_FILE = "state.pt"  # in each Ray checkpoint directory (tune-jobs ensemble reads it too)
 
 
 class MetricNotReportedError(RuntimeError):
@@ -57,7 +57,7 @@ class RayReport:
             import torch  # only trainables that checkpoint pay for importing torch
 
             with tempfile.TemporaryDirectory(prefix="tune-jobs-ckpt-") as directory:
-                torch.save(checkpoint, Path(directory) / _STATE_FILE)
+                torch.save(checkpoint, Path(directory) / STATE_FILE)
                 tune.report(row, checkpoint=tune.Checkpoint.from_directory(directory))
         if diverged:
             raise _Diverged
@@ -71,7 +71,7 @@ def _restored_state() -> Any:
     if checkpoint is None:
         return None
     with checkpoint.as_directory() as directory:
-        return torch.load(Path(directory) / _STATE_FILE, weights_only=False)
+        return torch.load(Path(directory) / STATE_FILE, weights_only=False)
 
 
 # -- data shared through the object store --------------------------------------------------

@@ -10,11 +10,13 @@ from rich.table import Table
 
 from tune_jobs.cli_io import err, fail_bad_input, load_or_exit, out, print_table
 from tune_jobs.errors import SpecError
-from tune_jobs.space import show
+from tune_jobs.space import cell, show
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Hyperparameter tuning of PyTorch models on Ray Tune, from one YAML job spec.")
 SpecArg = Annotated[Path, typer.Argument(help="The job spec (YAML).", show_default=False)]
+ResultsArg = Annotated[str, typer.Argument(help="A job's results directory (<storage>/<name>), a path or a URI.",
+                                           show_default=False)]
 SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a field: dotted.key=value (YAML value).")]
 
 
@@ -82,7 +84,7 @@ def _print_outcome(job: Any, outcome: Any) -> None:
 
 @app.command()
 def results(
-    directory: Annotated[str, typer.Argument(help="A job's results directory (<storage>/<name>), a path or a URI.")],
+    directory: ResultsArg,
     top: Annotated[int, typer.Option(min=1, help="How many trials to show.")] = 10,
 ) -> None:
     """Show the best trials of a job."""
@@ -100,20 +102,8 @@ def results(
     for column in columns:
         table.add_column(headers.get(column, column.removeprefix("config/")), no_wrap=True)
     for row in trials.to_dict("records"):
-        table.add_row(*(_cell(row[c]) for c in columns))
+        table.add_row(*(cell(row[c]) for c in columns))
     print_table(table)
-
-
-def _cell(value: Any) -> str:
-    if value is None or value != value:  # missing or NaN
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-ResultsArg = Annotated[str, typer.Argument(help="A job's results directory (<storage>/<name>), a path or a URI.",
-                                           show_default=False)]
 
 
 def _load_results_or_exit(directory: str) -> Any:

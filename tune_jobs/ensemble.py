@@ -15,13 +15,13 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
+from trainables.ray_adapter import STATE_FILE
 from tune_jobs.analysis.job_results import JobResults
 from tune_jobs.errors import SpecError
+from tune_jobs.results.files import EXPERIMENT_DIR
 from tune_jobs.results.store import ResultsStore
 
 ENSEMBLE_FILE = "ensemble.json"
-EXPERIMENT_DIR = "tune"  # as the runner names it
-STATE_FILE = "state.pt"  # as trainables.ray_adapter names it
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from tune_jobs.errors import SpecError
 from tune_jobs.progress import Progress
-from tune_jobs.results.files import ITERATIONS_FILE, JOB_FILE, TRIALS_FILE
+from tune_jobs.results.files import EXPERIMENT_DIR, ITERATIONS_FILE, JOB_FILE, TRIALS_FILE
 from tune_jobs.results.job_record import JobRecord, now_iso
 from tune_jobs.results.sink import FAILED, RUNNING, SUCCEEDED, ParquetSink, TrialRecord
 from tune_jobs.results.store import ResultsStore
@@ -27,7 +27,6 @@ from tune_jobs.schedulers import AshaScheduler
 from tune_jobs.spec import JobSpec
 
 EXIT_OK, EXIT_NO_SUCCESS, EXIT_BAD_INPUT = 0, 1, 2
-EXPERIMENT_DIR = "tune"  # Ray's own state and checkpoints, under the job's results directory
 
 
 @dataclass

@@ -21,6 +21,15 @@ def show(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+def cell(value: Any) -> str:
+    """A value in a table of results: four significant digits, ``-`` when missing or NaN."""
+    if value is None or value != value:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
 class Param(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: str = ""  # set by each subclass; the YAML key

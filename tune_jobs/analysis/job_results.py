@@ -12,7 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from tune_jobs.errors import SpecError
 from tune_jobs.results.files import ITERATIONS_FILE, TRIALS_FILE
-from tune_jobs.results.reader import read_job
+from tune_jobs.results.reader import rank_trials, read_job
 from tune_jobs.results.sink import SUCCEEDED
 from tune_jobs.results.store import ResultsStore
 from tune_jobs.space import Param, SpaceParam
@@ -58,10 +58,7 @@ class JobResults:
 
     def ranked(self) -> pd.DataFrame:
         """Trials best first by their best value of the metric; failed and metric-less trials last."""
-        usable = self.trials[self.best_column].map(lambda v: isinstance(v, (int, float)) and math.isfinite(v))
-        ordered = self.trials.assign(_usable=usable).sort_values(
-            ["_usable", self.best_column], ascending=[False, self.mode == "min"], na_position="last", kind="stable")
-        return ordered.drop(columns="_usable").reset_index(drop=True)
+        return rank_trials(self.trials, self.metric, self.mode)
 
     def scored(self) -> pd.DataFrame:
         """Successful trials with a finite best value, best first: what importance and narrowing learn from."""

@@ -16,7 +16,7 @@ from tune_jobs.analysis.importance import Importance, hyperparameter_importance
 from tune_jobs.analysis.job_results import JobResults
 from tune_jobs.analysis.rungs import rung_survival
 from tune_jobs.report import plots
-from tune_jobs.space import show
+from tune_jobs.space import cell, show
 
 TOP = 5  # trials highlighted in the charts and diagnosed
 TABLE_ROWS = 10
@@ -33,14 +33,6 @@ class TrialCard:
     @property
     def healthy(self) -> bool:
         return all(f.kind == HEALTHY for f in self.findings)
-
-
-def _fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def _duration(seconds: float | None) -> str:
@@ -69,7 +61,7 @@ def _takeaways(results: JobResults, importance: Importance, cards: list[TrialCar
         config = {k: v for k, v in results.config_of(best).items() if k in results.space}
         shown = ", ".join(f"{k} = {show(v)}" for k, v in config.items())
         lines.append(f"The best trial, <b>{html.escape(best['trial_id'])}</b>, reached {results.metric} "
-                     f"<b>{_fmt(best[results.best_column])}</b> with {html.escape(shown)}.")
+                     f"<b>{cell(best[results.best_column])}</b> with {html.escape(shown)}.")
     if importance.shares:
         (first, share), *rest = importance.shares.items()
         weak = [k for k, v in importance.shares.items() if v < 0.05]
@@ -105,7 +97,7 @@ def build_report(results: JobResults) -> str:
     importance = hyperparameter_importance(results)
     rungs = rung_survival(results)
     cards = [
-        TrialCard(rank + 1, trial_id, _fmt(results.scored()[results.best_column].iloc[rank]),
+        TrialCard(rank + 1, trial_id, cell(results.scored()[results.best_column].iloc[rank]),
                   diagnose_trial(results, trial_id), plots.train_val_curves(results.history(trial_id)))
         for rank, trial_id in enumerate(top_ids)
     ]
@@ -113,8 +105,8 @@ def build_report(results: JobResults) -> str:
     table = {
         "headers": ["#", "trial", "status", f"best {results.metric}", "iters", "time", *params],
         "rows": [
-            [str(i + 1), row["trial_id"], row["status"], _fmt(row.get(results.best_column)), _fmt(row.get("iterations")),
-             _duration(row.get("time_total_s")), *(_fmt(results.config_of(row).get(k)) for k in params)]
+            [str(i + 1), row["trial_id"], row["status"], cell(row.get(results.best_column)), cell(row.get("iterations")),
+             _duration(row.get("time_total_s")), *(cell(results.config_of(row).get(k)) for k in params)]
             for i, (_, row) in enumerate(ranked.head(TABLE_ROWS)[table_columns + [f"config/{k}" for k in params
                                                                                     if f"config/{k}" in ranked]].iterrows())
         ],

@@ -10,6 +10,7 @@ from pathlib import Path
 TRIALS_FILE = "trials.parquet"
 ITERATIONS_FILE = "iterations.parquet"
 JOB_FILE = "job.json"
+EXPERIMENT_DIR = "tune"  # Ray's own state and checkpoints, under the job's results directory
 
 
 def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:

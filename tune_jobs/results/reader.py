@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,17 @@ def read_job(directory: Path | str) -> dict[str, Any]:
     return dict(store.read_json(JOB_FILE))
 
 
+def rank_trials(trials: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
+    """Best first by ``best_<metric>``; trials without a finite value (failed before reporting) last."""
+    key = f"best_{metric}"
+    usable = trials[key].map(lambda v: isinstance(v, (int, float)) and math.isfinite(v))
+    ordered = trials.assign(_usable=usable).sort_values(["_usable", key], ascending=[False, mode == "min"],
+                                                        na_position="last", kind="stable")
+    return ordered.drop(columns="_usable").reset_index(drop=True)
+
+
 def best_trials(directory: Path | str, top: int) -> tuple[pd.DataFrame, str, str]:
-    """The ``top`` trials by the job's metric (failed trials last), with the metric and mode.
+    """The ``top`` trials by the job's metric (trials with no value last), with the metric and mode.
 
     Config columns that hold one value across every trial of the job (fixed keys) are left out.
     """
@@ -30,7 +40,5 @@ def best_trials(directory: Path | str, top: int) -> tuple[pd.DataFrame, str, str
     if not store.exists(TRIALS_FILE):
         raise SpecError([f"{directory}: no {TRIALS_FILE} yet (the job has not reported any trial)"])
     trials = store.read_table(TRIALS_FILE).to_pandas()
-    key = f"best_{metric}"
     fixed = [c for c in trials.columns if c.startswith("config/") and trials[c].astype(str).nunique() <= 1]
-    ordered = trials.drop(columns=fixed).sort_values(key, ascending=(mode == "min"), na_position="last", kind="stable")
-    return ordered.head(top).reset_index(drop=True), metric, mode
+    return rank_trials(trials.drop(columns=fixed), metric, mode).head(top), metric, mode
