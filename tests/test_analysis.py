@@ -125,3 +125,15 @@ def test_narrowing_keeps_the_most_important_key_and_needs_two_good_trials():
     results.trials.loc[1:, "status"] = "failed"
     with pytest.raises(SpecError, match="narrowing needs at least 2"):
         narrow_space(results)
+
+
+def test_report_page_from_in_memory_results_names_failures_and_min_mode():
+    from tune_jobs.report.build import build_report
+
+    results = make_results(n=12)
+    results.trials.loc[3, ["status", "error"]] = ["failed", "RuntimeError: CUDA out of memory"]
+    page = build_report(results)
+    assert "1 trial(s) failed, most often with <code>RuntimeError: CUDA out of memory</code>" in page
+    assert "functional ANOVA" in page and "Parallel coordinates" in page and "ASHA rung survival" not in page
+    results.record["spec"] = {**results.spec, "mode": "min"}  # a loss: smaller is better, still renders
+    assert "Best trials" in build_report(results)

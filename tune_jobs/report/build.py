@@ -16,6 +16,7 @@ from tune_jobs.analysis.importance import Importance, hyperparameter_importance
 from tune_jobs.analysis.job_results import JobResults
 from tune_jobs.analysis.rungs import rung_survival
 from tune_jobs.report import plots
+from tune_jobs.results.sink import FAILED
 from tune_jobs.space import cell, show
 
 TOP = 5  # trials highlighted in the charts and diagnosed
@@ -78,6 +79,11 @@ def _takeaways(results: JobResults, importance: Importance, cards: list[TrialCar
         lines.append(f"Among the top {len(cards)} trials: " + ", ".join(f"{n} {k}" for k, n in problems.items()) + ".")
     elif cards:
         lines.append(f"The top {len(cards)} trials' curves show no sign of trouble.")
+    failed = results.trials[results.trials["status"] == FAILED]
+    if len(failed):
+        reasons = failed["error"].fillna("no error recorded").value_counts()
+        lines.append(f"{len(failed)} trial(s) failed, most often with <code>{html.escape(str(reasons.index[0]))}</code> "
+                     f"(x{int(reasons.iloc[0])}).")
     if rungs:
         full = rungs[-1]
         run = int(results.iterations.groupby("trial_id")["training_iteration"].max().sum())
@@ -91,24 +97,23 @@ def build_report(results: JobResults) -> str:
     """The whole page as one string (every chart inline)."""
     import jinja2
 
-    ranked = results.ranked()
-    top_ids = [t for t in results.scored()["trial_id"].head(TOP)]
+    ranked, scored = results.ranked(), results.scored()
+    top = scored.head(TOP)
+    top_ids = top["trial_id"].tolist()
     params = dict(results.space)
     importance = hyperparameter_importance(results)
     rungs = rung_survival(results)
     cards = [
-        TrialCard(rank + 1, trial_id, cell(results.scored()[results.best_column].iloc[rank]),
-                  diagnose_trial(results, trial_id), plots.train_val_curves(results.history(trial_id)))
-        for rank, trial_id in enumerate(top_ids)
+        TrialCard(rank + 1, trial_id, cell(best), diagnose_trial(results, trial_id),
+                  plots.train_val_curves(results.history(trial_id)))
+        for rank, (trial_id, best) in enumerate(zip(top_ids, top[results.best_column], strict=True))
     ]
-    table_columns = [c for c in ("trial_id", "status", results.best_column, "iterations", "time_total_s") if c in ranked]
     table = {
         "headers": ["#", "trial", "status", f"best {results.metric}", "iters", "time", *params],
         "rows": [
             [str(i + 1), row["trial_id"], row["status"], cell(row.get(results.best_column)), cell(row.get("iterations")),
              _duration(row.get("time_total_s")), *(cell(results.config_of(row).get(k)) for k in params)]
-            for i, (_, row) in enumerate(ranked.head(TABLE_ROWS)[table_columns + [f"config/{k}" for k in params
-                                                                                    if f"config/{k}" in ranked]].iterrows())
+            for i, (_, row) in enumerate(ranked.head(TABLE_ROWS).iterrows())
         ],
     }
     record = results.record
@@ -116,8 +121,8 @@ def build_report(results: JobResults) -> str:
     spec = results.spec
     charts = {
         "curves": plots.learning_curves(results, top_ids) if len(results.iterations) else None,
-        "params": plots.metric_vs_parameters(results, params, top_ids) if params and len(results.scored()) else None,
-        "parallel": plots.parallel_coordinates(results, params, top_ids) if params and len(results.scored()) > 1 else None,
+        "params": plots.metric_vs_parameters(results, params, top_ids) if params and len(scored) else None,
+        "parallel": plots.parallel_coordinates(results, params, top_ids) if params and len(scored) > 1 else None,
         "importance": plots.importance_bars(importance.shares) if importance.shares else None,
         "rungs": plots.rung_bars(rungs) if rungs else None,
     }
