@@ -137,3 +137,23 @@ def test_report_page_from_in_memory_results_names_failures_and_min_mode():
     assert "functional ANOVA" in page and "Parallel coordinates" in page and "ASHA rung survival" not in page
     results.record["spec"] = {**results.spec, "mode": "min"}  # a loss: smaller is better, still renders
     assert "Best trials" in build_report(results)
+
+
+def test_importance_of_a_log_range_matches_its_share_of_the_variance():
+    """(log10 lr + 2)^2 over lr in [1e-5, 1] has 65% of the variance, ((width - 96) / 64)^2 the rest:
+    Optuna's fANOVA given log=True put lr at 31%."""
+    rng = np.random.default_rng(0)
+    lrs, widths = 10 ** rng.uniform(-5, 0, 200), rng.integers(16, 257, 200)
+    values = (np.log10(lrs) + 2) ** 2 + ((widths - 96) / 64) ** 2
+    trials = pd.DataFrame({"trial_id": [f"t{i}" for i in range(200)], "status": "completed", "config/lr": lrs,
+                           "config/width": widths, "best_regret": values})
+    spec = {"name": "m", "metric": "regret", "mode": "min",
+            "space": {"lr": {"loguniform": [1e-5, 1.0]}, "width": {"randint": [16, 256]}}}
+    shares = hyperparameter_importance(JobResults("/r", {"spec": spec}, trials, pd.DataFrame())).shares
+    assert 0.55 < shares["lr"] < 0.75, shares
+
+
+def test_narrowing_fixes_nothing_by_importance_without_enough_trials_per_key():
+    narrowed = narrow_space(make_results(n=14), NarrowOptions(min_importance=0.5))  # 14 < 5 x 3 keys
+    assert not narrowed.fixing and "dropout" in narrowed.space
+    assert narrow_space(make_results(n=15), NarrowOptions(min_importance=0.5)).fixing

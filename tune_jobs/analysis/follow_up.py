@@ -8,7 +8,7 @@ import io
 from typing import Any
 
 from tune_jobs.analysis.job_results import JobResults
-from tune_jobs.analysis.narrow import NarrowedSpace
+from tune_jobs.analysis.narrow import TRIALS_PER_KEY_TO_FIX, NarrowedSpace
 from tune_jobs.space import show
 
 _BEFORE = ("trainable", "metric", "mode")
@@ -47,6 +47,8 @@ def follow_up_yaml(results: JobResults, narrowed: NarrowedSpace, spec: dict[str,
     importance = narrowed.importance
     method = (f"importance: {importance.method}, {importance.trials} trials" if importance and importance.shares
               else f"importance not used ({importance.note})" if importance else "")
+    if importance and importance.shares and not narrowed.fixing:
+        method += f"; no key fixed by importance: fewer than {TRIALS_PER_KEY_TO_FIX} successful trials per searched key"
     document.yaml_set_start_comment(
         f"Narrowed from {results.name} ({results.directory}) by `{command}`.\n"
         f"Ranges: the top {narrowed.top} of {len(results.scored())} successful trials by {results.metric}, "
