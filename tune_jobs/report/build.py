@@ -68,7 +68,8 @@ def _takeaways(results: JobResults, importance: Importance, cards: list[TrialCar
         weak = [k for k, v in importance.shares.items() if v < 0.05]
         text = f"<b>{html.escape(first)}</b> matters most ({share:.0%} of the explained variance)"
         if weak:
-            text += f"; {html.escape(', '.join(weak))} barely matter{'s' if len(weak) == 1 else ''} (under 5% each)"
+            text += (f"; {html.escape(weak[0])} barely matters (under 5%)" if len(weak) == 1
+                     else f"; {html.escape(', '.join(weak))} barely matter (under 5% each)")
         lines.append(text + ". <code>tune-jobs narrow</code> turns this into a narrower follow-up job.")
     kinds: dict[str, int] = {}
     for card in cards:
