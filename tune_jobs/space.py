@@ -21,6 +21,10 @@ def show(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+def is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def cell(value: Any) -> str:
     """A value in a table of results: four significant digits, ``-`` when missing or NaN."""
     if value is None or value != value:

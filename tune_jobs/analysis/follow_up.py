@@ -9,7 +9,6 @@ from typing import Any
 
 from tune_jobs.analysis.job_results import JobResults
 from tune_jobs.analysis.narrow import TRIALS_PER_KEY_TO_FIX, NarrowedSpace
-from tune_jobs.space import show
 
 _BEFORE = ("trainable", "metric", "mode")
 _AFTER = ("scheduler", "resources", "stop", "failure", "storage")
@@ -88,4 +87,4 @@ def _flow(value: Any) -> Any:
     return value
 
 
-__all__ = ["follow_up_spec", "follow_up_yaml", "show"]
+__all__ = ["follow_up_spec", "follow_up_yaml"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -15,7 +14,7 @@ from tune_jobs.results.files import ITERATIONS_FILE, TRIALS_FILE
 from tune_jobs.results.reader import rank_trials, read_job
 from tune_jobs.results.sink import SUCCEEDED
 from tune_jobs.results.store import ResultsStore
-from tune_jobs.space import Param, SpaceParam
+from tune_jobs.space import Param, SpaceParam, is_finite_number
 
 CONFIG_PREFIX = "config/"
 
@@ -63,8 +62,7 @@ class JobResults:
     def scored(self) -> pd.DataFrame:
         """Successful trials with a finite best value, best first: what importance and narrowing learn from."""
         ranked = self.ranked()
-        ok = ranked["status"].isin(SUCCEEDED) & ranked[self.best_column].map(
-            lambda v: isinstance(v, (int, float)) and math.isfinite(v))
+        ok = ranked["status"].isin(SUCCEEDED) & ranked[self.best_column].map(is_finite_number)
         return ranked[ok].reset_index(drop=True)
 
     def config_of(self, row: pd.Series | dict[str, Any]) -> dict[str, Any]:

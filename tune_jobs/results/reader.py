@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import pandas as pd
 from tune_jobs.errors import SpecError
 from tune_jobs.results.files import JOB_FILE, TRIALS_FILE
 from tune_jobs.results.store import ResultsStore
+from tune_jobs.space import is_finite_number
 
 
 def read_job(directory: Path | str) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def read_job(directory: Path | str) -> dict[str, Any]:
 def rank_trials(trials: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
     """Best first by ``best_<metric>``; trials without a finite value (failed before reporting) last."""
     key = f"best_{metric}"
-    usable = trials[key].map(lambda v: isinstance(v, (int, float)) and math.isfinite(v))
+    usable = trials[key].map(is_finite_number)
     ordered = trials.assign(_usable=usable).sort_values(["_usable", key], ascending=[False, mode == "min"],
                                                         na_position="last", kind="stable")
     return ordered.drop(columns="_usable").reset_index(drop=True)
