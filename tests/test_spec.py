@@ -59,6 +59,18 @@ def test_the_full_example_is_valid():
     assert spec.resources.gpu == 0.25
 
 
+def test_planned_trials_count_every_grid_combination():
+    assert validate_spec(spec_with()).planned_trials == 8  # 4 samples x 2 optimizers
+    grid = spec_with(search={"algorithm": "grid"}, space={"batch_size": {"choice": [32, 64, 128]},
+                                                          "optimizer": {"grid": ["sgd", "adam"]}})
+    assert validate_spec(grid).planned_trials == 6
+
+
+def test_the_default_sample_count_is_not_a_spec_field():
+    assert problems(search__default_num_samples=3) == [
+        "search.default_num_samples: unknown key; valid keys: algorithm, num_samples, seed, max_concurrent, options"]
+
+
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [

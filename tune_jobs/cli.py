@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -42,9 +43,8 @@ def run(
 ) -> None:
     """Run a tuning job and write every trial's history to Parquet."""
     job = load_or_exit(spec, set_, storage)
-    from tune_jobs.runner import install_sigterm_as_interrupt, run_job, run_stages
+    from tune_jobs.runner import run_job, run_stages
 
-    install_sigterm_as_interrupt()
     where = f"stages {', '.join(s.name for s in job.stages)}" if job.stages else job.results_dir
     err.print(f"job {job.name}: {job.trainable}, {job.search.algorithm} search, {job.planned_trials} trials, "
               f"{job.scheduler.type} scheduler -> {where}", highlight=False)
@@ -56,7 +56,10 @@ def run(
     except SpecError as error:
         fail_bad_input(error)
     except KeyboardInterrupt:
-        err.print(f"interrupted; results so far are in {job.results_dir if not job.stages else job.storage}", highlight=False)
+        where = job.results_dir if not job.stages else job.storage
+        again = shlex.join(["tune-jobs", "run", str(spec), *(a for o in set_ or [] for a in ("--set", o)),
+                            *(["--storage", str(storage)] if storage else []), *(["--address", address] if address else [])])
+        err.print(f"interrupted: results so far are in {where}; `{again}` resumes the job", highlight=False, markup=False)
         raise typer.Exit(130) from None
     for stage_job, outcome in done:
         if job.stages:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 from rich.console import Console
 
 from tune_jobs.errors import SpecError
+from tune_jobs.interrupts import INTERRUPTS
 from tune_jobs.progress import Progress
 from tune_jobs.results.files import EXPERIMENT_DIR, ITERATIONS_FILE, JOB_FILE, TRIALS_FILE
 from tune_jobs.results.job_record import JobRecord, now_iso
@@ -65,6 +65,10 @@ def _start_ray(address: str | None, num_cpus: int | None, num_gpus: int | None) 
                              "With token authentication this process needs the cluster's token too "
                              "(RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)"]) from None
     else:
+        # Ray says on every embedded start that it turned token authentication on by default:
+        # true and fine on loopback, and nothing the user has to act on.
+        logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(
+            lambda record: "Token authentication is enabled for this Ray cluster" not in record.getMessage())
         # "local": always a new embedded instance. Without it ray.init joins the cluster named in
         # /tmp/ray/ray_current_cluster, and hangs when that cluster has since stopped.
         ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
@@ -121,17 +125,21 @@ def _prepare_results_dir(spec: JobSpec, store: ResultsStore, restart: bool) -> b
 
 def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], store: ResultsStore, callback: Any) -> Any:
     from ray import tune
+    from ray.tune.search import Searcher
 
+    searcher = spec.search.build_searcher(dict(spec.space), spec.metric, mode)
     return tune.Tuner(
         trainable,
         param_space=space,
         tune_config=tune.TuneConfig(
             metric=spec.metric,
             mode=mode,
-            search_alg=spec.search.build_searcher(dict(spec.space), spec.metric, mode),
+            search_alg=searcher,
             scheduler=spec.scheduler.build(),
             num_samples=spec.search.trials,
-            max_concurrent_trials=spec.search.max_concurrent,
+            # Random and grid (a SearchAlgorithm, not a Searcher) limit concurrency themselves; Ray
+            # warns when told twice.
+            max_concurrent_trials=spec.search.max_concurrent if isinstance(searcher, Searcher) else None,
             time_budget_s=spec.stop.time_budget_s,
             reuse_actors=True,
             trial_dirname_creator=lambda trial: trial.trial_id,
@@ -159,7 +167,19 @@ def run_job(
     num_gpus: int | None = None,
     console: Console | None = None,
 ) -> JobOutcome:
-    """Run ``spec`` to the end, or resume it when its results directory holds an earlier run."""
+    """Run ``spec`` to the end, or resume it when its results directory holds an earlier run.
+
+    SIGINT/SIGTERM raise ``KeyboardInterrupt`` after the results are flushed and ``job.json`` says
+    ``interrupted``; running it again resumes."""
+    console = console or Console(stderr=True)
+    _quiet_ray_tune()
+    with INTERRUPTS.catching():  # before Ray starts: Ctrl-C during ray.init is an interrupt too
+        started_ray = _start_ray(address, num_cpus, num_gpus)
+        with INTERRUPTS.catching():  # again: ray.init replaced our SIGTERM handler with its own
+            return _run_started(spec, restart, started_ray, console)
+
+
+def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Console) -> JobOutcome:
     import ray
     from ray import tune
 
@@ -167,9 +187,6 @@ def run_job(
     from tune_jobs.ray_callback import ResultsCallback, attach, detach
     from tune_jobs.ray_space import param_space
 
-    console = console or Console(stderr=True)
-    _quiet_ray_tune()
-    started_ray = _start_ray(address, num_cpus, num_gpus)
     directory = spec.results_dir
     store = ResultsStore(directory)
     mode = spec.mode or "max"
@@ -210,7 +227,10 @@ def run_job(
                                            resume_errored=True, param_space=space, storage_filesystem=store.filesystem)
             else:
                 tuner = _new_tuner(spec, mode, trainable, space, store, ResultsCallback(directory, max_t))
-            tuner.fit()
+            with INTERRUPTS.tune_running():
+                tuner.fit()
+        if INTERRUPTS.requested:  # Tune stopped gracefully: its state is saved, the rerun resumes
+            raise KeyboardInterrupt
         status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -259,29 +279,21 @@ def run_stages(
 
     assert spec.stages is not None
     console = console or Console(stderr=True)
-    started_ray = _start_ray(address, num_cpus, num_gpus)
-    done: list[tuple[JobSpec, JobOutcome]] = []
-    try:
-        for index, stage in enumerate(spec.stages):
-            stage_spec = first_stage_spec(spec) if index == 0 else next_stage_spec(spec, index, done[-1][1].results_dir)
-            searched = ", ".join(stage_spec.space)
-            console.print(f"stage {index + 1}/{len(spec.stages)} {stage.name}: {stage_spec.search.algorithm} search, "
-                          f"{stage.trials} trials over {searched} -> {stage_spec.results_dir}", highlight=False)
-            outcome = run_job(stage_spec, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus,
-                              console=console)
-            done.append((stage_spec, outcome))
-            if outcome.exit_code != EXIT_OK:
-                break
-    finally:
-        if started_ray:
-            ray.shutdown()
+    with INTERRUPTS.catching():  # between stages too; each stage's run_job installs it again after Ray's
+        started_ray = _start_ray(address, num_cpus, num_gpus)
+        done: list[tuple[JobSpec, JobOutcome]] = []
+        try:
+            for index, stage in enumerate(spec.stages):
+                stage_spec = first_stage_spec(spec) if index == 0 else next_stage_spec(spec, index, done[-1][1].results_dir)
+                searched = ", ".join(stage_spec.space)
+                console.print(f"stage {index + 1}/{len(spec.stages)} {stage.name}: {stage_spec.search.algorithm} search, "
+                              f"{stage.trials} trials over {searched} -> {stage_spec.results_dir}", highlight=False)
+                outcome = run_job(stage_spec, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus,
+                                  console=console)
+                done.append((stage_spec, outcome))
+                if outcome.exit_code != EXIT_OK:
+                    break
+        finally:
+            if started_ray:
+                ray.shutdown()
     return done
-
-
-def install_sigterm_as_interrupt() -> None:
-    """Treat SIGTERM like Ctrl-C so the results are flushed and job.json says how it ended."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)

@@ -235,7 +235,7 @@ class JobSpec(BaseModel):
 
     @property
     def planned_trials(self) -> int:
-        return sum(stage.trials for stage in self.stages) if self.stages else self.search.trials
+        return sum(stage.trials for stage in self.stages) if self.stages else self.search.planned_trials(dict(self.space))
 
     @property
     def results_dir(self) -> str:

@@ -7,7 +7,8 @@ place an algorithm touches Ray. Adding an algorithm is one module and its regist
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -29,11 +30,16 @@ class SearchSpec(StrictModel):
     max_concurrent: int | None = Field(None, ge=1)
     options: Any = None
 
-    default_num_samples: int = Field(10, exclude=True, repr=False)
+    default_num_samples: ClassVar[int] = 10
 
     @property
     def trials(self) -> int:
+        """Samples drawn (Ray's ``num_samples``); grid keys multiply them, see ``planned_trials``."""
         return self.num_samples if self.num_samples is not None else self.default_num_samples
+
+    def planned_trials(self, space: dict[str, Param]) -> int:
+        """Trials that will run: each sample crossed with every combination of the grid keys."""
+        return self.trials * math.prod(len(param.options) for param in space.values() if isinstance(param, Grid))
 
     @property
     def owns_space(self) -> bool:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import Field
+import math
+from typing import Any, ClassVar, Literal
 
 from tune_jobs.search.base import SEARCHES, NoOptions, SearchSpec
 from tune_jobs.space import Choice, Grid, Param
@@ -14,7 +13,11 @@ from tune_jobs.space import Choice, Grid, Param
 class GridSearch(SearchSpec):
     algorithm: Literal["grid"] = "grid"
     options: NoOptions = NoOptions()
-    default_num_samples: int = Field(1, exclude=True, repr=False)
+    default_num_samples: ClassVar[int] = 1
+
+    def planned_trials(self, space: dict[str, Param]) -> int:
+        """Every combination of the grid and choice keys, ``num_samples`` times."""
+        return self.trials * math.prod(len(p.options) for p in space.values() if isinstance(p, (Grid, Choice)))
 
     def check_space(self, space: dict[str, Param]) -> list[str]:
         return [
