@@ -189,7 +189,15 @@ def build_method(task: Task, problem: TabularProblem) -> Any:
 
 
 # Option sets for comparing settings of one algorithm: ``--methods bayesopt:NAME``.
-VARIANTS: dict[str, dict[str, Any]] = {}
+VARIANTS: dict[str, dict[str, Any]] = {
+    "bayesopt:categorical": {"numeric_choices": "categorical"},  # lists of numbers as unordered categories
+    "bayesopt:power": {"output_transform": "power"},
+    "bayesopt:raw": {"output_transform": "none"},
+    "bayesopt:nonoise": {"noise": False},
+    "bayesopt:init5": {"initial_points": 5},
+    "bayesopt:init12": {"initial_points": 12},
+    "bayesopt:ucb": {"acquisition": "ucb"},
+}
 
 
 # -- engines ----------------------------------------------------------------------------------

@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from bench.tabular_problems import TabularProblem
+from bench.tabular_problems import tabular_problem
 
 TIME_SCALE = 0.002  # seconds slept per second of recorded training
 
 
 def evaluate(config: dict[str, Any], report: Any) -> None:
-    problem = TabularProblem(config["family"], config["dataset"])
+    problem = tabular_problem(config["family"], config["dataset"])
     keys = sorted(problem.values)
     # The training seed a query sees is drawn from the job's seed and the configuration.
     rng = np.random.default_rng([int(config["noise_seed"]), zlib.crc32(repr([config[k] for k in keys]).encode())])

@@ -10,7 +10,7 @@ user writes them in a job spec: each key a ``choice`` of the benchmark's values 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
@@ -103,8 +103,14 @@ class TabularProblem:
         return gap if self.mode == "max" else -gap
 
 
+@cache
+def tabular_problem(family: str, dataset: str) -> TabularProblem:
+    """One instance per process: loading a table and finding its optimum take a while."""
+    return TabularProblem(family, dataset)
+
+
 def suite_problems(names: list[str] | None = None) -> list[TabularProblem]:
-    problems = [TabularProblem(family, dataset) for family, dataset in SUITE]
+    problems = [tabular_problem(family, dataset) for family, dataset in SUITE]
     if not names:
         return problems
     chosen = [p for p in problems if p.name in names or p.dataset in names or p.family in names]

@@ -10,8 +10,9 @@ from tune_jobs.analysis.diagnosis import DIVERGED, HEALTHY, IMPROVING, OVERFITTI
 from tune_jobs.analysis.importance import hyperparameter_importance
 from tune_jobs.analysis.job_results import JobResults
 from tune_jobs.analysis.narrow import NarrowOptions, narrow_space
-from tune_jobs.analysis.rungs import rung_milestones, rung_survival
+from tune_jobs.analysis.rungs import rung_survival
 from tune_jobs.errors import SpecError
+from tune_jobs.schedulers.asha import rung_milestones
 
 
 def make_results(n=40, seed=0, scheduler=None):
@@ -52,16 +53,17 @@ def test_rung_milestones_match_ray_asha():
     from ray.tune.schedulers.async_hyperband import _Bracket
 
     for grace, factor, max_t in ((1, 3, 9), (2, 3, 20), (1, 2, 100), (5, 4, 100)):
-        bracket = _Bracket(min_t=grace, max_t=max_t, reduction_factor=factor, s=0)
-        ray_rungs = sorted(int(t) for t, _ in bracket._rungs)
-        assert rung_milestones(grace, factor, max_t) == sorted({*ray_rungs, max_t})
+        for brackets in (1, 3):
+            ray_rungs = {int(t) for s in range(brackets)
+                         for t, _ in _Bracket(min_t=grace, max_t=max_t, reduction_factor=factor, s=s)._rungs}
+            assert rung_milestones(grace, factor, max_t, brackets) == sorted({*ray_rungs, max_t})
 
 
 def test_rung_survival_counts_trials_reaching_each_rung():
     results = make_results(n=9, scheduler={"type": "asha", "grace_period": 1, "reduction_factor": 3, "max_t": 4})
     stopped = results.iterations["trial_id"].isin([f"t{i:02d}" for i in range(6)]) & (results.iterations["training_iteration"] > 1)
     results.iterations = results.iterations[~stopped]
-    assert [(r.iteration, r.reached) for r in rung_survival(results)] == [(1, 9), (3, 3), (4, 3)]
+    assert [(r.iteration, r.reached) for r in rung_survival(results).rungs] == [(1, 9), (3, 3), (4, 3)]
     assert rung_survival(make_results(n=9)) is None
 
 
@@ -157,3 +159,16 @@ def test_narrowing_fixes_nothing_by_importance_without_enough_trials_per_key():
     narrowed = narrow_space(make_results(n=14), NarrowOptions(min_importance=0.5))  # 14 < 5 x 3 keys
     assert not narrowed.fixing and "dropout" in narrowed.space
     assert narrow_space(make_results(n=15), NarrowOptions(min_importance=0.5)).fixing
+
+
+def test_narrowing_an_ordinal_keeps_the_listed_values_near_the_top_trials():
+    results = make_results(n=40)
+    widths = [16, 32, 64, 128, 256, 512, 1024]
+    # The best trials (high accuracy) used the middle widths, the rest anything.
+    order = results.trials["best_acc"].rank(ascending=False).astype(int).tolist()
+    results.trials["config/width"] = [64 if rank <= 4 else 128 if rank <= 8 else widths[rank % 7] for rank in order]
+    results.record["spec"]["space"]["width"] = {"ordinal": widths}
+    narrowed = narrow_space(results, NarrowOptions(top_fraction=0.2, min_importance=0.0))
+    kept = narrowed.space["width"]["ordinal"]
+    assert kept == [32, 64, 128, 256]  # 64..128 plus a tenth of the list's (log) span each side
+    assert "dropped 16, 512, 1024" in narrowed.why["width"]

@@ -132,3 +132,17 @@ def test_bad_config_is_one_line_naming_the_key(changes, message):
     with pytest.raises(ConfigError) as error:
         parse_config(LoopConfig, {"epochs": 6, **changes})
     assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_a_restored_optimizer_keeps_this_trials_own_hyperparameters():
+    """PBT copies another trial's checkpoint and mutates the config: the mutated weight decay and
+    momentum must win over the ones saved in the optimizer state (ray#36660)."""
+    from trainables.loop import make_optimizer, restore_optimizer
+
+    model = nn.Linear(3, 2)
+    donor = parse_config(LoopConfig, {"optimizer": "sgd", "momentum": 0.9, "weight_decay": 0.1})
+    saved = make_optimizer(donor, model.parameters()).state_dict()
+    mutated = parse_config(LoopConfig, {"optimizer": "sgd", "momentum": 0.5, "weight_decay": 0.01})
+    optimizer = make_optimizer(mutated, model.parameters())
+    restore_optimizer(optimizer, saved, mutated)
+    assert [(g["momentum"], g["weight_decay"]) for g in optimizer.param_groups] == [(0.5, 0.01)]

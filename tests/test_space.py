@@ -43,3 +43,20 @@ def test_grid_and_choices_as_grid():
     assert to_ray(Choice(choice=[1, 2]), choices_as_grid=True) == {"grid_search": [1, 2]}
     space = param_space({"epochs": 3}, {"lr": Uniform(uniform=(0.1, 0.2))})
     assert space["epochs"] == 3 and isinstance(space["lr"], Domain)
+
+
+def test_ordinal_values_are_sorted_checked_and_drawn_from_the_list():
+    from pydantic import ValidationError
+
+    from tune_jobs.space import Ordinal
+
+    param = Ordinal(ordinal=[64, 16, 32])
+    assert param.options == [16, 32, 64] and param.bounds == (16, 64) and param.is_int and not param.log_scale
+    assert Ordinal(ordinal=[16, 256]).log_scale and not Ordinal(ordinal=[16, 256], log=False).log_scale
+    assert Ordinal(ordinal=[1, 2], log=True).written() == {"ordinal": [1, 2], "log": True}
+    assert set(draws(to_ray(param))) == {16, 32, 64}
+    assert to_ray(param, choices_as_grid=True) == {"grid_search": [16, 32, 64]}
+    for bad, message in (([], "at least one value"), ([1, 1], "lists 1 twice"), ([True, 2], "valid integer"),
+                         (["a"], "valid integer"), ([0, 1], "values > 0")):
+        with pytest.raises(ValidationError, match=message):
+            Ordinal(ordinal=bad, log=True if message == "values > 0" else None)

@@ -64,6 +64,17 @@ def make_optimizer(settings: LoopConfig, parameters: Any) -> torch.optim.Optimiz
     return torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
 
 
+def restore_optimizer(optimizer: torch.optim.Optimizer, state: dict[str, Any], settings: LoopConfig) -> None:
+    """Load the optimizer's state, then put back this trial's own hyperparameters: a trial that
+    resumes from another trial's checkpoint (population based training) runs with its mutated
+    values, not the ones saved in the state (the bug behind ray#36660). The rate is set per epoch."""
+    optimizer.load_state_dict(state)
+    for group in optimizer.param_groups:
+        group["weight_decay"] = settings.weight_decay
+        if "momentum" in group:
+            group["momentum"] = settings.momentum
+
+
 def pick_device(choice: str) -> torch.device:
     if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
@@ -132,7 +143,7 @@ def fit(
     stopping = _EarlyStopping(settings.patience, settings.patience_metric)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
+        restore_optimizer(optimizer, checkpoint["optimizer"], settings)
         first_epoch = int(checkpoint["epoch"]) + 1
         stopping = _EarlyStopping(settings.patience, settings.patience_metric, checkpoint.get("early_stopping"))
     loss_function = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)

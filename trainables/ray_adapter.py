@@ -183,14 +183,17 @@ def ray_trainable(trainable: TrainableDef, metric: str, cpus: float,
             sys.modules["torch"].set_num_threads(max(1, int(cpus)))
         shared_data.install(ObjectStoreData(data_registry) if data_registry else None)
         report = RayReport(metric)
+        restored = _restored_state() if accepts_checkpoint else None
         try:
             if accepts_checkpoint:
-                function(config, report, checkpoint=_restored_state())
+                function(config, report, checkpoint=restored)
             else:
                 function(config, report)
         except _Diverged:
             return
-        if report.reports == 0:
+        # Resumed from a checkpoint of a finished run (PBT copied one at its last epoch): nothing
+        # was left to report, and the reports before the checkpoint stand.
+        if report.reports == 0 and restored is None:
             raise MetricNotReportedError("the trainable returned without reporting any result")
 
     run_trial.__name__ = f"trial_{trainable.name.replace(':', '_').replace('.', '_')}"

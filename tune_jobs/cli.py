@@ -11,6 +11,7 @@ from rich.table import Table
 
 from tune_jobs.cli_io import err, fail_bad_input, load_or_exit, out, print_table
 from tune_jobs.errors import SpecError
+from tune_jobs.results.schema import best_of
 from tune_jobs.space import cell, show
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -65,9 +66,11 @@ def run(
         if job.stages:
             out.print(f"stage {stage_job.name}:", highlight=False)
         _print_outcome(stage_job, outcome)
-    found = [(outcome.best.best, stage_job.name) for stage_job, outcome in done if outcome.best is not None]
+    found = [(outcome.best.best, stage_job.name) for stage_job, outcome in done
+             if outcome.best is not None and outcome.best.best is not None]
     if job.stages and found:
-        value, where = (max if job.mode == "max" else min)(found)
+        value = best_of([v for v, _ in found], job.mode or "max")
+        where = next(name for v, name in found if v == value)
         out.print(f"best {job.metric} over all stages: {value:.6g} (stage {where})", highlight=False)
     raise typer.Exit(max(outcome.exit_code for _, outcome in done))
 
@@ -92,18 +95,19 @@ def results(
 ) -> None:
     """Show the best trials of a job."""
     from tune_jobs.results.reader import best_trials
+    from tune_jobs.results.schema import CONFIG_PREFIX, ITERATIONS, STATUS, TRIAL_ID, best_column
 
     try:
         trials, metric, mode = best_trials(directory, top)
     except SpecError as error:
         fail_bad_input(error)
-    config_columns = [c for c in trials.columns if c.startswith("config/")]
-    columns = ["trial_id", "status", f"best_{metric}", "iterations", *config_columns]
+    config_columns = [c for c in trials.columns if c.startswith(CONFIG_PREFIX)]
+    columns = [TRIAL_ID, STATUS, best_column(metric), ITERATIONS, *config_columns]
     name = directory.split("?")[0].rstrip("/").rsplit("/", 1)[-1]  # a path or a URI with a query string
     table = Table(title=f"{name}: best {len(trials)} by {metric} ({mode})")
-    headers = {f"best_{metric}": f"best {metric}", "iterations": "iters"}
+    headers = {best_column(metric): f"best {metric}", ITERATIONS: "iters"}
     for column in columns:
-        table.add_column(headers.get(column, column.removeprefix("config/")), no_wrap=True)
+        table.add_column(headers.get(column, column.removeprefix(CONFIG_PREFIX)), no_wrap=True)
     for row in trials.to_dict("records"):
         table.add_row(*(cell(row[c]) for c in columns))
     print_table(table)

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from tune_jobs.results.sink import COMPLETED, FAILED, RUNNING, STOPPED, TrialRecord
+from tune_jobs.results.schema import COMPLETED, FAILED, PAUSED, RUNNING, STOPPED
+from tune_jobs.results.sink import TrialRecord
 from tune_jobs.space import show
 
 
@@ -50,6 +51,8 @@ class Progress:
             f"{counts.get(RUNNING, 0)} running",
             f"{counts.get(FAILED, 0)} failed",
         ]
+        if counts.get(PAUSED):
+            parts.append(f"{counts[PAUSED]} paused")
         if counts.get(STOPPED):
             parts.append(f"{counts[STOPPED]} stopped early")
         parts.append(f"best {self.metric} {show(round(best.best, 6)) if best and best.best is not None else '-'}")

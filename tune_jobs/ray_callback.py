@@ -10,8 +10,10 @@ from ray.tune.experiment import Trial
 
 from trainables.ray_adapter import ERROR_KEY
 from tune_jobs.progress import Progress
-from tune_jobs.results.sink import COMPLETED, FAILED, STOPPED, ParquetSink
+from tune_jobs.results.schema import FAILED, STOPPED
+from tune_jobs.results.sink import ParquetSink
 from tune_jobs.results.tensorboard import TensorBoardWriter
+from tune_jobs.schedulers import STATES, SchedulerSpec, paused_trials, save_state
 
 # Keys Ray adds to every result that are not the trainable's metrics (time_total_s, timestamp and
 # training_iteration are kept: they index iterations.parquet).
@@ -54,9 +56,8 @@ def detach(job_key: str) -> None:
 
 
 class ResultsCallback(Callback):
-    def __init__(self, job_key: str, max_t: int | None) -> None:
-        self.job_key, self.max_t = job_key, max_t
-        self._stopped_by_scheduler: set[str] = set()
+    def __init__(self, job_key: str, scheduler: SchedulerSpec) -> None:
+        self.job_key, self.scheduler = job_key, scheduler
         self._checkpoint_since_snapshot = False
 
     @property
@@ -83,22 +84,27 @@ class ResultsCallback(Callback):
         self.sink.trial_result(trial.trial_id, metrics)
         if self.tensorboard is not None:
             self.tensorboard.trial_result(trial.trial_id, trial.config, metrics)
-        if result.get("done") and (self.max_t is None or result["training_iteration"] < self.max_t):
-            self._stopped_by_scheduler.add(trial.trial_id)
         self._refresh()
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         last = trial.last_result or {}
         if last.get(ERROR_KEY):
             status, error = FAILED, str(last[ERROR_KEY])
-        elif trial.trial_id in self._stopped_by_scheduler or not last.get("done"):
+        elif not last.get("done"):  # ended by Ray (the scheduler, the time budget) before the trainable returned
             status, error = STOPPED, None
         else:
-            status, error = COMPLETED, None
+            status, error = self.scheduler.trial_status(int(last.get("training_iteration", 0))), None
         self.sink.trial_ended(trial.trial_id, status, error)
         if self.tensorboard is not None:
             self.tensorboard.trial_ended(trial.trial_id)
         self._refresh()
+
+    def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        """Trials the scheduler paused (or resumed) since the last step: Ray has no event for it."""
+        paused = paused_trials(self.job_key)
+        if (paused or getattr(self, "_had_paused", False)) and self.sink.mark_paused(paused):
+            self._refresh()
+        self._had_paused = bool(paused)
 
     def on_trial_recover(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self.sink.trial_retried(trial.trial_id, trial_error_line(trial))
@@ -120,6 +126,9 @@ class ResultsCallback(Callback):
         if getattr(self, "_checkpoint_since_snapshot", False) and self.job_key in _ACTIVE:
             self.sink.flush(force=True)
             self._checkpoint_since_snapshot = False
+        state = STATES.get(self.job_key)
+        if state is not None and self.job_key in _ACTIVE:  # rungs and promotions, as of this snapshot
+            save_state(self.sink.store, state)
         return None
 
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:

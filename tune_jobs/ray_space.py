@@ -6,7 +6,7 @@ from typing import Any
 
 from ray import tune
 
-from tune_jobs.space import Choice, Grid, LogRandInt, LogUniform, Param, RandInt, Uniform
+from tune_jobs.space import Choice, Grid, LogRandInt, LogUniform, Ordinal, Param, RandInt, Uniform
 
 
 def to_ray(param: Param, *, choices_as_grid: bool = False) -> Any:
@@ -20,9 +20,9 @@ def to_ray(param: Param, *, choices_as_grid: bool = False) -> Any:
     if isinstance(param, LogRandInt):
         low, high = param.bounds
         return tune.lograndint(low, high + 1)
-    if isinstance(param, Grid) or (choices_as_grid and isinstance(param, Choice)):
+    if isinstance(param, Grid) or (choices_as_grid and isinstance(param, (Choice, Ordinal))):
         return tune.grid_search(param.options)
-    if isinstance(param, Choice):
+    if isinstance(param, (Choice, Ordinal)):  # random and TPE draw from the list; the GP orders ordinals itself
         return tune.choice(param.options)
     raise TypeError(f"no Ray sampler for {type(param).__name__}")
 

@@ -44,8 +44,5 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._items)
 
-    def __contains__(self, name: object) -> bool:
-        return name in self._items
-
     def __iter__(self) -> Iterator[tuple[str, T]]:
         return iter(sorted(self._items.items()))

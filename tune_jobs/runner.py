@@ -20,13 +20,15 @@ from tune_jobs.interrupts import INTERRUPTS
 from tune_jobs.progress import Progress
 from tune_jobs.results.files import EXPERIMENT_DIR, ITERATIONS_FILE, JOB_FILE, TRIALS_FILE
 from tune_jobs.results.job_record import JobRecord, now_iso
-from tune_jobs.results.sink import FAILED, RUNNING, SUCCEEDED, ParquetSink, TrialRecord
+from tune_jobs.results.schema import FAILED, RUNNING, SUCCEEDED
+from tune_jobs.results.sink import ParquetSink, TrialRecord
 from tune_jobs.results.store import ResultsStore
 from tune_jobs.results.tensorboard import TENSORBOARD_DIR, TensorBoardWriter
-from tune_jobs.schedulers import AshaScheduler
+from tune_jobs.schedulers import EVENTS_FILE, STATES, save_state
+from tune_jobs.schedulers import STATE_FILE as SCHEDULER_STATE_FILE
 from tune_jobs.spec import JobSpec
 
-EXIT_OK, EXIT_NO_SUCCESS, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_NO_SUCCESS = 0, 1
 
 
 @dataclass
@@ -106,8 +108,8 @@ def _prepare_results_dir(spec: JobSpec, store: ResultsStore, restart: bool) -> b
     from ray import tune
 
     try:
-        existing = [name for name in (JOB_FILE, TRIALS_FILE, ITERATIONS_FILE, EXPERIMENT_DIR, TENSORBOARD_DIR)
-                    if store.exists(name)]
+        existing = [name for name in (JOB_FILE, TRIALS_FILE, ITERATIONS_FILE, EXPERIMENT_DIR, TENSORBOARD_DIR,
+                                      SCHEDULER_STATE_FILE, EVENTS_FILE) if store.exists(name)]
     except OSError as error:  # an object store that is unreachable or refuses us
         raise SpecError([f"storage: cannot use {store}: {str(error).splitlines()[0]}"]) from None
     if existing and not restart:
@@ -123,23 +125,41 @@ def _prepare_results_dir(spec: JobSpec, store: ResultsStore, restart: bool) -> b
     return False
 
 
-def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], store: ResultsStore, callback: Any) -> Any:
-    from ray import tune
+def _searcher(spec: JobSpec, mode: str, job_key: str) -> Any:
+    """The spec's search, limited to ``max_concurrent`` running trials (paused ones not counted;
+    by default as many as the cluster holds)."""
+    import functools
+
+    import ray
     from ray.tune.search import Searcher
 
+    from tune_jobs.concurrency import ConcurrencyLimit, trials_that_fit
+    from tune_jobs.schedulers import paused_trials
+
+    if spec.scheduler.needs_variant_generator:
+        return spec.search.variant_generator()
     searcher = spec.search.build_searcher(dict(spec.space), spec.metric, mode)
+    if not isinstance(searcher, Searcher):
+        return searcher  # Ray's variant generator (grid keys) limits concurrency itself
+    limit = spec.search.max_concurrent or trials_that_fit(ray.cluster_resources(), spec.resources.cpu, spec.resources.gpu)
+    return ConcurrencyLimit(searcher, limit, functools.partial(paused_trials, job_key))
+
+
+def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], store: ResultsStore, callback: Any) -> Any:
+    from ray import tune
+
+    from tune_jobs.schedulers import JobContext
+
+    job = JobContext(spec.metric, mode, spec.results_dir, spec.planned_trials, dict(spec.space))
     return tune.Tuner(
         trainable,
         param_space=space,
         tune_config=tune.TuneConfig(
             metric=spec.metric,
             mode=mode,
-            search_alg=searcher,
-            scheduler=spec.scheduler.build(),
+            search_alg=_searcher(spec, mode, job.job_key),
+            scheduler=spec.scheduler.build(job),
             num_samples=spec.search.trials,
-            # Random and grid (a SearchAlgorithm, not a Searcher) limit concurrency themselves; Ray
-            # warns when told twice.
-            max_concurrent_trials=spec.search.max_concurrent if isinstance(searcher, Searcher) else None,
             time_budget_s=spec.stop.time_budget_s,
             reuse_actors=True,
             trial_dirname_creator=lambda trial: trial.trial_id,
@@ -150,7 +170,8 @@ def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], 
             storage_filesystem=store.filesystem,
             failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
             # The best checkpoint by the metric (for ensembles) and, kept by Ray regardless, the latest (for resume).
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=spec.metric,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.scheduler.checkpoints_to_keep,
+                                                    checkpoint_score_attribute=spec.metric,
                                                     checkpoint_score_order=mode),
             callbacks=[callback],
             verbose=0,
@@ -198,9 +219,14 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
     try:
         resuming = _prepare_results_dir(spec, store, restart)
         record = JobRecord(store, spec.resolved(), spec.sha256())
+        STATES.pop(directory, None)
         if resuming:
             record.resume_from_file()
             sink.load_existing()
+            if store.exists(SCHEDULER_STATE_FILE):
+                state = spec.scheduler.state_from_json(store.read_json(SCHEDULER_STATE_FILE))
+                if state is not None:
+                    STATES[directory] = state
             console.print(f"resuming job {spec.name} from {directory} (--restart starts over)", highlight=False)
         record.save(cluster_resources=ray.cluster_resources())
         # Trials find the data they share through this actor; it lives as long as this run.
@@ -215,8 +241,7 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
             {} if spec.search.owns_space else dict(spec.space),
             choices_as_grid=spec.search.algorithm == "grid",
         )
-        max_t = spec.scheduler.max_t if isinstance(spec.scheduler, AshaScheduler) else None
-        with Progress(console, spec.metric, total=None) as progress:
+        with Progress(console, spec.metric, total=spec.planned_trials) as progress:
             if spec.tensorboard and store.local:
                 tensorboard = TensorBoardWriter(store.path, sink.last_iterations())
             attach(directory, sink, progress, tensorboard)
@@ -226,7 +251,7 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
                 tuner = tune.Tuner.restore(store.ray_path(EXPERIMENT_DIR), trainable, resume_unfinished=True,
                                            resume_errored=True, param_space=space, storage_filesystem=store.filesystem)
             else:
-                tuner = _new_tuner(spec, mode, trainable, space, store, ResultsCallback(directory, max_t))
+                tuner = _new_tuner(spec, mode, trainable, space, store, ResultsCallback(directory, spec.scheduler))
             with INTERRUPTS.tune_running():
                 tuner.fit()
         if INTERRUPTS.requested:  # Tune stopped gracefully: its state is saved, the rerun resumes
@@ -243,6 +268,8 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
             ray.kill(registry)
         if record is not None:
             sink.flush(force=True)
+            if directory in STATES:
+                save_state(store, STATES.pop(directory))
             best = sink.best_trial()
             record.save(
                 status=status,

@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, StrictInt, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, StrictFloat, StrictInt, Tag, model_validator
+
+from tune_jobs.results.schema import is_finite_number
 
 
 def show(value: Any) -> str:
@@ -19,10 +21,6 @@ def show(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return repr(value) if isinstance(value, str) else str(value)
-
-
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def cell(value: Any) -> str:
@@ -42,9 +40,22 @@ class Param(BaseModel):
     def is_numeric(self) -> bool:
         return False
 
+    @property
+    def log_scale(self) -> bool:
+        """Numeric parameters searched and shown on a log axis."""
+        return False
+
+    @property
+    def is_int(self) -> bool:
+        return False
+
     def values(self) -> list[Any]:
         """Every value this parameter can take that a trainable config must accept."""
         raise NotImplementedError
+
+    def written(self) -> dict[str, Any]:
+        """The parameter as a job spec writes it (``{loguniform: [a, b]}``)."""
+        return {self.kind: list(self.values())}
 
 
 class _Range(Param):
@@ -59,7 +70,7 @@ class _Range(Param):
         return True
 
     @property
-    def log(self) -> bool:
+    def log_scale(self) -> bool:
         return self.kind.startswith("log")
 
     @property
@@ -81,7 +92,7 @@ class _Range(Param):
     @model_validator(mode="after")
     def _check_bounds(self) -> _Range:
         low, high = self.bounds
-        if self.log and low <= 0:
+        if self.log_scale and low <= 0:
             raise ValueError(f"{self.kind} lower bound must be > 0, got {show(low)}")
         if self.is_int and low > high:
             raise ValueError(f"{self.kind} lower bound {show(low)} is above upper bound {show(high)}")
@@ -134,10 +145,81 @@ class _Categorical(Param):
 
 
 class Choice(_Categorical):
-    """One value drawn per trial (categorical for model-based searches)."""
+    """One value drawn per trial. Model-based searches treat a list of numbers as ordered (see
+    ``Ordinal``) unless their options say otherwise; any other list is a categorical."""
 
     kind: str = "choice"
     choice: list[Any]
+
+    @property
+    def all_numbers(self) -> bool:
+        return len(self.options) >= 2 and all(is_finite_number(v) for v in self.options)
+
+
+def numeric_positions(values: list[float], log: bool | None) -> tuple[list[float], bool]:
+    """Each value's place on [0, 1] along its own (log) scale, and whether the scale is log: by
+    default when the values are positive and spread over more than a factor of 10."""
+    low, high = min(values), max(values)
+    if log is None:
+        log = low > 0 and high / low > 10
+    to_axis = math.log if log else float
+    span = (to_axis(high) - to_axis(low)) or 1.0
+    return [(to_axis(v) - to_axis(low)) / span for v in values], log
+
+
+class Ordinal(Param):
+    """Ordered numbers (``ordinal: [16, 32, 64, 128]``): a trial takes one of them, and model-based
+    searches see neighbours as neighbours, on a log scale when the values are positive and spread
+    over more than a factor of 10 (or ``log: true``). Kept in increasing order."""
+
+    kind: str = "ordinal"
+    ordinal: list[StrictInt | StrictFloat]
+    log: bool | None = None
+
+    @property
+    def options(self) -> list[int | float]:
+        return list(self.ordinal)
+
+    @property
+    def is_numeric(self) -> bool:
+        return True
+
+    @property
+    def is_int(self) -> bool:
+        return all(isinstance(v, int) for v in self.ordinal)
+
+    @property
+    def bounds(self) -> tuple[int | float, int | float]:
+        return self.ordinal[0], self.ordinal[-1]
+
+    @property
+    def log_scale(self) -> bool:
+        return numeric_positions(self.ordinal, self.log)[1]
+
+    @property
+    def positions(self) -> list[float]:
+        return numeric_positions(self.ordinal, self.log)[0]
+
+    def values(self) -> list[Any]:
+        return self.options
+
+    def written(self) -> dict[str, Any]:
+        return {self.kind: self.options, **({"log": self.log} if self.log is not None else {})}
+
+    @model_validator(mode="after")
+    def _check_values(self) -> Ordinal:
+        values = self.ordinal
+        if not values:
+            raise ValueError("ordinal needs at least one value, got []")
+        for value in values:
+            if not math.isfinite(value):
+                raise ValueError(f"ordinal values must be finite, got {show(value)}")
+            if values.count(value) > 1:
+                raise ValueError(f"ordinal lists {show(value)} twice")
+        if self.log and min(values) <= 0:
+            raise ValueError(f"ordinal with log: true needs values > 0, got {show(min(values))}")
+        object.__setattr__(self, "ordinal", sorted(values))
+        return self
 
 
 class Grid(_Categorical):
@@ -149,15 +231,15 @@ class Grid(_Categorical):
 
 PARAM_TYPES: dict[str, type[Param]] = {
     cls.model_fields["kind"].default: cls
-    for cls in (Uniform, LogUniform, RandInt, LogRandInt, Choice, Grid)
+    for cls in (Uniform, LogUniform, RandInt, LogRandInt, Choice, Grid, Ordinal)
 }
 
 
 def _param_tag(value: Any) -> str | None:
     if isinstance(value, Param):
         return value.kind
-    if isinstance(value, dict) and len(value) == 1:
-        key = next(iter(value))
+    if isinstance(value, dict) and value:
+        key = next(iter(value))  # the type comes first; later keys are its settings (ordinal's log)
         return key if key in PARAM_TYPES else None
     return None
 

@@ -31,7 +31,7 @@ from tune_jobs.errors import SpecError, format_validation_error
 from tune_jobs.model import StrictModel
 from tune_jobs.registry import Registry, UnknownNameError
 from tune_jobs.remote.auth import TOKEN_VARIABLES
-from tune_jobs.schedulers import SCHEDULERS, AshaScheduler, FifoScheduler, SchedulerSpec
+from tune_jobs.schedulers import DEFAULT_SCHEDULER, SCHEDULERS, SchedulerSpec
 from tune_jobs.search import SEARCHES, SearchSpec
 from tune_jobs.space import Param, SpaceParam, show
 
@@ -126,7 +126,7 @@ class JobSpec(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
     space: dict[str, SpaceParam] = Field(default_factory=dict)
     search: SearchUnion = Field(default_factory=lambda: SEARCHES.get("random").model_validate({}))
-    scheduler: SchedulerUnion = Field(default_factory=FifoScheduler)
+    scheduler: SchedulerUnion = Field(default_factory=lambda: SCHEDULERS.get(DEFAULT_SCHEDULER).model_validate({}))
     resources: Resources = Field(default_factory=Resources)
     stop: Stop = Field(default_factory=Stop)
     failure: Failure = Field(default_factory=Failure)
@@ -170,14 +170,12 @@ class JobSpec(BaseModel):
             problems += self._check_against_trainable(self._trainable)
         problems += self.search.check_space(dict(self.space))
         problems += self._check_stages()
-        if isinstance(self.scheduler, AshaScheduler) and self.scheduler.max_t is None:
-            epochs = self.config.get("epochs", (self._trainable.defaults() if self._trainable else {}).get("epochs"))
-            if isinstance(epochs, int) and not isinstance(epochs, bool):
-                if self.scheduler.grace_period > epochs:
-                    problems.append(f"scheduler.grace_period: must be <= max_t (config.epochs = {epochs}), "
-                                    f"got {self.scheduler.grace_period}")
-                else:
-                    self.scheduler = self.scheduler.model_copy(update={"max_t": epochs})
+        problems += self.scheduler.check(dict(self.space), self.search.algorithm)
+        if self._trainable is not None:
+            epochs = self.config.get("epochs", self._trainable.defaults().get("epochs"))
+            self.scheduler, found = self.scheduler.with_defaults(
+                epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None)
+            problems += found
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -247,7 +245,7 @@ class JobSpec(BaseModel):
     def resolved(self) -> dict[str, Any]:
         """The spec with every default filled in, as plain JSON-able data."""
         data: dict[str, Any] = self.model_dump(mode="json")
-        data["space"] = {key: {param.kind: list(param.values())} for key, param in self.space.items()}
+        data["space"] = {key: param.written() for key, param in self.space.items()}
         return data
 
     def sha256(self) -> str:
@@ -326,6 +324,11 @@ def read_spec_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SpecError([f"{path}: a job spec is a mapping of keys (name, trainable, ...), got {type(data).__name__}"])
     return data
+
+
+def parse_scheduler(data: dict[str, Any]) -> SchedulerSpec:
+    """A scheduler as ``job.json`` records it; pydantic's ``ValidationError`` when it cannot be read."""
+    return TypeAdapter(SchedulerUnion).validate_python(data)  # type: ignore[no-any-return]
 
 
 def validate_spec(data: dict[str, Any]) -> JobSpec:

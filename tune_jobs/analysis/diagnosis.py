@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from tune_jobs.analysis.job_results import JobResults
+from tune_jobs.analysis.rungs import job_scheduler
+from tune_jobs.results.schema import config_column
 
 DIVERGED, OVERFITTING, UNDERFITTING, IMPROVING, STOPPED_EARLY, HEALTHY = (
     "diverged", "overfitting", "underfitting", "still improving", "stopped early", "healthy")
@@ -107,9 +109,9 @@ def _best(values: np.ndarray, mode: str) -> float:
 def diagnose_trial(results: JobResults, trial_id: str) -> list[Finding]:
     scored = results.scored()
     job_best = float(scored[results.best_column].iloc[0]) if len(scored) else None
-    scheduler = results.spec.get("scheduler") or {}
-    epochs = results.trials.loc[results.trials["trial_id"] == trial_id].get("config/epochs")
-    max_t = scheduler.get("max_t") if scheduler.get("type") == "asha" else None
+    scheduler = job_scheduler(results)
+    epochs = results.trials.loc[results.trials["trial_id"] == trial_id].get(config_column("epochs"))
+    max_t = scheduler.max_iterations if scheduler is not None else None
     if max_t is None and epochs is not None and len(epochs):
         max_t = int(epochs.iloc[0])
     return diagnose(results.history(trial_id), results.metric, results.mode, job_best, max_t)

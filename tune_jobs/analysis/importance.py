@@ -35,16 +35,16 @@ def _distribution(param: Param) -> Any:
 
     if param.is_numeric:
         low, high = param.bounds  # type: ignore[attr-defined]
-        if param.log:  # type: ignore[attr-defined]
+        if param.log_scale:
             return FloatDistribution(math.log(low), math.log(high))
-        if param.is_int:  # type: ignore[attr-defined]
+        if param.is_int:
             return IntDistribution(int(low), int(high))
         return FloatDistribution(float(low), float(high))
     return CategoricalDistribution([_label(v) for v in param.values()])
 
 
 def _value(param: Param, value: Any) -> Any:
-    if param.is_numeric and param.log:  # type: ignore[attr-defined]
+    if param.is_numeric and param.log_scale:
         return math.log(float(value))
     return value if param.is_numeric else _label(value)
 

@@ -12,11 +12,9 @@ from pydantic import TypeAdapter, ValidationError
 from tune_jobs.errors import SpecError
 from tune_jobs.results.files import ITERATIONS_FILE, TRIALS_FILE
 from tune_jobs.results.reader import rank_trials, read_job
-from tune_jobs.results.sink import SUCCEEDED
+from tune_jobs.results.schema import CONFIG_PREFIX, SUCCEEDED, best_column, is_finite_number
 from tune_jobs.results.store import ResultsStore
-from tune_jobs.space import Param, SpaceParam, is_finite_number
-
-CONFIG_PREFIX = "config/"
+from tune_jobs.space import Param, SpaceParam
 
 
 @dataclass
@@ -44,16 +42,13 @@ class JobResults:
 
     @property
     def best_column(self) -> str:
-        return f"best_{self.metric}"
+        return best_column(self.metric)
 
     @cached_property
     def space(self) -> dict[str, Param]:
         """The searched keys, as the job spec declared them."""
         adapter: TypeAdapter[Any] = TypeAdapter(SpaceParam)
         return {key: adapter.validate_python(value) for key, value in self.spec.get("space", {}).items()}
-
-    def better(self, a: float, b: float) -> bool:
-        return a > b if self.mode == "max" else a < b
 
     def ranked(self) -> pd.DataFrame:
         """Trials best first by their best value of the metric; failed and metric-less trials last."""

@@ -2,7 +2,8 @@
 that barely matter are fixed at the best trial's value.
 
 Numeric ranges become the span of the top trials' values plus a margin (in log space for log
-ranges), never wider than the original; categorical keys keep the options the top trials used.
+ranges), never wider than the original; ordinal lists keep the values the top trials span and one
+more on each side; categorical keys keep the options the top trials used.
 The most important key is never fixed, so there is always something left to search.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 from tune_jobs.analysis.importance import Importance, hyperparameter_importance
 from tune_jobs.analysis.job_results import JobResults
 from tune_jobs.errors import SpecError
-from tune_jobs.space import Param, show
+from tune_jobs.space import Ordinal, Param, show
 
 MIN_TOP_TRIALS = 2
 # Fixing a key needs evidence: with fewer successful trials per searched key, fANOVA's shares are
@@ -33,7 +34,7 @@ class NarrowOptions:
 
 @dataclass
 class NarrowedSpace:
-    space: dict[str, dict[str, list[Any]]]  # key -> {kind: values}, as the spec writes it
+    space: dict[str, dict[str, Any]]  # key -> {kind: values, ...}, as the spec writes it
     fixed: dict[str, Any]  # key -> value, moved to config
     why: dict[str, str] = field(default_factory=dict)  # key -> one-line reason, for the spec's comments
     top: int = 0
@@ -60,6 +61,8 @@ def narrow_space(results: JobResults, options: NarrowOptions = NarrowOptions()) 
             narrowed.fixed[key] = best[key]
             narrowed.why[key] = (f"fixed at the best trial's value: fANOVA importance {share:.1%} "
                                  f"< {options.min_importance:.0%}; was {_written(param)}")
+        elif isinstance(param, Ordinal):
+            _narrow_ordinal(narrowed, key, param, values)
         elif param.is_numeric:
             _narrow_range(narrowed, key, param, values, options.margin)
         else:
@@ -73,14 +76,14 @@ def _written(param: Param) -> str:
 
 def _narrow_range(narrowed: NarrowedSpace, key: str, param: Param, values: list[Any], margin: float) -> None:
     low, high = (float(v) for v in param.bounds)  # type: ignore[attr-defined]
-    to_axis, from_axis = (math.log, math.exp) if param.log else (float, float)  # type: ignore[attr-defined]
+    to_axis, from_axis = (math.log, math.exp) if param.log_scale else (float, float)
     span = to_axis(high) - to_axis(low)
     inside = [to_axis(float(v)) for v in values]
     new_low = max(to_axis(low), min(inside) - margin * span)
     new_high = min(to_axis(high), max(inside) + margin * span)
     a: float
     b: float
-    if param.is_int:  # type: ignore[attr-defined]
+    if param.is_int:
         a, b = max(int(low), math.floor(from_axis(new_low))), min(int(high), math.ceil(from_axis(new_high)))
     else:
         a, b = _round_out(from_axis(new_low), from_axis(new_high), low, high)
@@ -90,6 +93,21 @@ def _narrow_range(narrowed: NarrowedSpace, key: str, param: Param, values: list[
         return
     narrowed.space[key] = {param.kind: [a, b]}
     narrowed.why[key] = f"was [{show(low)}, {show(high)}]; the top {len(values)} trials span [{show(min(values))}, {show(max(values))}]"
+
+
+def _narrow_ordinal(narrowed: NarrowedSpace, key: str, param: Ordinal, values: list[Any]) -> None:
+    """The listed values the top trials span, and one more on each side to look beyond them."""
+    used = [param.options.index(v) for v in values if v in param.options] or [0, len(param.options) - 1]
+    kept = param.options[max(0, min(used) - 1): max(used) + 2]
+    if len(kept) == 1:
+        narrowed.fixed[key] = kept[0]
+        narrowed.why[key] = f"fixed: every one of the top {len(values)} trials used {show(kept[0])}; was {_written(param)}"
+        return
+    narrowed.space[key] = {**param.written(), "ordinal": kept}
+    dropped = [show(v) for v in param.options if v not in kept]
+    narrowed.why[key] = (f"dropped {', '.join(dropped)}: the top {len(values)} trials span "
+                         f"[{show(min(values))}, {show(max(values))}]" if dropped
+                         else f"every value is within one step of the top {len(values)} trials")
 
 
 def _round_out(a: float, b: float, low: float, high: float) -> tuple[float, float]:

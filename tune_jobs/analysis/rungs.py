@@ -1,38 +1,28 @@
-"""ASHA's rungs and how many trials reached each: where the scheduler spent and cut the budget."""
+"""Where the scheduler compared trials and how many got that far: read from a job's results,
+described by the scheduler that ran it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from tune_jobs.analysis.job_results import JobResults
+from tune_jobs.schedulers import RungSurvival, SchedulerSpec
 
 
-@dataclass(frozen=True)
-class Rung:
-    iteration: int
-    reached: int
-    of: int
+def job_scheduler(results: JobResults) -> SchedulerSpec | None:
+    """The scheduler recorded in job.json (None: an older record this version cannot read)."""
+    from pydantic import ValidationError
 
-    @property
-    def fraction(self) -> float:
-        return self.reached / self.of if self.of else 0.0
+    from tune_jobs.spec import parse_scheduler
 
-
-def rung_milestones(grace_period: int, reduction_factor: float, max_t: int) -> list[int]:
-    """``grace * rf**k`` below ``max_t``, then ``max_t`` itself (Ray's AsyncHyperBand rungs)."""
-    milestones, t = [], float(grace_period)
-    while t < max_t:
-        milestones.append(int(t))
-        t *= reduction_factor
-    return [*milestones, max_t]
-
-
-def rung_survival(results: JobResults) -> list[Rung] | None:
-    """None when ASHA did not run."""
-    scheduler = results.spec.get("scheduler") or {}
-    if scheduler.get("type") != "asha" or not scheduler.get("max_t"):
+    try:
+        return parse_scheduler(results.spec.get("scheduler") or {})
+    except ValidationError:
         return None
-    milestones = rung_milestones(int(scheduler["grace_period"]), float(scheduler["reduction_factor"]), int(scheduler["max_t"]))
+
+
+def rung_survival(results: JobResults) -> RungSurvival | None:
+    """None when the scheduler compares no trials (fifo)."""
+    scheduler = job_scheduler(results)
+    if scheduler is None:
+        return None
     reached = results.iterations.groupby("trial_id")["training_iteration"].max()
-    total = len(results.trials)
-    return [Rung(m, int((reached >= m).sum()), total) for m in milestones]
+    return scheduler.rungs(int(r) for r in reached)

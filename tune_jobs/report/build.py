@@ -16,7 +16,7 @@ from tune_jobs.analysis.importance import Importance, hyperparameter_importance
 from tune_jobs.analysis.job_results import JobResults
 from tune_jobs.analysis.rungs import rung_survival
 from tune_jobs.report import plots
-from tune_jobs.results.sink import FAILED
+from tune_jobs.results.schema import FAILED
 from tune_jobs.space import cell, show
 
 TOP = 5  # trials highlighted in the charts and diagnosed
@@ -86,11 +86,11 @@ def _takeaways(results: JobResults, importance: Importance, cards: list[TrialCar
         lines.append(f"{len(failed)} trial(s) failed, most often with <code>{html.escape(str(reasons.index[0]))}</code> "
                      f"(x{int(reasons.iloc[0])}).")
     if rungs:
-        full = rungs[-1]
+        full = rungs.rungs[-1]
         run = int(results.iterations.groupby("trial_id")["training_iteration"].max().sum())
         budget = full.iteration * full.of
-        lines.append(f"ASHA ran {full.reached} of {full.of} trials to the end: {run} iterations instead of {budget} "
-                     f"({run / budget:.0%} of a full search).")
+        lines.append(f"The {results.spec['scheduler']['type']} scheduler ran {full.reached} of {full.of} trials to the end: "
+                     f"{run} iterations instead of {budget} ({run / budget:.0%} of a full search).")
     return lines
 
 
@@ -125,7 +125,7 @@ def build_report(results: JobResults) -> str:
         "params": plots.metric_vs_parameters(results, params, top_ids) if params and len(scored) else None,
         "parallel": plots.parallel_coordinates(results, params, top_ids) if params and len(scored) > 1 else None,
         "importance": plots.importance_bars(importance.shares) if importance.shares else None,
-        "rungs": plots.rung_bars(rungs) if rungs else None,
+        "rungs": plots.rung_bars(rungs.rungs) if rungs else None,
     }
     environment = jinja2.Environment(loader=jinja2.PackageLoader("tune_jobs.report", "."), autoescape=True)
     environment.filters["show"] = show

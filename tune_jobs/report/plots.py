@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from tune_jobs.analysis.job_results import CONFIG_PREFIX, JobResults  # noqa: E402
-from tune_jobs.analysis.rungs import Rung  # noqa: E402
+from tune_jobs.schedulers import Rung  # noqa: E402
 from tune_jobs.space import Param  # noqa: E402
 
 TOP_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
@@ -77,7 +77,7 @@ def metric_vs_parameters(results: JobResults, params: dict[str, Param], top: Seq
         values, metric = _values(results, scored, key), scored[results.best_column]
         if param.is_numeric:
             axis.scatter(values.astype(float), metric, c=colours, s=sizes, alpha=0.8, edgecolors="white", linewidths=0.5)
-            if param.log:  # type: ignore[attr-defined]
+            if param.log_scale:
                 axis.set_xscale("log")
                 axis.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
                 axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -136,7 +136,7 @@ def _unit(values: pd.Series, param: Param) -> np.ndarray:
         return values.astype(str).map({label: i / spread for i, label in enumerate(labels)}).to_numpy(dtype=float)
     low, high = (float(b) for b in param.bounds)  # type: ignore[attr-defined]
     x = values.astype(float).to_numpy()
-    if param.log:  # type: ignore[attr-defined]
+    if param.log_scale:
         x, low, high = np.log(x), math.log(low), math.log(high)
     return (x - low) / ((high - low) or 1.0)
 
@@ -148,9 +148,10 @@ def _unit_metric(values: pd.Series) -> np.ndarray:
 
 
 def _ends(param: Param) -> tuple[str, str]:
-    values = param.values()
     if param.is_numeric:
-        return f"{values[0]:g}", f"{values[1]:g}"
+        low, high = param.bounds  # type: ignore[attr-defined]
+        return f"{low:g}", f"{high:g}"
+    values = param.values()
     return str(values[0]), str(values[-1])
 
 

@@ -9,8 +9,8 @@ import pandas as pd
 
 from tune_jobs.errors import SpecError
 from tune_jobs.results.files import JOB_FILE, TRIALS_FILE
+from tune_jobs.results.schema import CONFIG_PREFIX, best_column, is_finite_number
 from tune_jobs.results.store import ResultsStore
-from tune_jobs.space import is_finite_number
 
 
 def read_job(directory: Path | str) -> dict[str, Any]:
@@ -22,7 +22,7 @@ def read_job(directory: Path | str) -> dict[str, Any]:
 
 def rank_trials(trials: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
     """Best first by ``best_<metric>``; trials without a finite value (failed before reporting) last."""
-    key = f"best_{metric}"
+    key = best_column(metric)
     usable = trials[key].map(is_finite_number)
     ordered = trials.assign(_usable=usable).sort_values(["_usable", key], ascending=[False, mode == "min"],
                                                         na_position="last", kind="stable")
@@ -40,5 +40,5 @@ def best_trials(directory: Path | str, top: int) -> tuple[pd.DataFrame, str, str
     if not store.exists(TRIALS_FILE):
         raise SpecError([f"{directory}: no {TRIALS_FILE} yet (the job has not reported any trial)"])
     trials = store.read_table(TRIALS_FILE).to_pandas()
-    fixed = [c for c in trials.columns if c.startswith("config/") and trials[c].astype(str).nunique() <= 1]
+    fixed = [c for c in trials.columns if c.startswith(CONFIG_PREFIX) and trials[c].astype(str).nunique() <= 1]
     return rank_trials(trials.drop(columns=fixed), metric, mode).head(top), metric, mode

@@ -8,7 +8,6 @@ so a crash loses at most the last interval and a reader never sees a half-writte
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,12 +17,21 @@ from typing import Any
 import pyarrow as pa
 
 from tune_jobs.results.files import ITERATIONS_FILE, TRIALS_FILE
+from tune_jobs.results.schema import (
+    COMPLETED,
+    FAILED,
+    ITERATION_COLUMNS,
+    PAUSED,
+    RUNNING,
+    STOPPED,
+    TRIAL_COLUMNS,
+    best_column,
+    config_column,
+    config_of,
+    is_better,
+    is_finite_number,
+)
 from tune_jobs.results.store import ResultsStore
-
-# Statuses written to trials.parquet.
-RUNNING, COMPLETED, STOPPED, FAILED = "running", "completed", "stopped", "failed"
-SUCCEEDED = (COMPLETED, STOPPED)
-ITERATION_KEYS = ("trial_id", "training_iteration", "time_total_s", "timestamp")
 
 
 @dataclass
@@ -48,7 +56,8 @@ def _arrow_column(values: list[Any]) -> pa.Array:
         return pa.array([None if v is None else str(v) for v in values], type=pa.string())
 
 
-def _table(rows: list[dict[str, Any]], first: tuple[str, ...]) -> pa.Table:
+def arrow_table(rows: list[dict[str, Any]], first: tuple[str, ...] = ()) -> pa.Table:
+    """Rows as a table: the ``first`` columns first, then every other key in order of appearance."""
     columns: dict[str, None] = dict.fromkeys(first)
     for row in rows:
         columns.update(dict.fromkeys(row))
@@ -83,9 +92,7 @@ class ParquetSink:
         if int(metrics["training_iteration"]) >= int(record.last.get("training_iteration", 0)):
             record.last = dict(metrics)
         value = metrics.get(self.metric)
-        if isinstance(value, (int, float)) and math.isfinite(value) and (
-            record.best is None or (value > record.best if self.mode == "max" else value < record.best)
-        ):
+        if is_finite_number(value) and is_better(value, record.best, self.mode):
             record.best = float(value)
 
     def trial_retried(self, trial_id: str, reason: str) -> None:
@@ -94,6 +101,17 @@ class ParquetSink:
         record.retried_after = reason
         self._changed()
 
+    def mark_paused(self, paused: set[str]) -> bool:
+        """Running trials in ``paused`` become paused, paused ones not in it running again; True if any changed."""
+        changed = False
+        for record in self.trials.values():
+            want = PAUSED if record.trial_id in paused else RUNNING
+            if record.status in (RUNNING, PAUSED) and record.status != want:
+                record.status, changed = want, True
+        if changed:
+            self._changed()
+        return changed
+
     def trial_ended(self, trial_id: str, status: str, error: str | None = None) -> None:
         record = self.trials.setdefault(trial_id, TrialRecord(trial_id, {}))
         record.status, record.error = status, error
@@ -101,7 +119,7 @@ class ParquetSink:
 
     # -- queries -----------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        counts = {RUNNING: 0, COMPLETED: 0, STOPPED: 0, FAILED: 0}
+        counts = {RUNNING: 0, COMPLETED: 0, STOPPED: 0, FAILED: 0}  # and paused, once a trial pauses
         for record in self.trials.values():
             counts[record.status] = counts.get(record.status, 0) + 1
         return counts
@@ -114,8 +132,11 @@ class ParquetSink:
         scored = [r for r in self.trials.values() if r.best is not None and r.status != FAILED]
         if not scored:
             return None
-        pick = max if self.mode == "max" else min
-        return pick(scored, key=lambda r: r.best)  # type: ignore[arg-type, return-value]
+        best = scored[0]
+        for record in scored[1:]:
+            if is_better(record.best, best.best, self.mode):  # type: ignore[arg-type]
+                best = record
+        return best
 
     # -- files -------------------------------------------------------------------------------
     def trial_rows(self) -> list[dict[str, Any]]:
@@ -130,9 +151,9 @@ class ParquetSink:
                 "retries": record.retries,
                 "retried_after": record.retried_after,
             }
-            row.update({f"config/{key}": value for key, value in record.config.items()})
-            row.update({k: v for k, v in record.last.items() if k not in ITERATION_KEYS})
-            row[f"best_{self.metric}"] = record.best
+            row.update({config_column(key): value for key, value in record.config.items()})
+            row.update({k: v for k, v in record.last.items() if k not in ITERATION_COLUMNS})
+            row[best_column(self.metric)] = record.best
             rows.append(row)
         return rows
 
@@ -140,10 +161,9 @@ class ParquetSink:
         now = time.monotonic()
         if not self._dirty or (not force and now - self._last_flush < self.flush_interval_s):
             return
-        trial_first = ("trial_id", "status", "error", "iterations", "time_total_s", "retries", "retried_after")
-        self.store.write_table(TRIALS_FILE, _table(self.trial_rows(), trial_first))
+        self.store.write_table(TRIALS_FILE, arrow_table(self.trial_rows(), TRIAL_COLUMNS))
         ordered = [self.iterations[key] for key in sorted(self.iterations)]
-        self.store.write_table(ITERATIONS_FILE, _table(ordered, ITERATION_KEYS))
+        self.store.write_table(ITERATIONS_FILE, arrow_table(ordered, ITERATION_COLUMNS))
         self._dirty, self._last_flush = False, now
 
     def load_existing(self) -> None:
@@ -152,7 +172,7 @@ class ParquetSink:
                                       for name in (TRIALS_FILE, ITERATIONS_FILE))
         for row in trial_rows:
             record = self.trials.setdefault(row["trial_id"], TrialRecord(row["trial_id"], {}))
-            record.config = {k.removeprefix("config/"): v for k, v in row.items() if k.startswith("config/")}
+            record.config = config_of(row)
             record.status, record.error = row["status"], row["error"]
             record.retries, record.retried_after = int(row.get("retries") or 0), row.get("retried_after")
         for row in iteration_rows:

@@ -61,3 +61,8 @@ class SearchSpec(StrictModel):
     def build_searcher(self, space: dict[str, Param], metric: str, mode: str) -> Any:
         """A Ray ``Searcher`` (or ``None`` for Ray's default variant generator)."""
         raise NotImplementedError
+
+    def variant_generator(self) -> Any:
+        """Ray's own variant generator drawing this search's samples, for schedulers that accept
+        nothing else (population based training); only random search has one."""
+        raise NotImplementedError(f"{self.algorithm} search has no Ray variant generator")

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from tune_jobs.model import StrictModel
 from tune_jobs.results.files import TRIALS_FILE
-from tune_jobs.results.sink import SUCCEEDED
+from tune_jobs.results.schema import SUCCEEDED, config_of, is_finite_number
 from tune_jobs.search.base import SEARCHES, SearchSpec
 from tune_jobs.space import Param
 
@@ -28,7 +28,8 @@ class DomainReduction(StrictModel):
 
 
 class BayesOptOptions(StrictModel):
-    initial_points: int | None = Field(None, ge=1, description="random suggestions before the GP; default max(5, 2 x parameters)")
+    initial_points: int | None = Field(None, ge=1, description="space-filling suggestions before the GP; "
+                                       "default keys + 1, at most a quarter of the trials, between 4 and 10")
     acquisition: Literal["ucb", "ei", "poi", "gp_hedge"] = "ei"
     kappa: float | None = Field(None, gt=0, description="ucb only (default 2.576)")
     xi: float | None = Field(None, ge=0, description="ei/poi only (default 0.01)")
@@ -36,6 +37,11 @@ class BayesOptOptions(StrictModel):
     warm_start: str | None = Field(None, min_length=1, description="an earlier job's results directory")
     refit_every: float = Field(1.25, ge=1, description="refit kernel hyperparameters when observations grow by this factor")
     max_fit_points: int = Field(256, ge=16, description="points used to fit kernel hyperparameters")
+    output_transform: Literal["rank", "power", "none"] = Field(
+        "rank", description="what the GP fits: ranks as normal quantiles, Yeo-Johnson, or the raw values")
+    noise: bool = Field(True, description="a fitted noise term in the kernel")
+    numeric_choices: Literal["ordinal", "categorical"] = Field(
+        "ordinal", description="a choice of numbers is searched as ordered values, or as unrelated categories")
 
     @field_validator("domain_reduction", mode="before")
     @classmethod
@@ -75,7 +81,7 @@ class BayesOptSearch(SearchSpec):
     def build_searcher(self, space: dict[str, Param], metric: str, mode: str) -> Any:
         from tune_jobs.search.bayesopt_searcher import BayesOptSearcher
 
-        searcher = BayesOptSearcher(space, metric=metric, mode=mode, options=self.options, seed=self.seed)
+        searcher = BayesOptSearcher(space, metric=metric, mode=mode, options=self.options, seed=self.seed, trials=self.trials)
         if self.options.warm_start is not None:
             for config, value in earlier_observations(self.options.warm_start, metric):
                 searcher.register_config(config, value)
@@ -96,7 +102,6 @@ def check_warm_start(directory: str) -> list[str]:
 
 def earlier_observations(directory: str, metric: str) -> list[tuple[dict[str, Any], float]]:
     """(config, last value of ``metric``) of every successful trial of an earlier job."""
-    import math
 
     from tune_jobs.results.store import ResultsStore
 
@@ -104,7 +109,6 @@ def earlier_observations(directory: str, metric: str) -> list[tuple[dict[str, An
     found = []
     for row in rows:
         value = row.get(metric)
-        if row.get("status") in SUCCEEDED and isinstance(value, (int, float)) and math.isfinite(value):
-            config = {k.removeprefix("config/"): v for k, v in row.items() if k.startswith("config/")}
-            found.append((config, float(value)))
+        if row.get("status") in SUCCEEDED and is_finite_number(value):
+            found.append((config_of(row), float(value)))
     return found

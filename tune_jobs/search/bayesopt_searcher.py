@@ -4,14 +4,22 @@
 Call order (Ray's): ``set_search_properties`` -> ``suggest(trial_id)`` ... ->
 ``on_trial_complete(trial_id, result, error)``; ``save``/``restore`` around interruptions.
 
-- Every spec type: floats, log floats (searched in log space), ints, log ints, categoricals.
-- Pending trials get a constant lie (the worst value seen) so parallel suggestions spread out.
+- Every spec type: floats, log floats (searched in log space), ints, log ints, ordered lists
+  (``ordinal``, and numeric ``choice`` lists unless ``numeric_choices: categorical``), categoricals.
+- The first points are a Latin hypercube over the keys (every key's range covered evenly), then
+  the GP: fitted to a rank (Gaussian copula) transform of the results by default, so heavy-tailed
+  losses and plateaus of failed configurations do not flatten the model, with a noise term.
+- The acquisition is maximised over configurations that can actually run: random and near-best
+  candidates snapped to valid values, then a local search over single-key moves (the next listed
+  value, another category, a nudge of a float), never a configuration already tried or pending
+  while an untried one remains.
+- Pending trials get a constant lie (the mean value seen) and are never suggested again, so
+  parallel suggestions spread out without being pushed away from the best region.
 - Failed trials and non-finite results are never registered; an ASHA-stopped trial registers its
   last reported value (what Ray hands over on completion): it looked that bad when it was stopped.
 - Speed: the kernel's hyperparameters are refit only when the observations have grown by
   ``refit_every`` (on at most ``max_fit_points`` of them); between refits the GP is refit with the
-  kernel fixed (one Cholesky), and the acquisition is maximised over fewer random candidates with
-  a short local search on the float dimensions instead of differential evolution.
+  kernel fixed (one Cholesky).
 """
 
 from __future__ import annotations
@@ -25,33 +33,37 @@ from typing import Any
 import numpy as np
 from bayes_opt import BayesianOptimization, SequentialDomainReductionTransformer, acquisition
 from bayes_opt.parameter import wrap_kernel
-from bayes_opt.target_space import TargetSpace
 from ray import cloudpickle
 from ray.tune.search import Searcher
 from scipy.optimize import minimize
+from scipy.stats import norm, qmc, rankdata
+from sklearn.base import clone
+from sklearn.gaussian_process.kernels import Kernel
 
 from tune_jobs.search.bayesopt import BayesOptOptions
 from tune_jobs.search.kernels import space_kernel
-from tune_jobs.space import Choice, LogRandInt, LogUniform, Param, RandInt, Uniform
+from tune_jobs.space import Choice, LogRandInt, LogUniform, Ordinal, Param, RandInt, Uniform, numeric_positions
 
-CANDIDATES = 1000  # random points the acquisition is scored on per suggestion (stock: 10,000)
+CANDIDATES = 1000  # random candidates the acquisition is scored on per suggestion (stock: 10,000)
+LOCAL_SEARCH_ROUNDS = 8
+FLOAT_STEPS = (0.02, 0.08, 0.25)  # single-key moves of a float, as a share of its range
 
 
 class _Encoding:
-    """One spec parameter <-> its bayes_opt bound and value (log ranges as floats in log space)."""
+    """One spec parameter <-> its bayes_opt bound and value. Numeric dimensions live on [0, 1]
+    (log ranges through their logs); a categorical is a bayes_opt categorical over its indices."""
 
-    def __init__(self, param: Param) -> None:
-        # Every numeric dimension is mapped to [0, 1] (log ranges through their logs); ints are
-        # rounded on the way back; a choice is a bayes_opt categorical over its indices.
+    def __init__(self, param: Param, numbers_ordered: bool = True) -> None:
         self.param = param
         self.bound: Any
         self.decode: Callable[[Any], Any]
         self.encode: Callable[[Any], Any]
+        self.places: np.ndarray | None = None  # every valid value on [0, 1], for lists and small int ranges
+        self.is_float = False
         if isinstance(param, (Uniform, LogUniform)):
             log = isinstance(param, LogUniform)
             low, high = (math.log(b) for b in param.bounds) if log else map(float, param.bounds)
             span = high - low
-            self.bound = (0.0, 1.0)
             raw = param.bounds
 
             def decode(x: Any) -> float:
@@ -60,26 +72,58 @@ class _Encoding:
 
             self.decode = decode
             self.encode = lambda v: ((math.log(v) if log else float(v)) - low) / span
-        elif isinstance(param, RandInt):
+            self.is_float = True
+        elif isinstance(param, (RandInt, LogRandInt)):
             low, high = param.bounds
-            span = (high - low) or 1
-            self.bound = (0.0, 1.0)
-            self.decode = lambda x: int(min(max(round(low + float(x) * span), low), high))
-            self.encode = lambda v: (int(v) - low) / span
-        elif isinstance(param, LogRandInt):
-            low, high = param.bounds
-            log_low, log_span = math.log(low), math.log(high) - math.log(low) or 1.0
-            self.bound = (0.0, 1.0)
-            self.decode = lambda x: int(min(max(round(math.exp(log_low + float(x) * log_span)), low), high))
-            self.encode = lambda v: (math.log(v) - log_low) / log_span
+            log = isinstance(param, LogRandInt)
+            to_axis = math.log if log else float
+            axis_low, axis_span = to_axis(low), (to_axis(high) - to_axis(low)) or 1.0
+            from_axis = math.exp if log else float
+            self.decode = lambda x: int(min(max(round(from_axis(axis_low + float(x) * axis_span)), low), high))
+            self.encode = lambda v: (to_axis(int(v)) - axis_low) / axis_span
+            if high - low <= 4096:
+                self.places = np.array([self.encode(v) for v in range(low, high + 1)])
+        elif isinstance(param, Ordinal) or (numbers_ordered and isinstance(param, Choice) and param.all_numbers):
+            # Ordered numbers: one dimension along the list's own (log) scale, so the GP sees
+            # neighbours as neighbours; a point decodes to the nearest listed value.
+            ordered = sorted(param.options)
+            places = np.asarray(numeric_positions(ordered, param.log if isinstance(param, Ordinal) else None)[0])
+            self.places = places
+            self.decode = lambda x: ordered[int(np.argmin(np.abs(places - float(x))))]
+            self.encode = lambda v: float(places[ordered.index(v)])
         elif isinstance(param, Choice):
             options = param.options
             # Labels, not ints: bayes_opt reads a two-element numeric list as float bounds.
             self.bound = [str(i) for i in range(len(options))]
             self.decode = lambda i: options[int(i)]
             self.encode = lambda v: str(options.index(v))
+            return
         else:
             raise TypeError(f"bayesopt cannot search {param.kind}")
+        self.bound = (0.0, 1.0)
+
+    @property
+    def is_categorical(self) -> bool:
+        return isinstance(self.bound, list)
+
+    def snap(self, u: np.ndarray) -> np.ndarray:
+        """Numeric coordinates -> the coordinates of the values they decode to."""
+        u = np.clip(u, 0.0, 1.0)
+        if self.places is not None:
+            return self.places[np.argmin(np.abs(u[:, None] - self.places[None, :]), axis=1)]
+        if self.is_float:
+            return u
+        return np.array([self.encode(self.decode(x)) for x in u])
+
+    def neighbours(self, u: float) -> list[float]:
+        """The coordinates one step away: the next value of a list or int range, or a float nudged."""
+        if self.places is not None:
+            index = int(np.argmin(np.abs(self.places - u)))
+            return [float(self.places[i]) for i in (index - 1, index + 1) if 0 <= i < len(self.places)]
+        if self.is_float:
+            return [min(max(u + sign * step, 0.0), 1.0) for step in FLOAT_STEPS for sign in (-1, 1)]
+        value = self.decode(u)
+        return [self.encode(v) for v in (value - 1, value + 1) if self.param.bounds[0] <= v <= self.param.bounds[1]]  # type: ignore[attr-defined]
 
 
 def _make_acquisition(options: BayesOptOptions, seed: int | None) -> acquisition.AcquisitionFunction:
@@ -96,30 +140,25 @@ def _make_acquisition(options: BayesOptOptions, seed: int | None) -> acquisition
     ])
 
 
-class _CandidateSpace(TargetSpace):
-    """The space the acquisition is maximised over: its random candidates are part uniform and
-    part perturbations of the best points so far (floats jittered, a choice sometimes swapped),
-    where the acquisition's maximum usually is."""
+def transform_targets(y: np.ndarray, how: str) -> np.ndarray:
+    """What the GP is fitted to. ``rank``: a Gaussian copula (ranks -> normal quantiles), blind
+    to outliers and plateaus; ``power``: Yeo-Johnson, standardised; ``none``: as observed."""
+    if how == "none" or len(y) < 2 or np.ptp(y) == 0:
+        return y.astype(float)
+    if how == "rank":
+        return np.asarray(norm.ppf((rankdata(y) - 0.5) / len(y)))
+    from sklearn.preprocessing import PowerTransformer
 
-    LOCAL_FRACTION, TOP, SCALE = 0.3, 5, 0.06
-    incumbents: np.ndarray | None = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.asarray(PowerTransformer(method="yeo-johnson").fit_transform(y.reshape(-1, 1))[:, 0])
 
-    def random_sample(self, n_samples: int = 0, random_state: Any = None) -> Any:
-        samples = super().random_sample(n_samples, random_state=random_state)
-        local = int(n_samples * self.LOCAL_FRACTION)
-        observed = self.incumbents
-        if local == 0 or observed is None or len(observed) == 0:
-            return samples
-        rng = random_state if isinstance(random_state, np.random.RandomState) else np.random.RandomState(random_state)
-        points = observed[rng.randint(len(observed), size=local)].copy()
-        floats = self.continuous_dimensions
-        points[:, floats] += rng.normal(0.0, self.SCALE, size=(local, int(floats.sum())))
-        for key, mask in self.masks.items():
-            if not self.params_config[key].is_continuous and mask.sum() > 1:  # a categorical, one-hot
-                swap = rng.rand(local) < 0.25
-                points[np.ix_(swap, mask)] = np.eye(int(mask.sum()))[rng.randint(int(mask.sum()), size=int(swap.sum()))]
-        samples[-local:] = np.clip(points, self.bounds[:, 0], self.bounds[:, 1])
-        return samples
+
+def default_initial_points(keys: int, trials: int | None) -> int:
+    """Space-filling points before the GP: enough to see each key vary, few enough to leave most
+    of a small budget to the model (a quarter of it at most, at least 4)."""
+    budget_share = math.ceil((trials or 10) / 4)
+    return max(4, min(keys + 1, budget_share, 10))
 
 
 class BayesOptSearcher(Searcher):
@@ -130,11 +169,16 @@ class BayesOptSearcher(Searcher):
         mode: str | None = None,
         options: BayesOptOptions | None = None,
         seed: int | None = None,
+        trials: int | None = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
         self.options = options or BayesOptOptions()
-        self.encodings = {key: _Encoding(param) for key, param in space.items()}
+        ordered = self.options.numeric_choices == "ordinal"
+        self.encodings = {key: _Encoding(param, ordered) for key, param in space.items()}
         self.rng = np.random.RandomState(seed)
+        self.initial_points = self.options.initial_points or default_initial_points(len(space), trials)
+        self.design = qmc.LatinHypercube(d=len(space), seed=self.rng.randint(2**31)).random(self.initial_points)
+        self.design_used = 0
         reduction = self.options.domain_reduction
         transformer = None
         if reduction is not None and reduction.enabled:
@@ -151,16 +195,17 @@ class BayesOptSearcher(Searcher):
             )
         self.transformer = transformer
         # Every numeric dimension lives on [0, 1], so one length scale fits them all; per-dimension
-        # length scales (ARD) overfitted at 30-60 evaluations in bench/bayesopt_quality.py.
+        # length scales (ARD) did worse at 30 trials on bench/search_suite.py (worst problem 1.57x
+        # random's vs 1.20x) at twice the cost.
         self.optimizer.set_gp_params(kernel=wrap_kernel(
-            space_kernel(~self.optimizer.space.continuous_dimensions),
+            space_kernel(~self.optimizer.space.continuous_dimensions, noise=self.options.noise),
             transform=self.optimizer.space.kernel_transform,
         ))
         self.pending: dict[str, np.ndarray] = {}
         self.kernel_fitted_at = 0
         self.kernel: Any = None
         self.last_results: dict[str, float] = {}
-        self.seen: set[str] = set()  # configs already observed, by ``_key``
+        self.seen: set[bytes] = set()  # configs already observed, by ``_key``
 
     # -- Ray's Searcher interface ------------------------------------------------------------
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any) -> bool:
@@ -170,13 +215,16 @@ class BayesOptSearcher(Searcher):
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         space = self.optimizer.space
-        initial = self.options.initial_points or max(5, 2 * len(self.encodings))
-        # Random points until `initial` are observed or on their way; warm-start observations count.
-        if len(space) + len(self.pending) < initial or len(space) == 0:
-            x = space.random_sample(random_state=self.rng)
-        else:
+        # Space-filling points until `initial_points` are observed or on their way; warm-start
+        # observations count.
+        x = None
+        if len(space) + len(self.pending) >= self.initial_points and len(space) > 0:
             x = self._model_suggestion()
-        x = self._avoid_duplicates(x)
+        elif self.design_used < len(self.design):
+            x = self._from_unit(self.design[self.design_used])
+            self.design_used += 1
+        if x is None or self._key(x) in self._taken():
+            x = self._untried_random_point()
         self.pending[trial_id] = x
         return self._decode(x)
 
@@ -206,17 +254,19 @@ class BayesOptSearcher(Searcher):
 
     def __getstate__(self) -> dict[str, Any]:
         # bayes_opt's wrapped kernels pickle as the kernel they were built from, dropping the
-        # fitted hyperparameters; carry those (theta) separately.
+        # fitted hyperparameters; carry those separately, as they are (theta, their logarithms,
+        # would not round-trip to the last bit).
         state = dict(self.__dict__)
-        state["kernel_theta"] = None if self.kernel is None else self.kernel.theta.copy()
+        state["kernel_params"] = None if self.kernel is None else {
+            name: value for name, value in self.kernel.get_params(deep=True).items() if not isinstance(value, Kernel)}
         state["kernel"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        theta = state.pop("kernel_theta", None)
+        params = state.pop("kernel_params", None)
         self.__dict__.update(state)
-        if theta is not None:
-            self.kernel = self.optimizer._gp.kernel.clone_with_theta(theta)
+        if params is not None:
+            self.kernel = clone(self.optimizer._gp.kernel).set_params(**params)
 
     # -- observations ------------------------------------------------------------------------
     def register(self, x: np.ndarray, value: float) -> None:
@@ -234,7 +284,7 @@ class BayesOptSearcher(Searcher):
         self.register(x, value)
         return True
 
-    # -- internals ---------------------------------------------------------------------------
+    # -- encoding ----------------------------------------------------------------------------
     def _decode(self, x: np.ndarray) -> dict[str, Any]:
         params = self.optimizer.space.array_to_params(x)
         return {key: enc.decode(params[key]) for key, enc in self.encodings.items()}
@@ -250,69 +300,184 @@ class BayesOptSearcher(Searcher):
             return None
         return x
 
-    def _key(self, x: np.ndarray) -> str:
-        """Identity of the config a point decodes to (ints rounded, choices resolved)."""
-        return repr(sorted(self._decode(x).items()))
+    def _from_unit(self, u: np.ndarray) -> np.ndarray:
+        """A point of the unit cube (one coordinate per key) -> a valid point of the space."""
+        params: dict[str, Any] = {}
+        for (key, enc), coordinate in zip(self.encodings.items(), u, strict=True):
+            if enc.is_categorical:
+                params[key] = enc.bound[min(int(coordinate * len(enc.bound)), len(enc.bound) - 1)]
+            else:
+                low, high = self.optimizer.space.bounds[self.optimizer.space.keys.index(key)]
+                params[key] = float(enc.snap(np.array([low + coordinate * (high - low)]))[0])
+        return self.optimizer.space.params_to_array(params)
 
-    def _avoid_duplicates(self, x: np.ndarray) -> np.ndarray:
-        taken = self.seen | {self._key(p) for p in self.pending.values()}
-        for _ in range(32):
+    def _snap(self, points: np.ndarray) -> np.ndarray:
+        """Candidates -> points that decode and encode to themselves (valid, comparable)."""
+        space = self.optimizer.space
+        points = np.clip(points, space.bounds[:, 0], space.bounds[:, 1])
+        for key, enc in self.encodings.items():
+            columns = space.masks[key]
+            if enc.is_categorical:
+                block = points[:, columns]
+                points[:, columns] = np.eye(block.shape[1])[np.argmax(block, axis=1)]
+            else:
+                column = int(np.flatnonzero(columns)[0])
+                points[:, column] = enc.snap(points[:, column])
+        return points
+
+    def _key(self, x: np.ndarray) -> bytes:
+        """Identity of the config a point decodes to (ints rounded, lists and choices resolved)."""
+        return bytes(np.round(self._snap(np.atleast_2d(np.array(x, dtype=float)))[0], 9).tobytes())
+
+    def _taken(self) -> set[bytes]:
+        return self.seen | {self._key(p) for p in self.pending.values()}
+
+    def _untried_random_point(self) -> np.ndarray:
+        taken = self._taken()
+        x = self.optimizer.space.random_sample(random_state=self.rng)
+        for _ in range(64):
             if self._key(x) not in taken:
                 return x
             x = self.optimizer.space.random_sample(random_state=self.rng)
         return x  # a small discrete space may be exhausted: repeat rather than stall
 
-    def _model_suggestion(self) -> np.ndarray:
+    # -- the model ---------------------------------------------------------------------------
+    def _model_suggestion(self) -> np.ndarray | None:
         space = self.optimizer.space
         observed_x, observed_y = space.params, space.target
+        targets = transform_targets(observed_y, self.options.output_transform)
         pending = list(self.pending.values())
         gp = self.optimizer._gp
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            work = _CandidateSpace(None, pbounds={k: space.params_config[k] for k in space.keys},  # type: ignore[misc]
-                                   allow_duplicate_points=True)
-            work._params = np.vstack([observed_x, *pending]) if pending else observed_x.copy()
-            work._target = np.concatenate([observed_y, np.full(len(pending), observed_y.min())])  # constant liar
-            work._bounds = space.bounds.copy()
-            work.incumbents = observed_x[np.argsort(-observed_y)[: _CandidateSpace.TOP]]
-            self._fit_gp(gp, work)
+            # Running trials are assumed to score the mean so far: the worst value pushed the next
+            # suggestions away from the best region (bench/search_suite.py at max_concurrent 4:
+            # slice_localization 0.52x -> 0.25x random's regret, protein_structure 0.30x -> 0.24x).
+            fit_x = np.vstack([observed_x, *pending]) if pending else observed_x.copy()
+            fit_y = np.concatenate([targets, np.full(len(pending), targets.mean())])
+            self._fit_gp(gp, fit_x, fit_y)
+            incumbents = observed_x[np.argsort(-targets)[:5]]
             acq = self.optimizer.acquisition_function
-            continuous = bool(np.all(space.continuous_dimensions))
-            x = acq.suggest(gp=gp, target_space=work, n_random=CANDIDATES if continuous else 3 * CANDIDATES,
-                            n_smart=2 if continuous else 0, fit_gp=False, random_state=self.rng)
-            if not continuous and np.any(space.continuous_dimensions) and not isinstance(acq, acquisition.GPHedge):
-                x = self._refine_floats(acq, gp, work, x)
-        return np.clip(x, space.bounds[:, 0], space.bounds[:, 1])
+            if isinstance(acq, acquisition.GPHedge):
+                return self._hedge(acq, gp, fit_y, incumbents)
+            return self._maximise(acq, gp, fit_y, incumbents)
 
-    def _fit_gp(self, gp: Any, work: TargetSpace) -> None:
+    def _score(self, acq: Any, gp: Any, best: float) -> Callable[[np.ndarray], np.ndarray]:
+        acq.y_max = best
+
+        def score(points: np.ndarray) -> np.ndarray:
+            mean, std = gp.predict(points, return_std=True)
+            return np.asarray(acq.base_acq(mean, np.maximum(std, 1e-9)))
+
+        return score
+
+    def _maximise(self, acq: Any, gp: Any, fit_y: np.ndarray, incumbents: np.ndarray) -> np.ndarray | None:
+        """The untried valid point where the acquisition is highest: scored random and near-best
+        candidates, then hill-climbing over single-key moves from the best few."""
+        score = self._score(acq, gp, float(fit_y.max()))
+        taken = self._taken()
+        candidates = self._unique(self._snap(self._candidates(incumbents)), taken)
+        if len(candidates) == 0:
+            return None
+        values = score(candidates)
+        order = np.argsort(-values)
+        best_x, best_value = candidates[order[0]], float(values[order[0]])
+        starts = [candidates[i] for i in order[:3]]
+        for _ in range(LOCAL_SEARCH_ROUNDS):
+            moves = self._unique(np.vstack([self._moves(x) for x in starts]), taken)
+            if len(moves) == 0:
+                break
+            move_values = score(moves)
+            top = int(np.argmax(move_values))
+            if move_values[top] <= best_value:
+                break
+            best_x, best_value = moves[top], float(move_values[top])
+            starts = [best_x]
+        if any(enc.is_float for enc in self.encodings.values()):
+            best_x = self._polish_floats(score, best_x, best_value)
+        return best_x
+
+    def _hedge(self, acq: Any, gp: Any, fit_y: np.ndarray, incumbents: np.ndarray) -> np.ndarray | None:
+        """bayes_opt's GP-Hedge: each base acquisition proposes, one is drawn by its past gains."""
+        if acq.previous_candidates is not None:
+            acq._update_gains(gp)
+        proposals = [self._maximise(base, gp, fit_y, incumbents) for base in acq.base_acquisitions]
+        if any(p is None for p in proposals):
+            return None
+        acq.previous_candidates = np.array(proposals)
+        return proposals[acq._sample_idx_from_softmax_gains(random_state=self.rng)]
+
+    def _candidates(self, incumbents: np.ndarray) -> np.ndarray:
+        space = self.optimizer.space
+        uniform = space.random_sample(CANDIDATES, random_state=self.rng)
+        near = incumbents[self.rng.randint(len(incumbents), size=CANDIDATES // 3)].copy()
+        for key, enc in self.encodings.items():
+            columns = space.masks[key]
+            if enc.is_categorical:
+                swap = self.rng.rand(len(near)) < 0.2
+                near[np.ix_(swap, columns)] = np.eye(int(columns.sum()))[self.rng.randint(int(columns.sum()), size=int(swap.sum()))]
+            else:
+                near[:, columns] += self.rng.normal(0.0, 0.1, size=(len(near), 1))
+        moves = [self._moves(x) for x in incumbents]
+        return np.vstack([uniform, near, *moves])
+
+    def _moves(self, x: np.ndarray) -> np.ndarray:
+        """Every point one single-key move away from ``x``."""
+        space = self.optimizer.space
+        found = []
+        for key, enc in self.encodings.items():
+            columns = np.flatnonzero(space.masks[key])
+            if enc.is_categorical:
+                for column in columns:
+                    if x[column] < 0.5:
+                        point = x.copy()
+                        point[columns] = 0.0
+                        point[column] = 1.0
+                        found.append(point)
+            else:
+                for u in enc.neighbours(float(x[columns[0]])):
+                    point = x.copy()
+                    point[columns[0]] = u
+                    found.append(point)
+        return self._snap(np.array(found)) if found else np.empty((0, len(x)))
+
+    def _unique(self, points: np.ndarray, taken: set[bytes]) -> np.ndarray:
+        keys = [bytes(np.round(p, 9).tobytes()) for p in points]
+        keep, seen = [], set(taken)
+        for index, key in enumerate(keys):
+            if key not in seen:
+                seen.add(key)
+                keep.append(index)
+        return points[keep]
+
+    def _polish_floats(self, score: Callable[[np.ndarray], np.ndarray], x: np.ndarray, value: float) -> np.ndarray:
+        """A short L-BFGS-B on the float dimensions, the others held where they are."""
+        space = self.optimizer.space
+        columns = np.array([int(np.flatnonzero(space.masks[k])[0]) for k, e in self.encodings.items() if e.is_float])
+
+        def negative(values: np.ndarray) -> float:
+            point = x.copy()
+            point[columns] = values
+            return -float(score(point[None, :])[0])
+
+        result = minimize(negative, x[columns], bounds=space.bounds[columns], method="L-BFGS-B", options={"maxiter": 20})
+        if result.success and -result.fun > value:
+            x = x.copy()
+            x[columns] = result.x
+        return x
+
+    def _fit_gp(self, gp: Any, x: np.ndarray, y: np.ndarray) -> None:
         n = len(self.optimizer.space)
         if self.kernel is None or n >= self.kernel_fitted_at * self.options.refit_every:
-            x, y = work.params[:n], work.target[:n]
+            fit_x, fit_y = x[:n], y[:n]
             if n > self.options.max_fit_points:  # the best half and a random rest
-                order = np.argsort(-y)
+                order = np.argsort(-fit_y)
                 keep = order[: self.options.max_fit_points // 2]
                 rest = self.rng.choice(order[self.options.max_fit_points // 2 :],
                                        self.options.max_fit_points - len(keep), replace=False)
-                x, y = x[np.concatenate([keep, rest])], y[np.concatenate([keep, rest])]
+                fit_x, fit_y = fit_x[np.concatenate([keep, rest])], fit_y[np.concatenate([keep, rest])]
             gp.optimizer, gp.n_restarts_optimizer = "fmin_l_bfgs_b", 2
-            gp.fit(x, y)
+            gp.fit(fit_x, fit_y)
             self.kernel, self.kernel_fitted_at = gp.kernel_, n
         gp.kernel, gp.optimizer = self.kernel, None
-        gp.fit(work.params, work.target)
-
-    def _refine_floats(self, acq: Any, gp: Any, work: TargetSpace, x: np.ndarray) -> np.ndarray:
-        """A short L-BFGS-B on the float dimensions, the discrete ones held at the best candidate."""
-        dims = work.continuous_dimensions
-        function = acq._get_acq(gp=gp)
-        start = x.copy()
-
-        def on_floats(values: np.ndarray) -> Any:
-            point = start.copy()
-            point[dims] = values
-            return function(point)
-
-        result = minimize(on_floats, start[dims], bounds=work.bounds[dims], method="L-BFGS-B", options={"maxiter": 20})
-        if result.success and np.squeeze(result.fun) < np.squeeze(function(x)):
-            x = start.copy()
-            x[dims] = result.x
-        return x
+        gp.fit(x, y)

@@ -6,7 +6,7 @@ import math
 from typing import Any, ClassVar, Literal
 
 from tune_jobs.search.base import SEARCHES, NoOptions, SearchSpec
-from tune_jobs.space import Choice, Grid, Param
+from tune_jobs.space import Choice, Grid, Ordinal, Param
 
 
 @SEARCHES.register("grid")
@@ -16,15 +16,15 @@ class GridSearch(SearchSpec):
     default_num_samples: ClassVar[int] = 1
 
     def planned_trials(self, space: dict[str, Param]) -> int:
-        """Every combination of the grid and choice keys, ``num_samples`` times."""
-        return self.trials * math.prod(len(p.options) for p in space.values() if isinstance(p, (Grid, Choice)))
+        """Every combination of the grid, choice and ordinal keys, ``num_samples`` times."""
+        return self.trials * math.prod(len(p.options) for p in space.values() if isinstance(p, (Grid, Choice, Ordinal)))
 
     def check_space(self, space: dict[str, Param]) -> list[str]:
         return [
-            f"space.{key}: grid search needs listed values, got {param.kind}; use grid or choice, "
+            f"space.{key}: grid search needs listed values, got {param.kind}; use grid, choice or ordinal, "
             "or search.algorithm random"
             for key, param in space.items()
-            if not isinstance(param, (Grid, Choice))
+            if not isinstance(param, (Grid, Choice, Ordinal))
         ]
 
     def build_searcher(self, space: dict[str, Param], metric: str, mode: str) -> Any:

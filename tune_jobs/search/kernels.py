@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.gaussian_process.kernels import ConstantKernel, Exponentiation, Kernel, Matern
+from sklearn.gaussian_process.kernels import ConstantKernel, Exponentiation, Kernel, Matern, WhiteKernel
 
 LENGTH_SCALE_BOUNDS = (0.01, 100.0)
+NOISE_BOUNDS = (1e-6, 1.0)  # of the standardised targets' variance
 
 
 class OnColumns(Exponentiation):
@@ -55,12 +56,15 @@ def _matern() -> Matern:
     return Matern(length_scale=1.0, length_scale_bounds=LENGTH_SCALE_BOUNDS, nu=2.5)
 
 
-def space_kernel(categorical_columns: np.ndarray) -> Kernel:
-    """The kernel for a space whose one-hot categorical columns are marked True."""
+def space_kernel(categorical_columns: np.ndarray, noise: bool = True) -> Kernel:
+    """The kernel for a space whose one-hot categorical columns are marked True; with ``noise``, a
+    fitted white-noise term (trainings with the same configuration rarely give the same result)."""
     mask = np.asarray(categorical_columns, dtype=bool)
     categorical = tuple(int(c) for c in np.flatnonzero(mask))
     numeric = tuple(int(c) for c in np.flatnonzero(~mask))
     if not categorical or not numeric:
-        return _matern()
-    on_categories = OnColumns(_matern(), categorical)
-    return OnColumns(_matern(), numeric) * on_categories + ConstantKernel(1.0, (1e-3, 1e2)) * OnColumns(_matern(), categorical)
+        kernel: Kernel = _matern()
+    else:
+        on_categories = OnColumns(_matern(), categorical)
+        kernel = OnColumns(_matern(), numeric) * on_categories + ConstantKernel(1.0, (1e-3, 1e2)) * OnColumns(_matern(), categorical)
+    return kernel + WhiteKernel(1e-2, NOISE_BOUNDS) if noise else kernel

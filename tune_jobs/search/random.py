@@ -1,11 +1,12 @@
-"""``random``: independent draws from the space; ``grid`` keys are crossed as in Ray."""
+"""``random``: independent draws from the space, no configuration twice while an undrawn one is
+likely to remain; ``grid`` keys are crossed with every draw as in Ray (Ray's variant generator)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from tune_jobs.search.base import SEARCHES, NoOptions, SearchSpec
-from tune_jobs.space import Param
+from tune_jobs.space import Grid, Param
 
 
 @SEARCHES.register("random")
@@ -14,6 +15,13 @@ class RandomSearch(SearchSpec):
     options: NoOptions = NoOptions()
 
     def build_searcher(self, space: dict[str, Param], metric: str, mode: str) -> Any:
+        if any(isinstance(param, Grid) for param in space.values()):
+            return self.variant_generator()
+        from tune_jobs.search.random_searcher import RandomSearcher
+
+        return RandomSearcher(self.seed, metric, mode)
+
+    def variant_generator(self) -> Any:
         from ray.tune.search.basic_variant import BasicVariantGenerator
 
         return BasicVariantGenerator(random_state=self.seed, max_concurrent=self.max_concurrent or 0)

@@ -1,0 +1,101 @@
+"""Every registered scheduler through the same checks: its options and defaults, the Ray scheduler
+it builds, how it names ended trials, its rungs; and a tiny real job per scheduler."""
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from ray import cloudpickle
+from ray.tune.schedulers import TrialScheduler
+
+from tune_jobs.results.schema import COMPLETED, STATUSES
+from tune_jobs.schedulers import SCHEDULERS, JobContext, RungSurvival
+from tune_jobs.spec import validate_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMES = SCHEDULERS.names()
+# What a job on the test trainable (a user function that checkpoints, searching x) must add.
+JOB_OPTIONS = {"pbt": {"hyperparams": ["x"], "perturbation_interval": 3}}
+
+
+def spec_data(name, tmp_path=None, **fields):
+    data = {
+        "name": "sched", "trainable": "tests.user_trainables:counting", "metric": "score", "mode": "max",
+        "config": {"steps": 9}, "space": {"x": {"uniform": [0.0, 1.0]}},
+        "search": {"num_samples": 8, "seed": 0, "max_concurrent": 2}, "scheduler": {"type": name},
+        "failure": {"max_failures": 0}, "tensorboard": False,
+    }
+    if tmp_path is not None:
+        data["storage"] = str(tmp_path / "results")
+    data.update(fields)
+    return data
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_conformance_defaults_build_status_rungs(name):
+    spec = validate_spec(spec_data(name, trainable="digits_mlp", metric="val_accuracy", mode=None,
+                                   config={"epochs": 9}, space={"lr": {"loguniform": [1e-3, 1e-1]}}))
+    scheduler = spec.scheduler
+    assert scheduler.type == name
+    assert scheduler.max_iterations in (None, 9)  # from config.epochs when the scheduler counts iterations
+    built = scheduler.build(JobContext("val_accuracy", "max", "/tmp/conformance", 8, dict(spec.space)))
+    assert isinstance(built, TrialScheduler)
+    cloudpickle.loads(cloudpickle.dumps(built))  # Ray pickles the scheduler with the experiment
+    assert scheduler.trial_status(scheduler.max_iterations or 9) == COMPLETED
+    assert scheduler.trial_status(1) in STATUSES
+    milestones = scheduler.milestones
+    assert milestones == sorted(milestones) and all(m <= (scheduler.max_iterations or 10**9) for m in milestones)
+    survival = scheduler.rungs([1, 3, 9, 9])
+    assert survival is None or (isinstance(survival, RungSurvival) and survival.title and survival.explanation
+                                and [r.iteration for r in survival.rungs] == milestones
+                                and all(r.of == 4 for r in survival.rungs))
+    again = validate_spec(spec.resolved())  # job.json's spec reads back to the same scheduler
+    assert again.scheduler == scheduler
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unknown_options_are_refused(name):
+    from tune_jobs.errors import SpecError
+
+    with pytest.raises(SpecError) as info:
+        validate_spec(spec_data(name, scheduler={"type": name, "bogus": 1, **JOB_OPTIONS.get(name, {})}))
+    assert info.value.problems[0].startswith("scheduler.bogus: unknown key")
+
+
+def test_no_module_outside_the_package_names_a_scheduler_type():
+    outside = [p for p in (ROOT / "tune_jobs").rglob("*.py") if "schedulers" not in p.parts]
+    outside += list((ROOT / "trainables").rglob("*.py")) + [ROOT / "tune_jobs" / "report" / "template.html.j2"]
+    for name in NAMES:
+        pattern = re.compile(rf"[\"']{name}[\"']|\b{name.capitalize()}\w*Scheduler\b")
+        for path in outside:
+            assert not pattern.search(path.read_text()), f"{path.relative_to(ROOT)} names the {name!r} scheduler"
+
+
+def test_a_user_trainable_without_epochs_must_set_max_t():
+    from tune_jobs.errors import SpecError
+
+    with pytest.raises(SpecError) as info:
+        validate_spec(spec_data("asha", config={"steps": 9}))
+    assert info.value.problems == ["scheduler.max_t: required: the trainable declares no epochs to default it to "
+                                   "(asha stops trials by their reported iterations)"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", NAMES)
+def test_each_scheduler_runs_a_job(ray_session, in_repo, tmp_path, name):
+    from tune_jobs.runner import run_job
+
+    options = {"type": name, **JOB_OPTIONS.get(name, {})}
+    if "max_t" in SCHEDULERS.get(name).model_fields:
+        options["max_t"] = 9
+    spec = validate_spec(spec_data(name, tmp_path, scheduler=options))
+    outcome = run_job(spec)
+    trials = pd.read_parquet(Path(outcome.results_dir) / "trials.parquet")
+    iterations = pd.read_parquet(Path(outcome.results_dir) / "iterations.parquet")
+    assert len(trials) == 8 and set(trials.status) <= {"completed", "stopped"}
+    assert (trials.iterations <= 9).all() and (trials[trials.status == "completed"].iterations == 9).all()
+    assert not iterations.duplicated(["trial_id", "training_iteration"]).any()
+    assert len(iterations) == trials.iterations.sum()
+    if spec.scheduler.milestones:
+        assert (trials.status == "stopped").any()  # it compared trials and cut some

@@ -1,0 +1,45 @@
+"""The results schema in one place: trial statuses, column names and order, and the two questions
+every reader and writer asks ("is this a usable number?", "is this better under the job's mode?").
+Pure Python: the spec, the CLI and the analysis import it without PyArrow or Ray.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, TypeGuard
+
+# Statuses written to trials.parquet.
+RUNNING, PAUSED, COMPLETED, STOPPED, FAILED = "running", "paused", "completed", "stopped", "failed"
+SUCCEEDED = (COMPLETED, STOPPED)  # a trial with a result a user may pick
+STATUSES = (RUNNING, PAUSED, COMPLETED, STOPPED, FAILED)
+
+TRIAL_ID, STATUS, ERROR, ITERATIONS = "trial_id", "status", "error", "iterations"
+TRIAL_COLUMNS = (TRIAL_ID, STATUS, ERROR, ITERATIONS, "time_total_s", "retries", "retried_after")
+ITERATION_COLUMNS = (TRIAL_ID, "training_iteration", "time_total_s", "timestamp")
+CONFIG_PREFIX = "config/"
+
+
+def config_column(key: str) -> str:
+    return CONFIG_PREFIX + key
+
+
+def config_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The config keys of a trials.parquet row, without their column prefix."""
+    return {k.removeprefix(CONFIG_PREFIX): v for k, v in row.items() if k.startswith(CONFIG_PREFIX)}
+
+
+def best_column(metric: str) -> str:
+    return f"best_{metric}"
+
+
+def is_finite_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_better(value: float, than: float | None, mode: str) -> bool:
+    """Is ``value`` better than ``than`` (None: nothing yet) when the job maximises or minimises?"""
+    return than is None or (value > than if mode == "max" else value < than)
+
+
+def best_of(values: list[float], mode: str) -> float:
+    return max(values) if mode == "max" else min(values)

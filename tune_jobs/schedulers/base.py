@@ -1,0 +1,144 @@
+"""Trial schedulers (``scheduler.type``): a registry of spec models, one module each.
+
+Call order: the spec is validated (each scheduler checks its own options), then
+``with_defaults(epochs)`` resolves what depends on the trainable (``max_t`` from its epochs) and
+the job spec keeps the result; the runner calls ``build(job)``, the only place a scheduler
+touches Ray; while the job runs, ``trial_status(iterations)`` names how each ended trial ended;
+afterwards ``rungs(reached)`` describes where it compared trials, for the report and the analysis.
+Adding a scheduler is one module and its registration; no other module names a scheduler type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tune_jobs.model import StrictModel
+from tune_jobs.registry import Registry
+from tune_jobs.results.schema import COMPLETED
+
+SCHEDULERS: Registry[type[SchedulerSpec]] = Registry("scheduler")
+STATE_FILE = "scheduler_state.json"  # in the results directory, for schedulers that keep state
+EVENTS_FILE = "scheduler_events.parquet"  # one row per decision that changed a trial's course
+
+
+class SchedulerState(Protocol):
+    """What a scheduler remembers across a driver restart (rungs, promotions, lineage).
+
+    ``events``: one dict per decision (``trial_id``, ``event``: paused, promoted, exploited...,
+    ``training_iteration``, and what else explains it), written to ``scheduler_events.parquet``."""
+
+    events: list[dict[str, Any]]
+
+    def paused(self) -> set[str]: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+# The live state of each running job's scheduler, by job key (its results directory). Ray pickles
+# the scheduler with the experiment and unpickles a fresh copy on resume; the state lives here.
+STATES: dict[str, SchedulerState] = {}
+
+
+def save_state(store: Any, state: SchedulerState) -> None:
+    """The state (for a resume) and its events (for people and the report) into the results store."""
+    from tune_jobs.results.sink import arrow_table
+
+    store.write_json(STATE_FILE, state.to_json())
+    rows = [{key: value for key, value in event.items() if not isinstance(value, dict)}
+            | {f"{key}/{k}": v for key, value in event.items() if isinstance(value, dict) for k, v in value.items()}
+            for event in state.events]
+    if rows:
+        store.write_table(EVENTS_FILE, arrow_table(rows, ("trial_id", "event", "training_iteration")))
+
+
+def paused_trials(job_key: str) -> set[str]:
+    """Trials the job's scheduler paused: they hold no resources and must not count as running."""
+    state = STATES.get(job_key)
+    return state.paused() if state is not None else set()
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a scheduler may need from the job it schedules."""
+
+    metric: str
+    mode: str
+    job_key: str = ""  # the results directory: where state that must outlive the driver is kept
+    planned_trials: int = 0
+    space: dict[str, Any] | None = None  # the searched keys (tune_jobs.space.Param), for schedulers that mutate them
+
+
+@dataclass(frozen=True)
+class Rung:
+    """A point where the scheduler compared trials: how many of them got that far."""
+
+    iteration: int
+    reached: int
+    of: int
+
+    @property
+    def fraction(self) -> float:
+        return self.reached / self.of if self.of else 0.0
+
+
+@dataclass(frozen=True)
+class RungSurvival:
+    rungs: list[Rung]
+    title: str  # "ASHA rung survival"
+    explanation: str  # one sentence on how the scheduler used them, for the report
+
+
+class SchedulerSpec(StrictModel):
+    type: str
+
+    def with_defaults(self, epochs: int | None) -> tuple[SchedulerSpec, list[str]]:
+        """This scheduler with what depends on the trainable filled in (``epochs``: the trainable's
+        ``config.epochs`` or its default, None when it has none), and the problems found."""
+        return self, []
+
+    def build(self, job: JobContext) -> Any:
+        """The Ray scheduler."""
+        raise NotImplementedError
+
+    @property
+    def checkpoints_to_keep(self) -> int | None:
+        """Checkpoints Ray keeps per trial besides its latest (None: all of them)."""
+        return 1
+
+    @property
+    def needs_variant_generator(self) -> bool:
+        """True when Ray accepts no searcher with this scheduler, only its own variant generator."""
+        return False
+
+    def check(self, space: dict[str, Any], search_algorithm: str) -> list[str]:
+        """Problems of this scheduler with the job's space and search, one ``scheduler.x: ...`` line each."""
+        return []
+
+    def state_from_json(self, data: dict[str, Any]) -> SchedulerState | None:
+        """The state saved by an earlier run of the job (None: this scheduler keeps none)."""
+        return None
+
+    @property
+    def max_iterations(self) -> int | None:
+        """The most iterations this scheduler lets a trial run (None: the trainable decides)."""
+        return None
+
+    @property
+    def milestones(self) -> list[int]:
+        """Iterations at which trials are compared (rungs), lowest first; empty when never."""
+        return []
+
+    def trial_status(self, iterations: int) -> str:
+        """How a trial that ended after ``iterations`` ended: completed or stopped by the scheduler."""
+        return COMPLETED
+
+    def rungs(self, reached: Iterable[int]) -> RungSurvival | None:
+        """How many trials reached each milestone, from each trial's last iteration."""
+        return None
+
+
+def survival(milestones: list[int], reached: Iterable[int]) -> list[Rung]:
+    last = list(reached)
+    return [Rung(m, sum(r >= m for r in last), len(last)) for m in milestones]

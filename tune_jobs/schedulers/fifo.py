@@ -1,0 +1,17 @@
+"""``fifo``: every trial runs until its trainable ends it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from tune_jobs.schedulers.base import SCHEDULERS, JobContext, SchedulerSpec
+
+
+@SCHEDULERS.register("fifo")
+class FifoScheduler(SchedulerSpec):
+    type: Literal["fifo"] = "fifo"
+
+    def build(self, job: JobContext) -> Any:
+        from ray.tune.schedulers import FIFOScheduler
+
+        return FIFOScheduler()

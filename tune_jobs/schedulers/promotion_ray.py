@@ -1,0 +1,78 @@
+"""The Ray ``TrialScheduler`` of ``asha_promotion`` (the rules and the state: ``promotion.py``).
+
+Ray starts PENDING trials by itself and resumes PAUSED ones only when the scheduler picks them, so
+pausing is where the scheduler decides: at a rung a trial goes on only if promotable. A trial that
+was waiting when the driver died comes back PENDING and is resumed by Ray from its checkpoint; its
+first result past its rung pauses it again (one iteration lost, no promotion skipped).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from tune_jobs.schedulers.base import STATES, JobContext
+from tune_jobs.schedulers.promotion import PromotionState
+
+
+class PromotionAsha(FIFOScheduler):
+    def __init__(self, job: JobContext, milestones: list[int], reduction_factor: float) -> None:
+        super().__init__()
+        self.job_key, self.metric_name, self.sign = job.job_key, job.metric, 1.0 if job.mode == "max" else -1.0
+        self.planned_trials = job.planned_trials
+        self.rungs, self.max_t = milestones[:-1], milestones[-1]
+        self.reduction_factor = reduction_factor
+
+    @property
+    def state(self) -> PromotionState:
+        state = STATES.setdefault(self.job_key, PromotionState())
+        assert isinstance(state, PromotionState)
+        return state
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
+        iteration = int(result.get("training_iteration", 0))
+        value = result.get(self.metric_name)
+        if iteration >= self.max_t:
+            return TrialScheduler.STOP
+        waiting_at = self.state.waiting.get(trial.trial_id)
+        if waiting_at is not None and iteration > waiting_at:
+            return TrialScheduler.PAUSE  # resumed by Ray after a driver restart, not promoted: wait again
+        if iteration not in self.rungs or not isinstance(value, (int, float)):
+            return TrialScheduler.CONTINUE
+        self.state.record(iteration, trial.trial_id, self.sign * float(value))
+        if trial.trial_id in self.state.promoted.get(iteration, set()):
+            return TrialScheduler.CONTINUE  # a re-report of a rung it was already promoted from
+        if self.state.promotable(iteration, trial.trial_id, self.reduction_factor):
+            self.state.promote(iteration, trial.trial_id)
+            return TrialScheduler.CONTINUE
+        self.state.pause(iteration, trial.trial_id)
+        return TrialScheduler.PAUSE
+
+    def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
+        trials = tune_controller.get_trials()
+        paused = {t.trial_id: t for t in trials if t.status == Trial.PAUSED}
+        for rung in sorted(self.rungs, reverse=True):  # highest rung first
+            for trial_id, at in list(self.state.waiting.items()):
+                if at == rung and trial_id in paused and self.state.promotable(rung, trial_id, self.reduction_factor):
+                    self.state.promote(rung, trial_id)
+                    return paused[trial_id]
+        for trial in trials:
+            if trial.status == Trial.PENDING and trial.trial_id not in self.state.waiting:
+                return trial
+        busy = any(t.status in (Trial.RUNNING, Trial.PENDING) and t.trial_id not in self.state.waiting for t in trials)
+        if not busy and len(trials) >= self.planned_trials and paused:
+            # Nothing runs, nothing new comes and no one can be promoted: the paused trials end here.
+            for trial in paused.values():
+                self.state.waiting.pop(trial.trial_id, None)
+                self.state.events.append({"trial_id": trial.trial_id, "event": "stopped",
+                                          "training_iteration": trial.last_result.get("training_iteration")})
+                tune_controller.stop_trial(trial)
+        return None
+
+    def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
+        self.state.waiting.pop(trial.trial_id, None)
+
+    def debug_string(self) -> str:
+        return f"Promotion ASHA: rungs {self.rungs}, max_t {self.max_t}, {len(self.state.waiting)} paused"
