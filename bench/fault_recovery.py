@@ -22,6 +22,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests.ray_nodes import free_port, node_env, ray_node, stop_node, token_env, wait_for_log, wait_for_port  # noqa: E402
+from tune_jobs.results.iteration_log import read_iterations  # noqa: E402
+from tune_jobs.results.store import ResultsStore  # noqa: E402
 
 FAST_HEALTH_CHECKS = {"RAY_health_check_initial_delay_ms": "0", "RAY_health_check_period_ms": "1000",
                       "RAY_health_check_timeout_ms": "1000", "RAY_health_check_failure_threshold": "3"}
@@ -41,7 +43,7 @@ def write_spec(directory: Path, name: str, args: argparse.Namespace) -> Path:
 def wait_for_rows(iterations: Path, rows: int, driver: subprocess.Popen) -> None:
     while driver.poll() is None:
         try:
-            if iterations.exists() and len(pd.read_parquet(iterations)) >= rows:
+            if len(read_iterations(ResultsStore(str(iterations.parent)))) >= rows:  # parts, while the job runs
                 return
         except (OSError, ValueError):
             pass  # caught between writes: try again

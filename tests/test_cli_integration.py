@@ -257,3 +257,19 @@ def test_shared_data_outlives_the_worker_that_loaded_it(ray_session):
     time.sleep(1)
     assert ObjectStoreData("tune-jobs-data-test-owner")("key", lambda: pytest.fail("loaded twice")) == [1, 2, 3]
     ray.kill(registry)
+
+
+def test_an_ordinal_key_is_searched_stored_and_reported(ray_session, in_repo, tmp_path, job_dir):
+    from tune_jobs.analysis.job_results import load_results
+    from tune_jobs.report.build import build_report
+
+    spec = write_spec(tmp_path, space={"x": {"uniform": [0.0, 2.0]}, "width": {"ordinal": [16, 32, 64, 128]}},
+                      search={"algorithm": "bayesopt", "num_samples": 8, "seed": 0, "options": {"initial_points": 4}})
+    code, output = run_cli("run", spec)
+    assert code == 0, output
+    trials = pd.read_parquet(job_dir / "trials.parquet")
+    assert set(trials["config/width"]) <= {16, 32, 64, 128} and str(trials["config/width"].dtype) == "int64"
+    job = json.loads((job_dir / "job.json").read_text())
+    assert job["spec"]["space"]["width"] == {"ordinal": [16, 32, 64, 128]}
+    page = build_report(load_results(str(job_dir)))
+    assert "width" in page and "Traceback" not in page

@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.results_files import rows_of
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 STEPS, TRIALS = 8, 4
@@ -33,10 +35,10 @@ def start_job(tmp_path: Path) -> tuple[list[str], subprocess.Popen, Path]:
     return command, driver, tmp_path / "results" / "interrupted"
 
 
-def wait_for_rows(driver: subprocess.Popen, iterations: Path, rows: int) -> None:
+def wait_for_rows(driver: subprocess.Popen, results: Path, rows: int) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if iterations.exists() and len(pd.read_parquet(iterations)) >= rows:
+        if len(rows_of(results)) >= rows:
             return
         if driver.poll() is not None:
             pytest.fail(f"the job ended early: {driver.communicate()}")
@@ -69,7 +71,7 @@ def assert_resumes_to_the_end(command: list[str], results: Path, before: pd.Data
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_interrupts_the_job_and_the_rerun_resumes(tmp_path, signum):
     command, driver, results = start_job(tmp_path)
-    wait_for_rows(driver, results / "iterations.parquet", 6)
+    wait_for_rows(driver, results, 6)
     if signum == signal.SIGINT:
         os.killpg(driver.pid, signum)  # Ctrl-C reaches every process of the terminal's group
     else:
@@ -87,7 +89,7 @@ def test_a_signal_interrupts_the_job_and_the_rerun_resumes(tmp_path, signum):
 
 def test_a_second_signal_ends_at_once_and_leaves_whole_files(tmp_path):
     command, driver, results = start_job(tmp_path)
-    wait_for_rows(driver, results / "iterations.parquet", 4)
+    wait_for_rows(driver, results, 4)
     os.kill(driver.pid, signal.SIGINT)
     time.sleep(0.05)
     os.kill(driver.pid, signal.SIGINT)

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.ray_nodes import free_port, node_env, ray_node, stop_node, token_env, wait_for_log, wait_for_port
+from tests.results_files import rows_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,10 +49,10 @@ def test_losing_a_worker_node_mid_job_loses_nothing(tmp_path):
             assert wait_for_log(tmp_path / "worker.log", "Ray runtime started"), (tmp_path / "worker.log").read_text()[-2000:]
             driver = subprocess.Popen([sys.executable, "-m", "tune_jobs", "run", str(spec), "--address", address],
                                       cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            iterations = tmp_path / "results" / "node-loss" / "iterations.parquet"
+            results = tmp_path / "results" / "node-loss"
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and driver.poll() is None:
-                if iterations.exists() and len(pd.read_parquet(iterations)) >= 6:
+                if len(rows_of(results)) >= 6:
                     break
                 time.sleep(0.3)
             else:
@@ -63,7 +64,7 @@ def test_losing_a_worker_node_mid_job_loses_nothing(tmp_path):
         trials = pd.read_parquet(tmp_path / "results" / "node-loss" / "trials.parquet")
         assert len(trials) == 4 and set(trials.status) == {"completed"} and (trials.iterations == 10).all(), trials
         assert trials.retries.sum() >= 1  # the trials on the lost node went on elsewhere
-        rows = pd.read_parquet(iterations)
+        rows = pd.read_parquet(results / "iterations.parquet")
         assert len(rows) == 40 and not rows.duplicated(["trial_id", "training_iteration"]).any()
         assert (rows.step == rows.training_iteration).all()  # resumed from checkpoints, never went back
         import json

@@ -5,6 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tune_jobs.results import files
+from tune_jobs.results.iteration_log import read_iterations
 from tune_jobs.results.sink import COMPLETED, FAILED, STOPPED, ParquetSink
 from tune_jobs.results.store import ResultsStore
 
@@ -21,7 +22,7 @@ def test_rows_are_unique_per_trial_and_iteration(tmp_path):
         sink.trial_result("a", result(i, s))
     sink.trial_ended("a", COMPLETED)
     sink.flush(force=True)
-    iterations = pd.read_parquet(tmp_path / files.ITERATIONS_FILE)
+    iterations = read_iterations(ResultsStore(str(tmp_path))).to_pandas()
     assert list(iterations.training_iteration) == [1, 2, 3]
     assert iterations.loc[iterations.training_iteration == 2, "score"].item() == 0.65
     trials = pd.read_parquet(tmp_path / files.TRIALS_FILE)
@@ -60,24 +61,24 @@ def test_flush_is_throttled_but_forced_flush_writes(tmp_path):
     sink = ParquetSink(tmp_path, "score", "max", flush_interval_s=3600)
     sink.trial_result("a", result(1, 0.1))  # first write happens (nothing flushed yet)
     sink.trial_result("a", result(2, 0.2))
-    assert len(pd.read_parquet(tmp_path / files.ITERATIONS_FILE)) == 1
+    assert len(read_iterations(ResultsStore(str(tmp_path))).to_pandas()) == 1
     sink.flush(force=True)
-    assert len(pd.read_parquet(tmp_path / files.ITERATIONS_FILE)) == 2
+    assert len(read_iterations(ResultsStore(str(tmp_path))).to_pandas()) == 2
 
 
 def test_a_failed_write_leaves_the_previous_file_whole(tmp_path):
     sink = ParquetSink(tmp_path, "score", "max", flush_interval_s=0)
     sink.trial_result("a", result(1, 0.1))
-    before = (tmp_path / files.ITERATIONS_FILE).read_bytes()
+    before = (tmp_path / files.TRIALS_FILE).read_bytes()
 
     def crash(path):
         path.write_bytes(b"PAR1 half a file")
         raise OSError("disk full")
 
     with pytest.raises(OSError):
-        files.replace_atomically(tmp_path / files.ITERATIONS_FILE, crash)
-    assert (tmp_path / files.ITERATIONS_FILE).read_bytes() == before
-    assert pq.read_table(tmp_path / files.ITERATIONS_FILE).num_rows == 1
+        files.replace_atomically(tmp_path / files.TRIALS_FILE, crash)
+    assert (tmp_path / files.TRIALS_FILE).read_bytes() == before
+    assert pq.read_table(tmp_path / files.TRIALS_FILE).num_rows == 1
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
@@ -98,7 +99,7 @@ def test_load_existing_continues_without_duplicates(tmp_path):
     second.trial_result("a", result(3, 0.3))
     second.trial_ended("a", COMPLETED)
     second.flush(force=True)
-    iterations = pd.read_parquet(tmp_path / files.ITERATIONS_FILE)
+    iterations = read_iterations(ResultsStore(str(tmp_path))).to_pandas()
     assert iterations.training_iteration.tolist() == [1, 2, 3]
     assert pd.read_parquet(tmp_path / files.TRIALS_FILE)["config/lr"].tolist() == [0.1]
 
@@ -107,6 +108,60 @@ def test_duckdb_reads_the_files(tmp_path):
     duckdb = pytest.importorskip("duckdb")
     sink = ParquetSink(tmp_path, "score", "max", flush_interval_s=0)
     sink.trial_result("a", result(1, 0.1))
-    sink.flush(force=True)
+    sink.trial_result("a", result(2, 0.2, extra_metric=1.0))  # a column the first part lacks
+    parts = tmp_path / "iterations" / "*.parquet"  # while the job runs
+    assert duckdb.sql(f"select count(*), max(extra_metric) from read_parquet('{parts}', union_by_name=true)").fetchall() \
+        == [(2, 1.0)]
+    sink.close()  # the end of the job: one file
     path = tmp_path / files.ITERATIONS_FILE
-    assert duckdb.sql(f"select count(*) from '{path}'").fetchall() == [(1,)]
+    assert duckdb.sql(f"select count(*) from '{path}'").fetchall() == [(2,)]
+    assert not (tmp_path / "iterations").exists()
+
+
+def test_a_lease_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path):
+    import time
+
+    from tune_jobs.errors import SpecError
+    from tune_jobs.results.lease import LEASE_FILE, STALE_S, JobLease
+    from tune_jobs.results.store import ResultsStore
+
+    store = ResultsStore(str(tmp_path / "job"))
+    first = JobLease(store, "job")
+    first.acquire()
+    with pytest.raises(SpecError) as refused:
+        JobLease(store, "job").acquire()
+    assert "job 'job' is already running" in refused.value.problems[0] and f"pid {os.getpid()}" in refused.value.problems[0]
+    first._stop.set()  # the holder stops beating, as a killed driver would
+    lease = store.read_json(LEASE_FILE)
+    store.write_json(LEASE_FILE, {**lease, "host": "elsewhere", "heartbeat": time.time() - STALE_S - 1})
+    taker = JobLease(store, "job")
+    taker.acquire()  # a silent holder on another host is taken over
+    assert store.read_json(LEASE_FILE)["token"] == taker.token
+    taker.release()
+    assert not store.exists(LEASE_FILE)
+    store.write_json(LEASE_FILE, {**lease, "pid": 2**22 + 12345})  # this host, a process that is gone
+    last = JobLease(store, "job")
+    last.acquire()
+    last.release()
+
+
+def test_a_flush_writes_only_the_new_rows_and_readers_see_one_table(tmp_path):
+    from tune_jobs.results import iteration_log
+
+    sink = ParquetSink(tmp_path, "score", "max", flush_interval_s=0)
+    for i in range(1, 41):
+        sink.trial_result("a", result(i, i / 100))  # one part per flush, merged as they pile up
+    parts = sorted((tmp_path / "iterations").iterdir())
+    assert 1 < len(parts) < iteration_log.MERGE_PARTS + 1
+    assert sum(pq.read_table(p).num_rows for p in parts) == 40  # nothing written twice
+    sink.trial_result("a", result(7, 0.99))  # a resumed trial reports iteration 7 again
+    sink.flush(force=True)
+    seen = read_iterations(ResultsStore(str(tmp_path))).to_pandas()
+    assert seen.training_iteration.tolist() == list(range(1, 41)) and seen.set_index("training_iteration").score[7] == 0.99
+    again = ParquetSink(tmp_path, "score", "max", flush_interval_s=0)  # a resumed driver
+    again.load_existing()
+    assert again.trials["a"].best == 0.99 and again.trials["a"].last["training_iteration"] == 40
+    again.trial_result("a", result(41, 0.5))
+    again.close()
+    final = pd.read_parquet(tmp_path / files.ITERATIONS_FILE)
+    assert final.training_iteration.tolist() == list(range(1, 42)) and not (tmp_path / "iterations").exists()

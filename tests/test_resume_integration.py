@@ -1,4 +1,5 @@
-"""Kill the driver with SIGKILL mid-job, run it again: it completes, nothing lost or doubled."""
+"""Kill the driver with SIGKILL mid-job, run it again: it completes, nothing lost or doubled. While
+the first driver lives, a second run of the job is refused."""
 
 import contextlib
 import os
@@ -11,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+
+from tests.results_files import rows_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,20 +28,24 @@ def test_sigkilled_driver_resumes_with_every_iteration_exactly_once(tmp_path):
         "storage": str(tmp_path / "results"),
     }))
     command = [sys.executable, "-m", "tune_jobs", "run", str(spec), "--num-cpus", "2"]
-    iterations = tmp_path / "results" / "killed" / "iterations.parquet"
+    results = tmp_path / "results" / "killed"
     driver = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if iterations.exists() and len(pd.read_parquet(iterations)) >= 6:
+            if len(rows_of(results)) >= 6:
                 break
             time.sleep(0.2)
         else:
             pytest.fail("the job reported nothing in 120 s")
+        second = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2, second.stdout + second.stderr  # one driver per job
+        assert second.stderr.strip().splitlines()[-1].startswith("storage: job 'killed' is already running in ")
+        assert f"(pid {driver.pid} on " in second.stderr and "Traceback" not in second.stderr
         os.kill(driver.pid, signal.SIGKILL)  # the driver only: no cleanup, no final flush
         driver.wait(timeout=30)
-        before = pd.read_parquet(iterations)
+        before = rows_of(results)
     finally:
         with contextlib.suppress(ProcessLookupError):  # the orphaned embedded Ray of the killed driver
             os.killpg(driver.pid, signal.SIGKILL)
@@ -46,7 +53,8 @@ def test_sigkilled_driver_resumes_with_every_iteration_exactly_once(tmp_path):
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "resuming job killed" in done.stderr
-    after = pd.read_parquet(iterations)
+    after = pd.read_parquet(results / "iterations.parquet")  # compacted into one file at the end
+    assert not (results / "iterations").exists()
     trials = pd.read_parquet(tmp_path / "results" / "killed" / "trials.parquet")
     assert len(trials) == 4 and set(trials.status) == {"completed"} and (trials.iterations == 8).all()
     assert len(after) == 32 and not after.duplicated(["trial_id", "training_iteration"]).any()

@@ -99,3 +99,36 @@ def test_each_scheduler_runs_a_job(ray_session, in_repo, tmp_path, name):
     assert len(iterations) == trials.iterations.sum()
     if spec.scheduler.milestones:
         assert (trials.status == "stopped").any()  # it compared trials and cut some
+
+
+def test_pbt_mutations_stay_inside_the_space():
+    from tune_jobs.schedulers.pbt import clip_to_space
+    from tune_jobs.space import LogUniform, Ordinal, RandInt
+
+    space = {"lr": LogUniform(loguniform=(1e-4, 1e-1)), "batch_size": Ordinal(ordinal=[16, 32, 64]),
+             "layers": RandInt(randint=(1, 4))}
+    mutated = {"lr": 0.1 * 1.2, "batch_size": 77, "layers": 0.2, "other": "kept"}
+    assert clip_to_space(mutated, space) == {"lr": 0.1, "batch_size": 64, "layers": 1, "other": "kept"}
+
+
+@pytest.mark.integration
+def test_pbt_copies_checkpoints_and_the_mutated_config_is_what_the_trial_ran_with(ray_session, in_repo, tmp_path):
+    from tune_jobs.runner import run_job
+
+    spec = validate_spec(spec_data("pbt", tmp_path, trainable="digits_mlp", metric="val_accuracy", mode=None,
+                                   config={"epochs": 6, "hidden": 16},
+                                   space={"lr": {"loguniform": [1e-4, 1e-1]}, "weight_decay": {"loguniform": [1e-6, 1e-2]}},
+                                   search={"num_samples": 4, "seed": 0},
+                                   scheduler={"type": "pbt", "perturbation_interval": 2, "quantile_fraction": 0.5}))
+    outcome = run_job(spec)
+    events = pd.read_parquet(Path(outcome.results_dir) / "scheduler_events.parquet")
+    trials = pd.read_parquet(Path(outcome.results_dir) / "trials.parquet").set_index("trial_id")
+    iterations = pd.read_parquet(Path(outcome.results_dir) / "iterations.parquet")
+    assert len(events) >= 1 and set(events.event) == {"exploited"}
+    assert events["after/lr"].between(1e-4, 1e-1).all() and events["after/weight_decay"].between(1e-6, 1e-2).all()
+    last = events.groupby("trial_id").tail(1).set_index("trial_id")
+    for trial_id, event in last.iterrows():
+        assert trials.loc[trial_id, "config/lr"] == pytest.approx(event["after/lr"])  # the row shows the mutated config
+        after = iterations[(iterations.trial_id == trial_id) & (iterations.training_iteration > event["copied_iteration"])]
+        assert list(after.lr) == pytest.approx([event["after/lr"]] * len(after))  # and the loop ran with it
+    assert not iterations.duplicated(["trial_id", "training_iteration"]).any()

@@ -325,3 +325,35 @@ def test_heavy_tailed_losses_do_not_flatten_the_model():
     z = transform_targets(y, "rank")
     assert list(np.argsort(z)) == [0, 1, 2, 3, 4] and np.ptp(z) < 4
     assert transform_targets(y, "none").tolist() == y.tolist()
+
+
+def test_under_rungs_the_gp_learns_from_the_highest_rung_with_enough_results():
+    """BOHB's rule: the model sees one fidelity, the highest that enough trials reached."""
+    space = {"x": Uniform(uniform=(0.0, 1.0))}
+    searcher = BayesOptSearcher(space, "s", "max", BayesOptOptions(initial_points=3), seed=0, rungs=[1, 3, 9])
+    configs = {f"t{i}": searcher.suggest(f"t{i}") for i in range(6)}
+    for trial, config in configs.items():
+        searcher.on_trial_result(trial, {"s": config["x"], "training_iteration": 1})
+    assert searcher._rung_observations()[1].tolist() == [c["x"] for c in configs.values()]  # rung 1: all six
+    for trial in list(configs)[:3]:
+        searcher.on_trial_result(trial, {"s": 10 + configs[trial]["x"], "training_iteration": 3})
+    x, values, trials = searcher._rung_observations()
+    assert len(values) == 6 and trials == set(configs)  # three at rung 3 are too few: still rung 1
+    for trial in list(configs)[3:]:
+        searcher.on_trial_result(trial, {"s": 10 + configs[trial]["x"], "training_iteration": 3})
+    assert searcher._rung_observations()[1].min() >= 10  # rung 3, now that all six reached it
+
+
+@pytest.mark.parametrize(("changes", "chosen"), [
+    ({}, "random"),  # the default 10 trials: too few for a model to pay
+    ({"search": {"num_samples": 30}}, "bayesopt"),
+    ({"search": {"num_samples": 30, "algorithm": "auto"}, "space": {**BASE["space"], "wd": {"grid": [0.0, 0.1]}}}, "random"),
+    ({"search": {"num_samples": 30}, "scheduler": {"type": "pbt"}}, "random"),
+])
+def test_auto_picks_bayesopt_from_30_trials_and_random_otherwise(changes, chosen):
+    data = {**BASE, **changes}
+    if "wd" in data["space"]:
+        data["trainable"], data["metric"], data["mode"] = "tests.user_trainables:quadratic", "score", "max"
+    spec = validate_spec(data)
+    assert spec.search.algorithm == chosen and spec.search_label == f"auto: {chosen}"
+    assert validate_spec(spec.resolved()).search.algorithm == chosen  # job.json records what ran

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from tests.ray_nodes import free_port, node_env, ray_node, wait_for_port
+from tests.results_files import rows_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -110,11 +111,11 @@ def test_stop_ends_a_running_job_and_resubmitting_resumes_it(cluster, project):
     submitted = cli(["submit", "job.yaml", "--address", address, *slow], project, token)
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.strip()
-    iterations = project / "results" / "stoppable" / "iterations.parquet"
+    results = project / "results" / "stoppable"
     deadline = time.monotonic() + 90
-    while not iterations.exists() and time.monotonic() < deadline:
+    while rows_of(results).empty and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert iterations.exists(), cli(["logs", job_id, "--address", address], project, token).stdout
+    assert not rows_of(results).empty, cli(["logs", job_id, "--address", address], project, token).stdout
     stopped = cli(["stop", job_id, "--address", address], project, token)
     assert stopped.returncode == 0 and "stop requested" in stopped.stdout
     deadline = time.monotonic() + 60
@@ -126,7 +127,7 @@ def test_stop_ends_a_running_job_and_resubmitting_resumes_it(cluster, project):
     assert f"{job_id}: STOPPED" in status
     resumed = cli(["submit", "job.yaml", "--address", address, "--wait", *slow], project, token, timeout=240)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    rows = pd.read_parquet(iterations)
+    rows = rows_of(results)
     assert len(rows) == 3 * 40 and not rows.duplicated(["trial_id", "training_iteration"]).any()
 
 

@@ -72,10 +72,24 @@ def import_function(reference: str) -> Callable[..., Any]:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ValueError(f"cannot import {module_name!r}: {exc}") from None
+    except Exception as exc:  # the user's module itself is broken: say where, without a traceback
+        raise ValueError(f"cannot import {module_name!r}: {type(exc).__name__}: {_where(exc)}") from None
     function = getattr(module, function_name, None)
     if not callable(function):
         raise ValueError(f"{module_name!r} has no function {function_name!r}")
     return function
+
+
+def _where(exc: Exception) -> str:
+    """The message and the place in the user's code: the file and line of a syntax error, or the
+    last frame of the traceback outside the import machinery."""
+    if isinstance(exc, SyntaxError):
+        return f"{exc.msg} ({exc.filename}:{exc.lineno})"
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "importlib" not in f.filename]
+    where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{exc}{where}"
 
 
 def resolve_trainable(reference: str) -> TrainableDef:

@@ -27,7 +27,7 @@ def validate(spec: SpecArg, set_: SetOption = None) -> None:
     """Check a job spec completely without running anything."""
     job = load_or_exit(spec, set_)
     stages = f", stages {' -> '.join(s.name for s in job.stages)}" if job.stages else ""
-    out.print(f"{spec}: valid ({job.trainable}, {job.search.algorithm} search, {job.planned_trials} trials{stages}, "
+    out.print(f"{spec}: valid ({job.trainable}, {job.search_label} search, {job.planned_trials} trials{stages}, "
               f"{job.scheduler.type} scheduler)", highlight=False)
 
 
@@ -47,7 +47,7 @@ def run(
     from tune_jobs.runner import run_job, run_stages
 
     where = f"stages {', '.join(s.name for s in job.stages)}" if job.stages else job.results_dir
-    err.print(f"job {job.name}: {job.trainable}, {job.search.algorithm} search, {job.planned_trials} trials, "
+    err.print(f"job {job.name}: {job.trainable}, {job.search_label} search, {job.planned_trials} trials, "
               f"{job.scheduler.type} scheduler -> {where}", highlight=False)
     try:
         if job.stages:
@@ -94,7 +94,7 @@ def results(
     top: Annotated[int, typer.Option(min=1, help="How many trials to show.")] = 10,
 ) -> None:
     """Show the best trials of a job."""
-    from tune_jobs.results.reader import best_trials
+    from tune_jobs.results.reader import best_trials, event_counts
     from tune_jobs.results.schema import CONFIG_PREFIX, ITERATIONS, STATUS, TRIAL_ID, best_column
 
     try:
@@ -111,6 +111,9 @@ def results(
     for row in trials.to_dict("records"):
         table.add_row(*(cell(row[c]) for c in columns))
     print_table(table)
+    decisions = event_counts(directory)
+    if decisions:
+        out.print("scheduler decisions: " + ", ".join(f"{n} {kind}" for kind, n in decisions.items()), highlight=False)
 
 
 def _load_results_or_exit(directory: str) -> Any:

@@ -1,6 +1,7 @@
 """Runs a validated job on Ray Tune: embedded local Ray, or an existing cluster (``address``).
 
-The only module that builds Ray Tune objects; everything it needs comes typed from ``JobSpec``.
+It puts the job together (the lease, Ray, the Tuner, the results files, the interrupts); the
+search and the scheduler each build their own Ray objects, from the typed ``JobSpec``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from tune_jobs.errors import SpecError
 from tune_jobs.interrupts import INTERRUPTS
 from tune_jobs.progress import Progress
 from tune_jobs.results.files import EXPERIMENT_DIR, ITERATIONS_FILE, JOB_FILE, TRIALS_FILE
+from tune_jobs.results.iteration_log import PARTS_DIR as ITERATION_PARTS
 from tune_jobs.results.job_record import JobRecord, now_iso
+from tune_jobs.results.lease import JobLease
 from tune_jobs.results.schema import FAILED, RUNNING, SUCCEEDED
 from tune_jobs.results.sink import ParquetSink, TrialRecord
 from tune_jobs.results.store import ResultsStore
@@ -108,7 +111,7 @@ def _prepare_results_dir(spec: JobSpec, store: ResultsStore, restart: bool) -> b
     from ray import tune
 
     try:
-        existing = [name for name in (JOB_FILE, TRIALS_FILE, ITERATIONS_FILE, EXPERIMENT_DIR, TENSORBOARD_DIR,
+        existing = [name for name in (JOB_FILE, TRIALS_FILE, ITERATIONS_FILE, ITERATION_PARTS, EXPERIMENT_DIR, TENSORBOARD_DIR,
                                       SCHEDULER_STATE_FILE, EVENTS_FILE) if store.exists(name)]
     except OSError as error:  # an object store that is unreachable or refuses us
         raise SpecError([f"storage: cannot use {store}: {str(error).splitlines()[0]}"]) from None
@@ -138,7 +141,7 @@ def _searcher(spec: JobSpec, mode: str, job_key: str) -> Any:
 
     if spec.scheduler.needs_variant_generator:
         return spec.search.variant_generator()
-    searcher = spec.search.build_searcher(dict(spec.space), spec.metric, mode)
+    searcher = spec.search.build_searcher(dict(spec.space), spec.metric, mode, rungs=spec.scheduler.milestones)
     if not isinstance(searcher, Searcher):
         return searcher  # Ray's variant generator (grid keys) limits concurrency itself
     limit = spec.search.max_concurrent or trials_that_fit(ray.cluster_resources(), spec.resources.cpu, spec.resources.gpu)
@@ -194,10 +197,18 @@ def run_job(
     ``interrupted``; running it again resumes."""
     console = console or Console(stderr=True)
     _quiet_ray_tune()
-    with INTERRUPTS.catching():  # before Ray starts: Ctrl-C during ray.init is an interrupt too
-        started_ray = _start_ray(address, num_cpus, num_gpus)
-        with INTERRUPTS.catching():  # again: ray.init replaced our SIGTERM handler with its own
-            return _run_started(spec, restart, started_ray, console)
+    lease = JobLease(ResultsStore(spec.results_dir), spec.name)
+    try:
+        lease.acquire()  # one driver per job, before Ray starts
+    except OSError as error:
+        raise SpecError([f"storage: cannot use {spec.results_dir}: {str(error).splitlines()[0]}"]) from None
+    try:
+        with INTERRUPTS.catching():  # before Ray starts: Ctrl-C during ray.init is an interrupt too
+            started_ray = _start_ray(address, num_cpus, num_gpus)
+            with INTERRUPTS.catching():  # again: ray.init replaced our SIGTERM handler with its own
+                return _run_started(spec, restart, started_ray, console)
+    finally:
+        lease.release()
 
 
 def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Console) -> JobOutcome:
@@ -267,7 +278,7 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
         if registry is not None:
             ray.kill(registry)
         if record is not None:
-            sink.flush(force=True)
+            sink.close()
             if directory in STATES:
                 save_state(store, STATES.pop(directory))
             best = sink.best_trial()

@@ -9,13 +9,15 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, StrictFloat, StrictInt, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictFloat, StrictInt, Tag, model_validator
 
 from tune_jobs.results.schema import is_finite_number
 
 
 def show(value: Any) -> str:
-    """A value as a user wrote it: ``0`` not ``0.0``, strings quoted."""
+    """A value as a user wrote it: ``0`` not ``0.0``, strings quoted, ``true`` as YAML writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     if isinstance(value, float):
@@ -33,7 +35,7 @@ def cell(value: Any) -> str:
 
 
 class Param(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     kind: str = ""  # set by each subclass; the YAML key
 
     @property
@@ -103,24 +105,29 @@ class _Range(Param):
         return self
 
 
+# YAML gives a list; its elements are numbers and never booleans (models are strict).
+FloatBounds = Annotated[tuple[StrictFloat, StrictFloat], Field(strict=False)]
+IntBounds = Annotated[tuple[StrictInt, StrictInt], Field(strict=False)]
+
+
 class Uniform(_Range):
     kind: str = "uniform"
-    uniform: tuple[float, float]
+    uniform: FloatBounds
 
 
 class LogUniform(_Range):
     kind: str = "loguniform"
-    loguniform: tuple[float, float]
+    loguniform: FloatBounds
 
 
 class RandInt(_Range):
     kind: str = "randint"
-    randint: tuple[StrictInt, StrictInt]
+    randint: IntBounds
 
 
 class LogRandInt(_Range):
     kind: str = "lograndint"
-    lograndint: tuple[StrictInt, StrictInt]
+    lograndint: IntBounds
 
 
 class _Categorical(Param):

@@ -32,8 +32,9 @@ from tune_jobs.model import StrictModel
 from tune_jobs.registry import Registry, UnknownNameError
 from tune_jobs.remote.auth import TOKEN_VARIABLES
 from tune_jobs.schedulers import DEFAULT_SCHEDULER, SCHEDULERS, SchedulerSpec
-from tune_jobs.search import SEARCHES, SearchSpec
+from tune_jobs.search import DEFAULT_SEARCH, SEARCHES, SearchSpec
 from tune_jobs.space import Param, SpaceParam, show
+from tune_jobs.spec_yaml import DuplicateKeyError, load_yaml
 
 
 def _tagged_union(registry: Registry[Any], key: str, default: str | None) -> Any:
@@ -59,7 +60,7 @@ if TYPE_CHECKING:  # the registries' unions are built at run time; checkers see 
     SearchUnion = SearchSpec
     SchedulerUnion = SchedulerSpec
 else:
-    SearchUnion = _tagged_union(SEARCHES, "algorithm", default="random")
+    SearchUnion = _tagged_union(SEARCHES, "algorithm", default=DEFAULT_SEARCH)
     SchedulerUnion = _tagged_union(SCHEDULERS, "type", default=None)
 
 
@@ -117,7 +118,7 @@ OUTPUT_ONLY = ("storage", "runtime_env", "tensorboard")
 
 
 class JobSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: `true` is not a number
 
     name: str = Field(pattern=r"^[a-z0-9_-]+$", max_length=100)
     trainable: str
@@ -125,7 +126,7 @@ class JobSpec(BaseModel):
     mode: Literal["max", "min"] | None = None
     config: dict[str, Any] = Field(default_factory=dict)
     space: dict[str, SpaceParam] = Field(default_factory=dict)
-    search: SearchUnion = Field(default_factory=lambda: SEARCHES.get("random").model_validate({}))
+    search: SearchUnion = Field(default_factory=lambda: SEARCHES.get(DEFAULT_SEARCH).model_validate({}))
     scheduler: SchedulerUnion = Field(default_factory=lambda: SCHEDULERS.get(DEFAULT_SCHEDULER).model_validate({}))
     resources: Resources = Field(default_factory=Resources)
     stop: Stop = Field(default_factory=Stop)
@@ -136,6 +137,7 @@ class JobSpec(BaseModel):
     stages: list[Stage] | None = Field(None, description="coarse-to-fine: each stage is a job named <name>-<stage>")
 
     _trainable: TrainableDef | None = PrivateAttr(None)
+    _chosen_by: str | None = PrivateAttr(None)  # "auto" when that picked the search
 
     @field_validator("storage")
     @classmethod
@@ -148,6 +150,10 @@ class JobSpec(BaseModel):
                 raise ValueError(f"a directory or an {' / '.join(s + '://' for s in URI_SCHEMES)} URI, got {show(storage)}")
             if not storage.split("://", 1)[1].split("?")[0].strip("/"):
                 raise ValueError(f"the URI names no bucket, got {show(storage)}")
+        else:
+            problem = _unusable_directory(Path(storage).expanduser())
+            if problem:
+                raise ValueError(f"{problem}, got {show(storage)}")
         return storage
 
     @field_validator("name", mode="before")
@@ -160,6 +166,10 @@ class JobSpec(BaseModel):
     @model_validator(mode="after")
     def _cross_checks(self) -> JobSpec:
         problems: list[str] = []
+        from tune_jobs.results.store import is_uri
+
+        if not is_uri(self.storage) and Path(self.results_dir).is_file():
+            problems.append(f"name: {self.results_dir} is a file; the job's results go in a directory of that name")
         for key in sorted(set(self.config) & set(self.space)):
             problems.append(f"space.{key}: also set in config; a key is either fixed (config) or searched (space)")
         try:
@@ -168,13 +178,15 @@ class JobSpec(BaseModel):
             problems.append(f"trainable: {exc}")
         if self._trainable is not None:
             problems += self._check_against_trainable(self._trainable)
+        chosen = self.search.resolve(dict(self.space), model_based=not self.scheduler.needs_variant_generator)
+        if chosen is not self.search:
+            self._chosen_by, self.search = self.search.algorithm, chosen
         problems += self.search.check_space(dict(self.space))
         problems += self._check_stages()
         problems += self.scheduler.check(dict(self.space), self.search.algorithm)
-        if self._trainable is not None:
-            epochs = self.config.get("epochs", self._trainable.defaults().get("epochs"))
-            self.scheduler, found = self.scheduler.with_defaults(
-                epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None)
+        epochs = self.config.get("epochs", self._trainable.defaults().get("epochs")) if self._trainable else None
+        if self._trainable is not None and not isinstance(epochs, bool):  # a boolean is reported as config.epochs
+            self.scheduler, found = self.scheduler.with_defaults(epochs if isinstance(epochs, int) else None)
             problems += found
         if problems:
             raise ValueError("\n".join(problems))
@@ -227,6 +239,11 @@ class JobSpec(BaseModel):
         return problems
 
     @property
+    def search_label(self) -> str:
+        """``bayesopt``, or ``auto: bayesopt`` when ``auto`` chose it."""
+        return f"{self._chosen_by}: {self.search.algorithm}" if self._chosen_by else self.search.algorithm
+
+    @property
     def trainable_def(self) -> TrainableDef:
         assert self._trainable is not None, "validated specs always resolve their trainable"
         return self._trainable
@@ -255,6 +272,20 @@ class JobSpec(BaseModel):
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
+def _unusable_directory(path: Path) -> str | None:
+    """Why results cannot be written under ``path`` (without creating anything), or None."""
+    import os
+
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory" if existing == path else f"cannot create it: {existing} is a file"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"no permission to write in {existing}"
+    return None
+
+
 def _check_together(model: type[BaseModel], config: dict[str, Any], searched: set[str]) -> list[str]:
     """Rules across keys (``warmup_epochs < epochs``) for the fixed values, the rest at defaults.
     A rule that names a searched key is left to the trial, which sees the drawn value."""
@@ -275,7 +306,7 @@ def _check_value(model: type[BaseModel], key: str, value: Any, path: str, kind: 
     field = model.model_fields[key]
     try:
         annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
-        TypeAdapter(annotation).validate_python(value)  # type: ignore[arg-type]
+        TypeAdapter(annotation).validate_python(value, strict=True)  # type: ignore[arg-type]
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"]
         what = f"{kind} value {show(value)}" if kind else show(value)
@@ -301,7 +332,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key or any(not part for part in key.split(".")):
         raise SpecError([f"--set {text}: expected key=value with a dotted key, e.g. search.num_samples=8"])
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return key, value
@@ -309,13 +340,20 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 def read_spec_file(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError([f"{path}: no such file"]) from None
+    except IsADirectoryError:
+        raise SpecError([f"{path}: is a directory; give the job spec's YAML file"]) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError([f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                         "a job spec is a YAML file"]) from None
     except OSError as exc:
         raise SpecError([f"{path}: cannot read: {exc.strerror}"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except DuplicateKeyError as exc:
+        raise SpecError([f"{path}:{exc.line}: {exc}"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""

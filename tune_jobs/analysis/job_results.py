@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -11,9 +11,11 @@ from pydantic import TypeAdapter, ValidationError
 
 from tune_jobs.errors import SpecError
 from tune_jobs.results.files import ITERATIONS_FILE, TRIALS_FILE
+from tune_jobs.results.iteration_log import PARTS_DIR, read_iterations
 from tune_jobs.results.reader import rank_trials, read_job
 from tune_jobs.results.schema import CONFIG_PREFIX, SUCCEEDED, best_column, is_finite_number
 from tune_jobs.results.store import ResultsStore
+from tune_jobs.schedulers import EVENTS_FILE
 from tune_jobs.space import Param, SpaceParam
 
 
@@ -23,6 +25,13 @@ class JobResults:
     record: dict[str, Any]  # job.json
     trials: pd.DataFrame  # trials.parquet
     iterations: pd.DataFrame  # iterations.parquet
+    events: pd.DataFrame = field(default_factory=pd.DataFrame)  # scheduler_events.parquet, when the scheduler keeps one
+
+    def event_counts(self) -> dict[str, int]:
+        """The scheduler's decisions by kind (paused, promoted, stopped, exploited)."""
+        if self.events.empty:
+            return {}
+        return {str(k): int(v) for k, v in sorted(self.events["event"].value_counts().items())}
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -78,15 +87,17 @@ def load_results(directory: str) -> JobResults:
     record = read_job(directory)
     store = ResultsStore(directory)
     directory = str(store)  # absolute: a follow-up spec that names it works from anywhere
-    for name in (TRIALS_FILE, ITERATIONS_FILE):
-        if not store.exists(name):
+    for name, present in ((TRIALS_FILE, store.exists(TRIALS_FILE)),
+                          (ITERATIONS_FILE, store.exists(ITERATIONS_FILE) or bool(store.list(PARTS_DIR)))):
+        if not present:
             raise SpecError([f"{directory}: no {name} yet (the job has not reported any trial)"])
     try:
         trials = store.read_table(TRIALS_FILE).to_pandas()
-        iterations = store.read_table(ITERATIONS_FILE).to_pandas()
+        iterations = read_iterations(store).to_pandas()
+        events = store.read_table(EVENTS_FILE).to_pandas() if store.exists(EVENTS_FILE) else pd.DataFrame()
     except (OSError, ValueError) as error:
         raise SpecError([f"{directory}: cannot read the results: {str(error).splitlines()[0]}"]) from None
-    results = JobResults(directory, record, trials, iterations)
+    results = JobResults(directory, record, trials, iterations, events)
     if results.best_column not in trials.columns:
         trials[results.best_column] = float("nan")
     try:

@@ -85,6 +85,10 @@ def _takeaways(results: JobResults, importance: Importance, cards: list[TrialCar
         reasons = failed["error"].fillna("no error recorded").value_counts()
         lines.append(f"{len(failed)} trial(s) failed, most often with <code>{html.escape(str(reasons.index[0]))}</code> "
                      f"(x{int(reasons.iloc[0])}).")
+    counts = results.event_counts()
+    if counts:
+        lines.append(f"The {results.spec['scheduler']['type']} scheduler's decisions: "
+                     + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) + ".")
     if rungs:
         full = rungs.rungs[-1]
         run = int(results.iterations.groupby("trial_id")["training_iteration"].max().sum())
@@ -126,6 +130,7 @@ def build_report(results: JobResults) -> str:
         "parallel": plots.parallel_coordinates(results, params, top_ids) if params and len(scored) > 1 else None,
         "importance": plots.importance_bars(importance.shares) if importance.shares else None,
         "rungs": plots.rung_bars(rungs.rungs) if rungs else None,
+        "lineage": plots.lineage(results) if "exploited" in results.event_counts() else None,
     }
     environment = jinja2.Environment(loader=jinja2.PackageLoader("tune_jobs.report", "."), autoescape=True)
     environment.filters["show"] = show

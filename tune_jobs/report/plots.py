@@ -189,3 +189,23 @@ def train_val_curves(history: pd.DataFrame) -> str | None:
     axis.set_ylabel("loss")
     axis.legend(fontsize=8, frameon=False)
     return to_data_uri(figure)
+
+
+def lineage(results: JobResults) -> str:
+    """Each trial's curve, with an arrow from the donor's point to the trial at every copy."""
+    figure, axis = plt.subplots(figsize=(8, 4))
+    for index, (trial_id, rows) in enumerate(results.iterations.groupby("trial_id")):
+        rows = rows.sort_values("training_iteration")
+        axis.plot(rows["training_iteration"], rows[results.metric], color=TOP_COLORS[index % len(TOP_COLORS)],
+                  linewidth=1.2, alpha=0.8, label=str(trial_id)[-8:])
+    values = results.iterations.set_index(["trial_id", "training_iteration"])[results.metric]
+    for event in results.events[results.events["event"] == "exploited"].to_dict("records"):
+        start = (event["copied_from"], event["copied_iteration"])
+        if start in values.index:
+            axis.annotate("", xy=(event["copied_iteration"] + 1, values[start]), xytext=(start[1], values[start]),
+                          arrowprops={"arrowstyle": "->", "color": "#333333", "linewidth": 0.8})
+    axis.set_xlabel("iteration")
+    axis.set_ylabel(results.metric)
+    if results.iterations["trial_id"].nunique() <= 12:
+        axis.legend(fontsize=7, frameon=False, ncol=2)
+    return to_data_uri(figure)

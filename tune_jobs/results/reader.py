@@ -42,3 +42,15 @@ def best_trials(directory: Path | str, top: int) -> tuple[pd.DataFrame, str, str
     trials = store.read_table(TRIALS_FILE).to_pandas()
     fixed = [c for c in trials.columns if c.startswith(CONFIG_PREFIX) and trials[c].astype(str).nunique() <= 1]
     return rank_trials(trials.drop(columns=fixed), metric, mode).head(top), metric, mode
+
+
+def event_counts(directory: Path | str) -> dict[str, int]:
+    """The scheduler's decisions by kind (paused, promoted, stopped, exploited); empty when it
+    records none."""
+    from tune_jobs.schedulers.base import EVENTS_FILE
+
+    store = ResultsStore(str(directory))
+    if not store.exists(EVENTS_FILE):
+        return {}
+    events = store.read_table(EVENTS_FILE).column("event").to_pylist()
+    return {kind: events.count(kind) for kind in sorted(set(events))}

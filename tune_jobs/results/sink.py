@@ -1,9 +1,11 @@
 """Collects trial events into ``trials.parquet`` and ``iterations.parquet`` while a job runs.
 
 Rows are keyed by (trial_id, training_iteration), so a result seen twice (a retried or restored
-trial re-reporting an iteration) replaces the earlier row instead of duplicating it. Files are
-rewritten atomically at most every ``flush_interval_s`` (and by ``flush(force=True)`` at the end),
-so a crash loses at most the last interval and a reader never sees a half-written file.
+trial re-reporting an iteration) is written once. At most every ``flush_interval_s`` (and by
+``flush(force=True)``) the trials file is replaced atomically and the iterations reported since
+the last flush are written as one more part (``iteration_log``), so a flush costs what is new, a
+crash loses at most the last interval, and a reader never sees a half-written file. The driver
+keeps one record per trial, not the iteration history.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from tune_jobs.results.files import ITERATIONS_FILE, TRIALS_FILE
+from tune_jobs.results.files import TRIALS_FILE
+from tune_jobs.results.iteration_log import IterationLog
 from tune_jobs.results.schema import (
     COMPLETED,
     FAILED,
@@ -56,6 +59,20 @@ def _arrow_column(values: list[Any]) -> pa.Array:
         return pa.array([None if v is None else str(v) for v in values], type=pa.string())
 
 
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _as_float(column: Any) -> Any:
+    import pandas as pd
+
+    return pd.to_numeric(column, errors="coerce").astype(float)
+
+
 def arrow_table(rows: list[dict[str, Any]], first: tuple[str, ...] = ()) -> pa.Table:
     """Rows as a table: the ``first`` columns first, then every other key in order of appearance."""
     columns: dict[str, None] = dict.fromkeys(first)
@@ -70,13 +87,15 @@ class ParquetSink:
         self.metric, self.mode = metric, mode
         self.flush_interval_s = flush_interval_s
         self.trials: dict[str, TrialRecord] = {}
-        self.iterations: dict[tuple[str, int], dict[str, Any]] = {}
+        self.iterations = IterationLog(self.store)
         self._dirty = False
         self._last_flush = float("-inf")
 
     # -- events ------------------------------------------------------------------------------
     def trial_started(self, trial_id: str, config: Mapping[str, Any]) -> None:
+        """Also when a trial resumes: its config is the one it runs with now (PBT mutates it)."""
         record = self.trials.setdefault(trial_id, TrialRecord(trial_id, dict(config)))
+        record.config = dict(config)
         record.status, record.error = RUNNING, None
         self._changed()
 
@@ -86,8 +105,7 @@ class ParquetSink:
         self._changed()
 
     def _record_result(self, trial_id: str, metrics: Mapping[str, Any]) -> None:
-        row = {"trial_id": trial_id, **metrics}
-        self.iterations[(trial_id, int(metrics["training_iteration"]))] = row
+        self.iterations.add(trial_id, dict(metrics))
         record = self.trials.setdefault(trial_id, TrialRecord(trial_id, {}))
         if int(metrics["training_iteration"]) >= int(record.last.get("training_iteration", 0)):
             record.last = dict(metrics)
@@ -161,23 +179,37 @@ class ParquetSink:
         now = time.monotonic()
         if not self._dirty or (not force and now - self._last_flush < self.flush_interval_s):
             return
+        self.iterations.flush()  # rows first: a trials row never names iterations not yet on disk
         self.store.write_table(TRIALS_FILE, arrow_table(self.trial_rows(), TRIAL_COLUMNS))
-        ordered = [self.iterations[key] for key in sorted(self.iterations)]
-        self.store.write_table(ITERATIONS_FILE, arrow_table(ordered, ITERATION_COLUMNS))
         self._dirty, self._last_flush = False, now
+
+    def close(self) -> None:
+        """The last flush, then the iteration parts compacted into one file (at the end of a job)."""
+        self.flush(force=True)
+        self.iterations.compact()
 
     def load_existing(self) -> None:
         """Pick up the files of an earlier run of this job (resume), so nothing is lost or doubled."""
-        trial_rows, iteration_rows = (self.store.read_table(name).to_pylist() if self.store.exists(name) else []
-                                      for name in (TRIALS_FILE, ITERATIONS_FILE))
+        trial_rows = self.store.read_table(TRIALS_FILE).to_pylist() if self.store.exists(TRIALS_FILE) else []
         for row in trial_rows:
             record = self.trials.setdefault(row["trial_id"], TrialRecord(row["trial_id"], {}))
             record.config = config_of(row)
             record.status, record.error = row["status"], row["error"]
             record.retries, record.retried_after = int(row.get("retries") or 0), row.get("retried_after")
-        for row in iteration_rows:
-            clean = {k: v for k, v in row.items() if v is not None}
-            self._record_result(str(clean.pop("trial_id")), clean)
+        iterations = self.iterations.load().to_pandas()
+        if len(iterations):  # each trial's last row and best value, not its history
+            import numpy as np
+
+            last_rows = iterations.groupby("trial_id", sort=False).tail(1)
+            for row in last_rows.to_dict("records"):
+                record = self.trials.setdefault(str(row["trial_id"]), TrialRecord(str(row["trial_id"]), {}))
+                record.last = {k: _plain(v) for k, v in row.items() if k != "trial_id" and not _missing(v)}
+            if self.metric in iterations:
+                values = _as_float(iterations[self.metric])
+                finite = iterations.assign(_value=values)[np.isfinite(values)]
+                best = finite.groupby("trial_id")["_value"].agg("max" if self.mode == "max" else "min")
+                for trial_id, value in best.items():
+                    self.trials[str(trial_id)].best = float(value)
         self._dirty = False
 
     def _changed(self) -> None:

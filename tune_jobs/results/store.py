@@ -58,6 +58,13 @@ class ResultsStore:
     def is_dir(self, name: str) -> bool:
         return self.filesystem.get_file_info(self._at(name)).type == pafs.FileType.Directory
 
+    def list(self, name: str) -> list[str]:
+        """The names of the files directly in the directory ``name`` (empty when it does not exist)."""
+        if not self.is_dir(name):
+            return []
+        selector = pafs.FileSelector(self._at(name), recursive=False)
+        return [info.base_name for info in self.filesystem.get_file_info(selector) if info.type == pafs.FileType.File]
+
     def make(self) -> None:
         self.filesystem.create_dir(self.path, recursive=True)
 

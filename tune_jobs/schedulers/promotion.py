@@ -5,8 +5,9 @@ A trial that reaches a rung is promoted (goes on) when it is in the top 1/``redu
 the results at that rung and has not been promoted from it yet; otherwise it is paused: Ray saves
 its checkpoint and frees its CPUs and GPUs. Whenever a worker frees up, a paused trial that has
 since earned promotion (more results at its rung make the top share larger) is resumed from its
-checkpoint before any new trial starts, highest rung first. When nothing runs, nothing is left to
-start and no paused trial can be promoted, the paused trials are stopped and the job ends.
+checkpoint before any new trial starts, highest rung first. Once no new trial will come and nothing
+runs, a rung's share is rounded up (its best goes on even if the rung never filled); when even
+then no paused trial can be promoted, the paused trials are stopped and the job ends.
 
 The rungs live in ``PromotionState``, kept by job in ``STATES`` and saved in the results directory
 with every experiment snapshot, so a driver killed and run again keeps its rungs and promotions.
@@ -36,11 +37,14 @@ class PromotionState:
     def record(self, rung: int, trial_id: str, value: float) -> None:
         self.results.setdefault(rung, {}).setdefault(trial_id, value)
 
-    def promotable(self, rung: int, trial_id: str, reduction_factor: float) -> bool:
+    def promotable(self, rung: int, trial_id: str, reduction_factor: float, closing: bool = False) -> bool:
+        """In the top 1/``reduction_factor`` of the rung; ``closing`` (no new trial will come) rounds
+        that share up, so a rung too sparse to fill still sends its best on."""
         at_rung = self.results.get(rung, {})
         if trial_id not in at_rung or trial_id in self.promoted.get(rung, set()):
             return False
-        top = math.floor(len(at_rung) / reduction_factor)
+        share = len(at_rung) / reduction_factor
+        top = math.ceil(share) if closing else math.floor(share)
         ranked = sorted(at_rung, key=lambda t: -at_rung[t])
         return trial_id in ranked[:top]
 

@@ -53,22 +53,35 @@ class PromotionAsha(FIFOScheduler):
     def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
         trials = tune_controller.get_trials()
         paused = {t.trial_id: t for t in trials if t.status == Trial.PAUSED}
-        for rung in sorted(self.rungs, reverse=True):  # highest rung first
-            for trial_id, at in list(self.state.waiting.items()):
-                if at == rung and trial_id in paused and self.state.promotable(rung, trial_id, self.reduction_factor):
-                    self.state.promote(rung, trial_id)
-                    return paused[trial_id]
+        promoted = self._promote(paused, closing=False)
+        if promoted is not None:
+            return promoted
         for trial in trials:
             if trial.status == Trial.PENDING and trial.trial_id not in self.state.waiting:
                 return trial
-        busy = any(t.status in (Trial.RUNNING, Trial.PENDING) and t.trial_id not in self.state.waiting for t in trials)
-        if not busy and len(trials) >= self.planned_trials and paused:
-            # Nothing runs, nothing new comes and no one can be promoted: the paused trials end here.
-            for trial in paused.values():
-                self.state.waiting.pop(trial.trial_id, None)
-                self.state.events.append({"trial_id": trial.trial_id, "event": "stopped",
-                                          "training_iteration": trial.last_result.get("training_iteration")})
-                tune_controller.stop_trial(trial)
+        busy = any(t.status in (Trial.RUNNING, Trial.PENDING) for t in trials)  # some still on their way to a pause
+        if busy or len(trials) < self.planned_trials or not paused:
+            return None
+        promoted = self._promote(paused, closing=True)  # no new trial will come: the end game
+        if promoted is not None:
+            return promoted
+        for trial in paused.values():  # and no one can be promoted: the paused trials end here
+            self.state.waiting.pop(trial.trial_id, None)
+            self.state.events.append({"trial_id": trial.trial_id, "event": "stopped",
+                                      "training_iteration": trial.last_result.get("training_iteration")})
+            tune_controller.stop_trial(trial)
+        return None
+
+    def _promote(self, paused: dict[str, Trial], closing: bool) -> Trial | None:
+        """The paused trial to resume, highest rung first, best first within a rung."""
+        for rung in sorted(self.rungs, reverse=True):
+            at_rung = self.state.results.get(rung, {})
+            waiting = sorted((t for t, at in self.state.waiting.items() if at == rung and t in paused),
+                             key=lambda t: -at_rung.get(t, float("-inf")))
+            for trial_id in waiting:
+                if self.state.promotable(rung, trial_id, self.reduction_factor, closing):
+                    self.state.promote(rung, trial_id)
+                    return paused[trial_id]
         return None
 
     def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:

@@ -1,7 +1,7 @@
 """Search algorithms: a registry of spec models, one per algorithm, keyed by ``algorithm``.
 
 Call order: the spec is validated (``options`` by the algorithm's own model, ``check_space`` for
-space rules), then the runner calls ``build_searcher(space, metric, mode)``, which is the only
+space rules), then the runner calls ``build_searcher(space, metric, mode, rungs)``, which is the only
 place an algorithm touches Ray. Adding an algorithm is one module and its registration.
 """
 
@@ -46,6 +46,11 @@ class SearchSpec(StrictModel):
         """True when the searcher takes the space itself (Ray then gets only the fixed config)."""
         return False
 
+    def resolve(self, space: dict[str, Param], model_based: bool = True) -> SearchSpec:
+        """The algorithm that runs for this space (``auto`` picks one; the others are themselves);
+        ``model_based`` False when the scheduler accepts only Ray's own variant generation."""
+        return self
+
     def check_space(self, space: dict[str, Param]) -> list[str]:
         """Problems with this space for this algorithm, one ``space.key: ...`` line each."""
         return []
@@ -58,8 +63,9 @@ class SearchSpec(StrictModel):
             if isinstance(param, Grid)
         ]
 
-    def build_searcher(self, space: dict[str, Param], metric: str, mode: str) -> Any:
-        """A Ray ``Searcher`` (or ``None`` for Ray's default variant generator)."""
+    def build_searcher(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> Any:
+        """A Ray ``Searcher`` (or Ray's variant generator). ``rungs``: the iterations at which the
+        scheduler compares trials, for searches that learn from results at one fidelity."""
         raise NotImplementedError
 
     def variant_generator(self) -> Any:

@@ -78,10 +78,11 @@ class BayesOptSearch(SearchSpec):
             problems += check_warm_start(self.options.warm_start)
         return problems
 
-    def build_searcher(self, space: dict[str, Param], metric: str, mode: str) -> Any:
+    def build_searcher(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> Any:
         from tune_jobs.search.bayesopt_searcher import BayesOptSearcher
 
-        searcher = BayesOptSearcher(space, metric=metric, mode=mode, options=self.options, seed=self.seed, trials=self.trials)
+        searcher = BayesOptSearcher(space, metric=metric, mode=mode, options=self.options, seed=self.seed, trials=self.trials,
+                                    rungs=rungs)
         if self.options.warm_start is not None:
             for config, value in earlier_observations(self.options.warm_start, metric):
                 searcher.register_config(config, value)

@@ -15,8 +15,10 @@ Call order (Ray's): ``set_search_properties`` -> ``suggest(trial_id)`` ... ->
   while an untried one remains.
 - Pending trials get a constant lie (the mean value seen) and are never suggested again, so
   parallel suggestions spread out without being pushed away from the best region.
-- Failed trials and non-finite results are never registered; an ASHA-stopped trial registers its
-  last reported value (what Ray hands over on completion): it looked that bad when it was stopped.
+- Failed trials and non-finite results are never registered; a trial a scheduler stopped registers
+  its last reported value (it looked that bad when it was stopped). Under a rung-based scheduler
+  (ASHA, Hyperband) the GP is fitted to the results at the highest rung that enough trials have
+  reached, as BOHB does, rather than to a mix of fidelities.
 - Speed: the kernel's hyperparameters are refit only when the observations have grown by
   ``refit_every`` (on at most ``max_fit_points`` of them); between refits the GP is refit with the
   kernel fixed (one Cholesky).
@@ -170,6 +172,7 @@ class BayesOptSearcher(Searcher):
         options: BayesOptOptions | None = None,
         seed: int | None = None,
         trials: int | None = None,
+        rungs: list[int] | None = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
         self.options = options or BayesOptOptions()
@@ -206,6 +209,10 @@ class BayesOptSearcher(Searcher):
         self.kernel: Any = None
         self.last_results: dict[str, float] = {}
         self.seen: set[bytes] = set()  # configs already observed, by ``_key``
+        # Under a rung-based scheduler: each trial's value at each rung, and its point.
+        self.rungs = sorted(set(rungs or []))
+        self.at_rungs: dict[str, dict[int, float]] = {}
+        self.points: dict[str, np.ndarray] = {}
 
     # -- Ray's Searcher interface ------------------------------------------------------------
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any) -> bool:
@@ -232,6 +239,10 @@ class BayesOptSearcher(Searcher):
         value = result.get(self._metric) if self._metric else None
         if isinstance(value, (int, float)) and math.isfinite(value):
             self.last_results[trial_id] = float(value)
+            iteration = result.get("training_iteration")
+            if iteration in self.rungs and trial_id in self.pending:
+                self.at_rungs.setdefault(trial_id, {})[int(iteration)] = value if self._mode != "min" else -value
+                self.points[trial_id] = self.pending[trial_id]
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         x = self.pending.pop(trial_id, None)
@@ -342,11 +353,26 @@ class BayesOptSearcher(Searcher):
         return x  # a small discrete space may be exhausted: repeat rather than stall
 
     # -- the model ---------------------------------------------------------------------------
+    def _rung_observations(self) -> tuple[np.ndarray, np.ndarray, set[str]] | None:
+        """BOHB's rule: the results at the highest rung that enough trials have reached (one
+        fidelity, not a mix), or None when no rung has enough yet."""
+        enough = max(4, len(self.encodings) + 1)
+        for rung in reversed(self.rungs):
+            trials = [t for t, values in self.at_rungs.items() if rung in values]
+            if len(trials) >= enough:
+                values = np.array([self.at_rungs[t][rung] for t in trials])
+                return np.array([self.points[t] for t in trials]), values, set(trials)
+        return None
+
     def _model_suggestion(self) -> np.ndarray | None:
         space = self.optimizer.space
         observed_x, observed_y = space.params, space.target
+        at_rung = self._rung_observations()
+        observed_trials: set[str] = set()
+        if at_rung is not None:
+            observed_x, observed_y, observed_trials = at_rung
         targets = transform_targets(observed_y, self.options.output_transform)
-        pending = list(self.pending.values())
+        pending = [x for trial, x in self.pending.items() if trial not in observed_trials]
         gp = self.optimizer._gp
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

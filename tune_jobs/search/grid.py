@@ -27,7 +27,7 @@ class GridSearch(SearchSpec):
             if not isinstance(param, (Grid, Choice, Ordinal))
         ]
 
-    def build_searcher(self, space: dict[str, Param], metric: str, mode: str) -> Any:
+    def build_searcher(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> Any:
         from ray.tune.search.basic_variant import BasicVariantGenerator
 
         return BasicVariantGenerator(random_state=self.seed, max_concurrent=self.max_concurrent or 0)

@@ -14,7 +14,7 @@ class RandomSearch(SearchSpec):
     algorithm: Literal["random"] = "random"
     options: NoOptions = NoOptions()
 
-    def build_searcher(self, space: dict[str, Param], metric: str, mode: str) -> Any:
+    def build_searcher(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> Any:
         if any(isinstance(param, Grid) for param in space.values()):
             return self.variant_generator()
         from tune_jobs.search.random_searcher import RandomSearcher

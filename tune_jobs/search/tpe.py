@@ -24,7 +24,7 @@ class TPESearch(SearchSpec):
     def check_space(self, space: dict[str, Param]) -> list[str]:
         return self.refuse_grid(space)
 
-    def build_searcher(self, space: dict[str, Param], metric: str, mode: str) -> Any:
+    def build_searcher(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> Any:
         import optuna
         from ray.tune.search.optuna import OptunaSearch
 
