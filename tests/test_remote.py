@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,8 +112,9 @@ def test_the_entrypoint_is_the_local_run_command(project):
     workdir = plan_working_dir(project, project / "job.yaml", job.storage, [], limit=10**6)
     plan = build_submission(job, project / "job.yaml", workdir, ["search.num_samples=2"], "/shared/runs", True,
                             ["rich"], {"B": "2"})
-    assert plan.entrypoint == ("tune-jobs run job.yaml --address auto --set search.num_samples=2 "
-                               "--storage /shared/runs --restart")
+    command = "run job.yaml --address auto --set search.num_samples=2 --storage /shared/runs --restart"
+    assert plan.metadata["tune_jobs_command"] == f"tune-jobs {command}"
+    assert f"exec \"$py\" -m tune_jobs {command};" in plan.entrypoint  # through the cluster's own Python
     assert plan.runtime_env["pip"] == ["einops", "rich"] and plan.runtime_env["env_vars"] == {"A": "1", "B": "2"}
     assert plan.runtime_env["working_dir"] == str(project) and plan.submission_id.startswith("j-")
 
@@ -130,3 +134,37 @@ def test_a_token_never_travels_in_env_vars(project):
     workdir = plan_working_dir(project, project / "job.yaml", job.storage, [], limit=10**6)
     with pytest.raises(SpecError, match="--env: RAY_AUTH_TOKEN must not travel"):
         build_submission(job, project / "job.yaml", workdir, [], None, False, [], {"RAY_AUTH_TOKEN": "s"})
+
+
+def _run_entrypoint(args, path_dirs, cwd):
+    from tune_jobs.remote.entrypoint import entrypoint
+
+    env = {"PATH": os.pathsep.join(str(d) for d in path_dirs), "HOME": os.environ.get("HOME", "/tmp")}
+    return subprocess.run(["/bin/sh", "-c", entrypoint(args)], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_the_entrypoint_runs_tune_jobs_with_the_first_python_that_has_it(tmp_path):
+    """No `tune-jobs` on the PATH, only a Python that has it (as on a head whose venv is not active)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    python = bin_dir / "python3"
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')  # (a symlink would lose the venv)
+    python.chmod(0o755)
+    done = _run_entrypoint(["validate", "--help"], [bin_dir, "/usr/bin", "/bin"], tmp_path)
+    assert done.returncode == 0 and "Usage" in done.stdout, done.stderr
+
+
+def test_the_entrypoint_says_in_one_line_when_the_cluster_lacks_tune_jobs(tmp_path):
+    from tune_jobs.remote.entrypoint import EXIT_MISSING, MISSING, explain
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    bare = Path(sys.base_prefix) / "bin" / "python3"  # the interpreter under this venv: no tune_jobs
+    (bin_dir / "python3").symlink_to(bare if bare.exists() else "/usr/bin/python3")
+    done = _run_entrypoint(["run", "job.yaml", "--address", "auto"], [bin_dir, "/usr/bin", "/bin"], tmp_path)
+    assert done.returncode == EXIT_MISSING and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(MISSING) and "--pip" in done.stderr
+    ray_message = f"Job entrypoint command failed with exit code 127, last available logs:\n{done.stderr}"
+    assert explain(ray_message) == done.stderr.strip()
+    assert explain("Job was stopped") == "Job was stopped"

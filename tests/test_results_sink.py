@@ -165,3 +165,27 @@ def test_a_flush_writes_only_the_new_rows_and_readers_see_one_table(tmp_path):
     again.close()
     final = pd.read_parquet(tmp_path / files.ITERATIONS_FILE)
     assert final.training_iteration.tolist() == list(range(1, 42)) and not (tmp_path / "iterations").exists()
+
+
+def test_a_row_reported_again_after_merges_stays_the_latest_copy(tmp_path, monkeypatch):
+    from tune_jobs.results import iteration_log
+
+    monkeypatch.setattr(iteration_log, "MERGE_PARTS", 4)
+    monkeypatch.setattr(iteration_log, "MERGE_ROWS", 5)  # merges split the small parts: older ones go first
+    sink = ParquetSink(tmp_path, "score", "max", flush_interval_s=0)
+    store = ResultsStore(str(tmp_path))
+    for i in range(1, 31):
+        sink.trial_result("a", result(i, i / 100))
+        if i == 6:  # a retried trial goes over iteration 1 again; its part is left out of the next merge
+            sink.trial_result("a", result(1, 0.77))
+        if i >= 6:  # readers see the latest copy at every moment, not only once later merges mix them again
+            assert read_iterations(store).to_pandas().set_index("training_iteration").score[1] == 0.77, i
+    assert any("merged" in name for name in store.list("iterations"))
+    seen = read_iterations(store).to_pandas().set_index("training_iteration")
+    assert seen.index.tolist() == list(range(1, 31)) and seen.score[1] == 0.77
+    again = ParquetSink(tmp_path, "score", "max", flush_interval_s=0)  # resumed: new parts after the old
+    again.load_existing()
+    again.trial_result("a", result(31, 0.1))
+    again.close()
+    final = pd.read_parquet(tmp_path / files.ITERATIONS_FILE).set_index("training_iteration")
+    assert final.index.tolist() == list(range(1, 32)) and final.score[1] == 0.77

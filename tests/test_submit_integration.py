@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -48,6 +50,12 @@ def cluster(tmp_path_factory):
     gcs, dashboard, agent, agent_grpc, metrics, runtime_env_agent = (free_port() for _ in range(6))
     env = node_env({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)})
     env.pop("RAY_AUTH_TOKEN", None)
+    # Started as `/venv/bin/ray start --head` from a shell where the venv is not active: no
+    # `tune-jobs` (nor this venv's python) on the head's PATH; jobs must find Ray's Python anyway.
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join(d for d in env["PATH"].split(os.pathsep) if d and d != venv_bin)
+    env.pop("VIRTUAL_ENV", None)
+    assert shutil.which("tune-jobs", path=env["PATH"]) is None
     args = ["--head", f"--port={gcs}", "--node-ip-address=127.0.0.1", "--num-cpus=2", "--dashboard-host=127.0.0.1",
             f"--dashboard-port={dashboard}",
             # The session's shared Ray runs an agent on Ray's default ports: this node needs its own.
@@ -98,7 +106,7 @@ def test_submit_wait_status_logs_list(cluster, project):
 
     status = cli(["status", job_id, "--address", address], project, token)
     assert status.returncode == 0 and f"{job_id}: SUCCEEDED" in status.stdout
-    assert "tune-jobs run job.yaml --address auto" in status.stdout
+    assert "command: tune-jobs run job.yaml --address auto" in status.stdout
     logs = cli(["logs", job_id, "--address", address], project, token)
     assert logs.returncode == 0 and "best score" in logs.stdout
     listed = cli(["list", "--address", address], project, token)

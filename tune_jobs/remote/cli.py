@@ -105,7 +105,9 @@ def _follow_to_the_end(jobs, job_id: str) -> None:  # noqa: ANN001
     while summary.status not in FINISHED:  # the log stream can end just before the status
         time.sleep(0.5)
         summary = _remote_call(lambda: jobs.summary(job_id))
-    err.print(f"job {job_id}: {summary.status}{': ' + summary.message if summary.status != 'SUCCEEDED' else ''}",
+    from tune_jobs.remote.entrypoint import explain
+
+    err.print(f"job {job_id}: {summary.status}{': ' + explain(summary.message) if summary.status != 'SUCCEEDED' else ''}",
               highlight=False, markup=False)
     raise typer.Exit(0 if summary.status == "SUCCEEDED" else EXIT_JOB_FAILED)
 
@@ -117,9 +119,12 @@ def status(job_id: JobIdArg, address: AddressOption = DEFAULT_ADDRESS, insecure:
     summary = _remote_call(lambda: jobs.summary(job_id))
     out.print(f"{summary.job_id}: {summary.status}", highlight=False)
     out.print(f"  started {_when(summary.start_time)}, ended {_when(summary.end_time)}", highlight=False)
-    out.print(f"  entrypoint: {summary.entrypoint}", highlight=False, markup=False)
+    from tune_jobs.remote.entrypoint import explain
+
+    out.print(f"  {'command' if summary.command else 'entrypoint'}: {summary.command or summary.entrypoint}",
+              highlight=False, markup=False)
     if summary.message:
-        out.print(f"  {summary.message}", highlight=False, markup=False)
+        out.print(f"  {explain(summary.message)}", highlight=False, markup=False)
 
 
 def logs(job_id: JobIdArg, address: AddressOption = DEFAULT_ADDRESS,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tune_jobs.remote.auth import MISSING_TOKEN, WRONG_TOKEN, Token
-from tune_jobs.remote.plan import NAME_KEY
+from tune_jobs.remote.plan import COMMAND_KEY, NAME_KEY
 
 FINISHED = ("SUCCEEDED", "FAILED", "STOPPED")
 
@@ -34,6 +34,7 @@ class JobSummary:
     start_time: int | None  # ms since the epoch
     end_time: int | None
     name: str = "-"  # the tune-jobs job name, for jobs that tune-jobs submitted
+    command: str = ""  # ``tune-jobs run ...`` as submitted (the entrypoint wraps it), for jobs that tune-jobs submitted
 
 
 def upload_limit() -> int:
@@ -44,9 +45,10 @@ def upload_limit() -> int:
 
 def _summary(job_id: str, info: Any) -> JobSummary:
     """Ray's JobInfo/JobDetails as ours (its status is an enum)."""
+    metadata = info.metadata or {}
     return JobSummary(job_id, str(getattr(info.status, "value", info.status)), info.entrypoint or "",
-                      info.message or "", info.start_time, info.end_time,
-                      (info.metadata or {}).get(NAME_KEY, "-"))
+                      info.message or "", info.start_time, info.end_time, metadata.get(NAME_KEY, "-"),
+                      metadata.get(COMMAND_KEY, ""))
 
 
 class RemoteJobs:

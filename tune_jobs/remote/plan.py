@@ -1,5 +1,6 @@
 """What ``tune-jobs submit`` sends: the entrypoint (the same ``tune-jobs run SPEC --address auto``
-as a local run), the runtime_env and a readable submission id. Pure logic, no Ray."""
+as a local run, through the cluster's own Python), the runtime_env and a readable submission id.
+Pure logic, no Ray."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from typing import Any
 
 from tune_jobs.errors import SpecError
 from tune_jobs.remote.auth import TOKEN_VARIABLES
+from tune_jobs.remote.entrypoint import entrypoint
 from tune_jobs.remote.workdir import WorkingDir
 from tune_jobs.spec import JobSpec
 
 NAME_KEY = "tune_jobs_job"  # submission metadata read back by ``tune-jobs list``
+COMMAND_KEY = "tune_jobs_command"  # the command as a user reads it (the entrypoint wraps it), for ``status``
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ def env_pairs(pairs: list[str]) -> dict[str, str]:
 
 def build_submission(job: JobSpec, spec_path: Path, workdir: WorkingDir, overrides: list[str], storage: str | None,
                      restart: bool, pip: list[str], env: dict[str, str]) -> Submission:
-    command = ["tune-jobs", "run", workdir.relative(spec_path), "--address", "auto"]
+    command = ["run", workdir.relative(spec_path), "--address", "auto"]
     for override in overrides:
         command += ["--set", override]
     if storage is not None:
@@ -71,4 +74,5 @@ def build_submission(job: JobSpec, spec_path: Path, workdir: WorkingDir, overrid
     if env_vars:
         runtime_env["env_vars"] = env_vars
     submission_id = f"{job.name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
-    return Submission(shlex.join(command), runtime_env, submission_id, {NAME_KEY: job.name})
+    return Submission(entrypoint(command), runtime_env, submission_id,
+                      {NAME_KEY: job.name, COMMAND_KEY: shlex.join(["tune-jobs", *command])})

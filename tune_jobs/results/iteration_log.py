@@ -12,6 +12,7 @@ readers keep one copy of each row, and the next compaction removes the rest.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pyarrow as pa
@@ -21,13 +22,18 @@ from tune_jobs.results.schema import ITERATION_COLUMNS, TRIAL_ID
 from tune_jobs.results.store import ResultsStore
 
 PARTS_DIR = "iterations"
-MERGE_ROWS = 20_000  # the most rows one merge of small parts rewrites
-MERGE_PARTS = 16  # merge when this many small parts have piled up
+MERGE_ROWS = 10_000  # the most rows one merge of small parts rewrites
+MERGE_PARTS = 8  # merge when this many small parts have piled up
 ITERATION = "training_iteration"
 
 
-def _part_name(number: int) -> str:
-    return f"{PARTS_DIR}/part-{number:08d}.parquet"
+def _part_name(number: int, merged: bool = False) -> str:
+    return f"{PARTS_DIR}/part-{number:08d}{'-merged' if merged else ''}.parquet"
+
+
+def _part_number(name: str) -> int:
+    found = re.search(r"part-(\d+)", name)
+    return int(found.group(1)) if found else -1
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
@@ -103,9 +109,10 @@ class IterationLog:
             self.small = [(n, r) for n, r in self.small if n not in chosen]  # too big to merge further
             return
         merged = _concat([self.store.read_table(name) for name in chosen])
-        name = _part_name(self.next_part)
+        # Named after the newest part it holds, so parts written since still sort after it and a
+        # row reported again there stays the latest copy.
+        name = _part_name(_part_number(chosen[-1]), merged=True)
         self.store.write_table(name, merged)  # the new part first: a kill now leaves duplicates, not gaps
-        self.next_part += 1
         for old in chosen:
             self.store.remove(old)
         self.small = [(n, r) for n, r in self.small if n not in chosen]
@@ -125,5 +132,5 @@ class IterationLog:
         """The rows of an earlier run of the job (resume); new parts are numbered after its parts."""
         table = read_iterations(self.store)
         parts = _parts(self.store)
-        self.next_part = max((int(p.rsplit("-", 1)[1].split(".")[0]) for p in parts), default=-1) + 1
+        self.next_part = max((_part_number(p) for p in parts), default=-1) + 1
         return table
