@@ -47,12 +47,25 @@ class JobOutcome:
         return EXIT_OK if any(self.counts.get(s, 0) for s in SUCCEEDED) else EXIT_NO_SUCCESS
 
 
+def _not_a_transient_state_sync_error(record: logging.LogRecord) -> bool:
+    """Tune copies its experiment state to storage in a background thread while the driver writes
+    the searcher's state as ``.<uuid>-tmp-searcher-state-*.pkl`` and renames it: the copy may find
+    the temporary file gone and log an ERROR with a traceback. Nothing is lost (the next sync
+    copies the renamed file), so it is not shown."""
+    error = record.exc_info[1] if record.exc_info else None
+    return not (record.getMessage().startswith("Saving experiment state to storage")
+                and isinstance(error, OSError) and "-tmp-" in str(error))
+
+
 def _start_ray(address: str | None, num_cpus: int | None, num_gpus: int | None) -> bool:
     """Connect to ``address`` or start an embedded Ray on loopback; True if we started it."""
     import ray
 
     if address:
         _use_token_if_found()
+    state_logger = logging.getLogger("ray.tune.execution.experiment_state")
+    if _not_a_transient_state_sync_error not in state_logger.filters:
+        state_logger.addFilter(_not_a_transient_state_sync_error)
 
     if ray.is_initialized():
         return False
