@@ -35,7 +35,7 @@ PROBLEMS: dict[str, dict[str, Any]] = {
                "space": {"lr": {"loguniform": [1e-4, 3e-1]}, "hidden": {"lograndint": [16, 512]},
                          "dropout": {"uniform": [0.0, 0.6]}, "batch_size": {"choice": [32, 64, 128, 256]},
                          "weight_decay": {"loguniform": [1e-6, 1e-2]}, "optimizer": {"choice": ["sgd", "adam"]}}},
-    "digits_cnn": {"trainable": "bench.scheduler_problems:digits_cnn", "target": 0.99, "config": {},
+    "digits_cnn": {"trainable": "bench.scheduler_problems:digits_cnn", "target": 0.997, "config": {},
                    "space": {"lr": {"loguniform": [1e-4, 3e-1]}, "channels": {"lograndint": [8, 64]},
                              "depth": {"randint": [1, 3]}, "dropout": {"uniform": [0.0, 0.5]},
                              "batch_size": {"choice": [32, 64, 128]}, "optimizer": {"choice": ["sgd", "adam"]}}},

@@ -4,7 +4,7 @@ slice_localization), each method side by side over many seeds, as median regret 
 random search's.
 
     python bench/search_suite.py [--problems hpobench nasbench201/cifar10 ...] [--budgets 20 30 60]
-        [--seeds 10] [--concurrency 1 4] [--methods random tpe bayesopt gp stock_bayes_opt]
+        [--seeds 10] [--concurrency 1 4] [--methods random tpe bayesopt optuna_gp stock_bayes_opt]
         [--engine searcher|run] [--jobs 2] [--csv runs.csv] [--ordinal]
 
 Regret: the true (seed-averaged) value of the trial a user would pick (the best one observed,
@@ -16,7 +16,7 @@ Engines. ``searcher`` (default) builds each tune-jobs algorithm from a job spec 
 taking the training time the table recorded, so parallel results come back out of order as on a
 cluster. ``run`` runs every search as a real ``tune-jobs`` job on one embedded Ray, the trainable
 (``bench.suite_trainable:evaluate``) sleeping a scaled training time: slow, for checking that the
-first engine measures what users get. Peers not in tune-jobs: Optuna's ``GPSampler`` (``gp``, as
+first engine measures what users get. Peers not in tune-jobs: Optuna's ``GPSampler`` (``optuna_gp``, as
 an Optuna user writes it: ``suggest_categorical`` over the lists) and the stock ``bayes_opt`` loop
 (``stock_bayes_opt``: lists as integer indices, sequential, its defaults).
 """
@@ -193,6 +193,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bayesopt:categorical": {"numeric_choices": "categorical"},  # lists of numbers as unordered categories
     "bayesopt:power": {"output_transform": "power"},
     "bayesopt:raw": {"output_transform": "none"},
+    "bayesopt:rank": {"output_transform": "rank"},
     "bayesopt:nonoise": {"noise": False},
     "bayesopt:init5": {"initial_points": 5},
     "bayesopt:init12": {"initial_points": 12},

@@ -325,6 +325,9 @@ def test_heavy_tailed_losses_do_not_flatten_the_model():
     z = transform_targets(y, "rank")
     assert list(np.argsort(z)) == [0, 1, 2, 3, 4] and np.ptp(z) < 4
     assert transform_targets(y, "none").tolist() == y.tolist()
+    assert transform_targets(y, "auto").tolist() == z.tolist()  # a diverged run: ranks, even among 5 results
+    smooth = np.array([3.1, 0.4, 0.35, 0.3, 0.2, 0.1])  # targets are maximised: one far *better*, kept at full size
+    assert transform_targets(smooth, "auto").tolist() == smooth.tolist()
 
 
 def test_under_rungs_the_gp_learns_from_the_highest_rung_with_enough_results():

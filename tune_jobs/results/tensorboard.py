@@ -22,6 +22,10 @@ _NOT_PLOTTED = frozenset({"training_iteration", "timestamp", "time_total_s", "ep
 class TensorBoardWriter:
     def __init__(self, directory: str, written: Mapping[str, int] | None = None, flush_interval_s: float = 2.0) -> None:
         """``written``: the last step already on disk per trial (from an earlier run of the job)."""
+        # tensorboardX imports torch (1-3 s): paid here, before Tune starts, not in the callback
+        # of the first result, where Ray would warn that the callback is a bottleneck.
+        import tensorboardX.summary  # noqa: F401
+
         self.root = Path(directory) / TENSORBOARD_DIR
         self.written: dict[str, int] = dict(written or {})
         self.flush_interval_s = flush_interval_s

@@ -37,8 +37,9 @@ class BayesOptOptions(StrictModel):
     warm_start: str | None = Field(None, min_length=1, description="an earlier job's results directory")
     refit_every: float = Field(1.25, ge=1, description="refit kernel hyperparameters when observations grow by this factor")
     max_fit_points: int = Field(256, ge=16, description="points used to fit kernel hyperparameters")
-    output_transform: Literal["rank", "power", "none"] = Field(
-        "rank", description="what the GP fits: ranks as normal quantiles, Yeo-Johnson, or the raw values")
+    output_transform: Literal["auto", "rank", "power", "none"] = Field(
+        "auto", description="what the GP fits: auto (ranks when a result is far worse than the typical one, "
+        "else the values), ranks as normal quantiles, Yeo-Johnson, or the raw values")
     noise: bool = Field(True, description="a fitted noise term in the kernel")
     numeric_choices: Literal["ordinal", "categorical"] = Field(
         "ordinal", description="a choice of numbers is searched as ordered values, or as unrelated categories")

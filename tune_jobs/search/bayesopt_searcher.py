@@ -144,9 +144,15 @@ def _make_acquisition(options: BayesOptOptions, seed: int | None) -> acquisition
 
 def transform_targets(y: np.ndarray, how: str) -> np.ndarray:
     """What the GP is fitted to. ``rank``: a Gaussian copula (ranks -> normal quantiles), blind
-    to outliers and plateaus; ``power``: Yeo-Johnson, standardised; ``none``: as observed."""
+    to outliers and plateaus; ``power``: Yeo-Johnson, standardised; ``none``: as observed;
+    ``auto``: ranks when some result is far worse than the typical one (a diverged run, a heavy
+    tail), else the values. Ranks alone threw away how much better the best points
+    are on smooth problems (Hartmann6 at 30 evaluations: median regret 0.90 vs 0.098); the values
+    alone let one outlier flatten the model (HPOLib: 0.16x-1.12x random's regret vs 0.07x-0.08x)."""
     if how == "none" or len(y) < 2 or np.ptp(y) == 0:
         return y.astype(float)
+    if how == "auto":
+        return transform_targets(y, "rank" if _has_bad_outliers(y) else "none")
     if how == "rank":
         return np.asarray(norm.ppf((rankdata(y) - 0.5) / len(y)))
     from sklearn.preprocessing import PowerTransformer
@@ -154,6 +160,15 @@ def transform_targets(y: np.ndarray, how: str) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return np.asarray(PowerTransformer(method="yeo-johnson").fit_transform(y.reshape(-1, 1))[:, 0])
+
+
+def _has_bad_outliers(y: np.ndarray) -> bool:
+    """A result far worse than the typical one (targets are maximised): the median minus the
+    worst beyond 5 robust standard deviations (MAD), which small samples can show too. Only the bad
+    side counts: a result far better than the rest is what the model must see at full size."""
+    median = float(np.median(y))
+    spread = 1.4826 * float(np.median(np.abs(y - median)))
+    return median - float(y.min()) > 5 * spread
 
 
 def default_initial_points(keys: int, trials: int | None) -> int:
@@ -439,7 +454,9 @@ class BayesOptSearcher(Searcher):
 
     def _candidates(self, incumbents: np.ndarray) -> np.ndarray:
         space = self.optimizer.space
-        uniform = space.random_sample(CANDIDATES, random_state=self.rng)
+        # Scoring a candidate costs O(observations^2) (the GP's variance): past 250 observations
+        # fewer uniform ones are drawn; the near-best candidates and the hill-climb do the rest.
+        uniform = space.random_sample(CANDIDATES * 250 // max(250, len(space)), random_state=self.rng)
         near = incumbents[self.rng.randint(len(incumbents), size=CANDIDATES // 3)].copy()
         for key, enc in self.encodings.items():
             columns = space.masks[key]
@@ -485,12 +502,19 @@ class BayesOptSearcher(Searcher):
         space = self.optimizer.space
         columns = np.array([int(np.flatnonzero(space.masks[k])[0]) for k, e in self.encodings.items() if e.is_float])
 
-        def negative(values: np.ndarray) -> float:
-            point = x.copy()
-            point[columns] = values
-            return -float(score(point[None, :])[0])
+        step = 1e-6
 
-        result = minimize(negative, x[columns], bounds=space.bounds[columns], method="L-BFGS-B", options={"maxiter": 20})
+        def negative_and_gradient(values: np.ndarray) -> tuple[float, np.ndarray]:
+            # One GP prediction for the point and its forward differences, not one per coordinate:
+            # the solve against the observations dominates and costs the same for a few points.
+            points = np.repeat(x[None, :], len(columns) + 1, axis=0)
+            points[:, columns] = values
+            points[np.arange(1, len(columns) + 1), columns] += step
+            scores = score(points)
+            return -float(scores[0]), -(scores[1:] - scores[0]) / step
+
+        result = minimize(negative_and_gradient, x[columns], jac=True, bounds=space.bounds[columns], method="L-BFGS-B",
+                          options={"maxiter": 20})
         if result.success and -result.fun > value:
             x = x.copy()
             x[columns] = result.x
