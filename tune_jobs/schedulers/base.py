@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from tune_jobs.model import StrictModel
 from tune_jobs.registry import Registry
@@ -39,6 +39,16 @@ class SchedulerState(Protocol):
 # The live state of each running job's scheduler, by job key (its results directory). Ray pickles
 # the scheduler with the experiment and unpickles a fresh copy on resume; the state lives here.
 STATES: dict[str, SchedulerState] = {}
+
+
+State = TypeVar("State", bound=SchedulerState)
+
+
+def job_state(job_key: str, kind: type[State]) -> State:
+    """The job's scheduler state, made on first use; the Ray scheduler object holds only the key."""
+    state = STATES.setdefault(job_key, kind())
+    assert isinstance(state, kind)
+    return state
 
 
 def save_state(store: Any, state: SchedulerState) -> None:

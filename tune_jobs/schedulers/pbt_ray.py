@@ -8,7 +8,7 @@ from typing import Any
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
 
-from tune_jobs.schedulers.base import STATES
+from tune_jobs.schedulers.base import job_state
 from tune_jobs.schedulers.pbt import PbtState
 
 
@@ -19,9 +19,7 @@ class RecordingPbt(PopulationBasedTraining):
 
     @property
     def state(self) -> PbtState:
-        state = STATES.setdefault(self.job_key, PbtState())
-        assert isinstance(state, PbtState)
-        return state
+        return job_state(self.job_key, PbtState)
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
         self._iteration = result.get("training_iteration")  # trial.last_result is not updated yet

@@ -13,7 +13,7 @@ from typing import Any
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from tune_jobs.schedulers.base import STATES, JobContext
+from tune_jobs.schedulers.base import JobContext, job_state
 from tune_jobs.schedulers.promotion import PromotionState
 
 
@@ -27,9 +27,7 @@ class PromotionAsha(FIFOScheduler):
 
     @property
     def state(self) -> PromotionState:
-        state = STATES.setdefault(self.job_key, PromotionState())
-        assert isinstance(state, PromotionState)
-        return state
+        return job_state(self.job_key, PromotionState)
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
         iteration = int(result.get("training_iteration", 0))
