@@ -244,8 +244,9 @@ class BayesOptSearcher(Searcher):
         # worse than random at max_concurrent 4 (bench/search_suite.py, 30 trials, 20 seeds:
         # 1.06x random's regret in the median problem, now 0.90x; 1.29x its sequential regret,
         # now 1.11x).
-        if len(space) >= self.initial_points or self._rung_observations() is not None:
-            x = self._model_suggestion()
+        at_rung = self._rung_observations()
+        if len(space) >= self.initial_points or at_rung is not None:
+            x = self._model_suggestion(at_rung)
         elif self.design_used < len(self.design):
             x = self._from_unit(self.design[self.design_used])
             self.design_used += 1
@@ -383,10 +384,9 @@ class BayesOptSearcher(Searcher):
                 return np.array([self.points[t] for t in trials]), values, set(trials)
         return None
 
-    def _model_suggestion(self) -> np.ndarray | None:
+    def _model_suggestion(self, at_rung: tuple[np.ndarray, np.ndarray, set[str]] | None) -> np.ndarray | None:
         space = self.optimizer.space
         observed_x, observed_y = space.params, space.target
-        at_rung = self._rung_observations()
         observed_trials: set[str] = set()
         if at_rung is not None:
             observed_x, observed_y, observed_trials = at_rung
