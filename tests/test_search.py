@@ -360,3 +360,18 @@ def test_auto_picks_bayesopt_from_30_trials_and_random_otherwise(changes, chosen
     spec = validate_spec(data)
     assert spec.search.algorithm == chosen and spec.search_label == f"auto: {chosen}"
     assert validate_spec(spec.resolved()).search.algorithm == chosen  # job.json records what ran
+
+
+def test_parallel_workers_get_untried_points_until_the_initial_results_are_in():
+    """The GP starts on `initial_points` results, not on a few results and many pending guesses."""
+    space = {"x": Uniform(uniform=(0.0, 1.0)), "y": Uniform(uniform=(0.0, 1.0))}
+    searcher = BayesOptSearcher(space, "s", "max", BayesOptOptions(initial_points=4), seed=0)
+    first = {f"t{i}": searcher.suggest(f"t{i}") for i in range(4)}  # four workers start together
+    for trial in ("t0", "t1"):
+        searcher.on_trial_complete(trial, {"s": first[trial]["x"]})
+    searcher.suggest("t4"), searcher.suggest("t5")  # two results in, four trials running
+    assert searcher.kernel is None  # no model fitted yet
+    for trial in ("t2", "t3"):
+        searcher.on_trial_complete(trial, {"s": first[trial]["x"]})
+    searcher.suggest("t6")
+    assert searcher.kernel is not None
