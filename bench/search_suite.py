@@ -16,9 +16,12 @@ Engines. ``searcher`` (default) builds each tune-jobs algorithm from a job spec 
 taking the training time the table recorded, so parallel results come back out of order as on a
 cluster. ``run`` runs every search as a real ``tune-jobs`` job on one embedded Ray, the trainable
 (``bench.suite_trainable:evaluate``) sleeping a scaled training time: slow, for checking that the
-first engine measures what users get. Peers not in tune-jobs: Optuna's ``GPSampler`` (``optuna_gp``, as
-an Optuna user writes it: ``suggest_categorical`` over the lists) and the stock ``bayes_opt`` loop
-(``stock_bayes_opt``: lists as integer indices, sequential, its defaults).
+first engine measures what users get. Methods: tune-jobs' algorithms by name (``auto``, ``random``,
+``tpe``, ``bayesopt``, ``optuna_gp``; ``bayesopt:VARIANT`` for option sets, see VARIANTS); peers
+driven directly, not through tune-jobs: Optuna's ``GPSampler`` as an Optuna user writes it
+(``optuna_gp_peer``: ``suggest_categorical`` over the lists; ``optuna_gp_peer:indices``: numeric
+lists as integer indices) and the stock ``bayes_opt`` loop (``stock_bayes_opt``: lists as integer
+indices, sequential, its defaults). ``--floor`` prints each problem's noise floor instead.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.tabular_problems import TabularProblem, suite_problems  # noqa: E402
 
-DEFAULT_METHODS = ("random", "tpe", "bayesopt", "optuna_gp", "stock_bayes_opt")
+DEFAULT_METHODS = ("random", "tpe", "auto", "bayesopt", "optuna_gp", "stock_bayes_opt")
 
 
 @dataclass(frozen=True)
@@ -129,20 +132,23 @@ class OptunaGP:
 
     sequential = False
 
-    def __init__(self, problem: TabularProblem, seed: int) -> None:
+    def __init__(self, problem: TabularProblem, seed: int, indices: bool = False) -> None:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         direction = "maximize" if problem.mode == "max" else "minimize"
         self.study = optuna.create_study(sampler=optuna.samplers.GPSampler(seed=seed), direction=direction)
-        self.distributions = {k: optuna.distributions.CategoricalDistribution(v) for k, v in problem.values.items()}
+        self.values = problem.values
+        self.indexed = {k for k, v in self.values.items() if indices and all(isinstance(x, (int, float)) for x in v)}
+        self.distributions = {k: optuna.distributions.IntDistribution(0, len(v) - 1) if k in self.indexed
+                              else optuna.distributions.CategoricalDistribution(v) for k, v in self.values.items()}
         self.trials: dict[str, Any] = {}
 
     def ask(self, trial_id: str) -> dict[str, Any] | None:
         trial = self.study.ask(self.distributions)
         self.trials[trial_id] = trial
-        return dict(trial.params)
+        return {k: self.values[k][v] if k in self.indexed else v for k, v in trial.params.items()}
 
     def tell(self, trial_id: str, value: float) -> None:
         self.study.tell(self.trials.pop(trial_id), value)
@@ -179,8 +185,8 @@ class StockBayesOpt:
 
 
 def build_method(task: Task, problem: TabularProblem) -> Any:
-    if task.method == "optuna_gp":
-        return OptunaGP(problem, task.seed)
+    if task.method in ("optuna_gp_peer", "optuna_gp_peer:indices"):
+        return OptunaGP(problem, task.seed, indices=task.method.endswith("indices"))
     if task.method == "stock_bayes_opt":
         return StockBayesOpt(problem, task.seed)
     algorithm, _, variant = task.method.partition(":")  # "bayesopt:name" picks a variant for experiments
@@ -328,6 +334,27 @@ def print_tables(outcomes: list[Outcome], methods: list[str], measure: str = "re
                 print(f"  {method}: {np.median(finite):.2f}x (worst {max(finite):.2f}x)")
 
 
+def print_noise_floor(problems: list[TabularProblem], seeds: int, budget: int = 30) -> None:
+    """What no searcher that picks the best observed trial can beat: every configuration of the
+    table trained once (one seed drawn at random) and the best observed one picked, side by side
+    with random search's regret at ``budget`` trials; the median over ``seeds`` draws of each."""
+    print(f"noise floor: regret of the best observed of every configuration, against random search at {budget} trials")
+    print(f"{'problem':32s}{'every config once':>20s}{'random':>14s}{'ratio':>8s}")
+    for problem in problems:
+        rows = list(problem._bench._dataset.values())
+        means = np.array([np.mean(row[problem.metric]) for row in rows])
+        sign = 1.0 if problem.mode == "max" else -1.0
+        floor, sampled = [], []
+        for seed in range(seeds):
+            rng = np.random.default_rng(seed)
+            observed = np.array([row[problem.metric][rng.integers(len(row[problem.metric]))] for row in rows])
+            floor.append(sign * (problem.optimum - means[int(np.argmax(sign * observed))]))
+            picks = rng.choice(len(rows), size=budget, replace=False)
+            sampled.append(sign * (problem.optimum - means[picks[int(np.argmax(sign * observed[picks]))]]))
+        low, base = float(np.median(floor)), float(np.median(sampled))
+        print(f"{problem.name:32s}{low:>20.4g}{base:>14.4g}{ratio(low, base):>7.2f}x", flush=True)
+
+
 # -- main -------------------------------------------------------------------------------------
 
 def _work(args: tuple[Task, str, str]) -> Outcome:
@@ -350,9 +377,13 @@ def main() -> None:
     parser.add_argument("--storage", default="/tmp/tune-jobs-search-suite", help="results root (run engine)")
     parser.add_argument("--measure", choices=("regret", "observed_regret"), default="regret",
                         help="regret of the true value of the pick, or of the best value seen")
+    parser.add_argument("--floor", action="store_true", help="print each problem's noise floor and stop")
     args = parser.parse_args()
 
     problems = suite_problems(args.problems)
+    if args.floor:
+        print_noise_floor(problems, args.seeds, min(args.budgets))
+        return
     tasks = [Task(p.name, m, b, c, s, args.ordinal) for p in problems for b in args.budgets for c in args.concurrency
              for m in args.methods for s in range(args.first_seed, args.first_seed + args.seeds)]
     outcomes = load_outcomes(args.csv) if args.csv else []

@@ -214,6 +214,18 @@ def test_tpe_runs_through_the_cli(ray_session, in_repo, tmp_path, job_dir):
     assert len(trials) == 6 and trials["config/x"].between(0, 2).all()
 
 
+def test_optuna_gp_runs_parallel_trials_through_the_cli(ray_session, in_repo, tmp_path, job_dir):
+    spec = write_spec(tmp_path, space={"x": {"uniform": [0, 2]}, "opt": {"choice": ["a", "b"]}},
+                      search={"algorithm": "optuna_gp", "num_samples": 8, "seed": 0, "max_concurrent": 2,
+                              "options": {"initial_points": 3}})
+    code, output = run_cli("run", spec)
+    assert code == 0, output
+    trials = pd.read_parquet(job_dir / "trials.parquet")
+    assert len(trials) == 8 and set(trials.status) == {"completed"}
+    assert trials["config/x"].between(0, 2).all() and set(trials["config/opt"]) <= {"a", "b"}
+    assert trials[["config/x", "config/opt"]].astype(str).agg("|".join, axis=1).nunique() == 8
+
+
 def test_a_killed_trial_is_retried_from_its_checkpoint_and_recorded(ray_session, in_repo, tmp_path, job_dir):
     spec = write_spec(tmp_path, trainable="tests.user_trainables:killed_once", config={"steps": 4},
                       space={"x": {"grid": [0.2, 0.8]}}, search={"algorithm": "grid"}, failure={"max_failures": 2})

@@ -213,7 +213,7 @@ def test_search_option_errors(search, expected):
     assert info.value.problems == [expected]
 
 
-@pytest.mark.parametrize("algorithm", ["bayesopt", "tpe"])
+@pytest.mark.parametrize("algorithm", ["bayesopt", "tpe", "optuna_gp"])
 def test_grid_with_a_model_based_search_says_why(algorithm):
     with pytest.raises(SpecError) as info:
         validate_spec({**BASE, "space": {"lr": {"grid": [0.1, 0.01]}}, "search": {"algorithm": algorithm}})
@@ -352,8 +352,12 @@ def test_under_rungs_the_gp_learns_from_the_highest_rung_with_enough_results():
     ({"search": {"num_samples": 30}}, "bayesopt"),
     ({"search": {"num_samples": 30, "algorithm": "auto"}, "space": {**BASE["space"], "wd": {"grid": [0.0, 0.1]}}}, "random"),
     ({"search": {"num_samples": 30}, "scheduler": {"type": "pbt"}}, "random"),
+    ({"search": {"num_samples": 30}, "space": {"optimizer": {"choice": ["sgd", "adam"]}, "schedule": {"choice": ["constant", "cosine"]}}},
+     "optuna_gp"),  # nothing but unordered categories
+    ({"search": {"num_samples": 30}, "space": {"optimizer": {"choice": ["sgd", "adam"]}, "hidden": {"choice": [32, 64]}}},
+     "bayesopt"),  # a list of numbers is ordered
 ])
-def test_auto_picks_bayesopt_from_30_trials_and_random_otherwise(changes, chosen):
+def test_auto_picks_a_gp_from_30_trials_and_random_otherwise(changes, chosen):
     data = {**BASE, **changes}
     if "wd" in data["space"]:
         data["trainable"], data["metric"], data["mode"] = "tests.user_trainables:quadratic", "score", "max"

@@ -96,7 +96,7 @@ def test_the_default_sample_count_is_not_a_spec_field():
          "trainable: unknown trainable 'resnet9000'; valid: custom_model, digits_cnn, digits_mlp, image_cnn, resnet18, "
          "tabular_mlp, text_rnn, text_transformer, vgg11_bn"),
         ({"search__algorithm": "hyperopt"},
-         "search.algorithm: unknown search algorithm 'hyperopt'; valid: auto, bayesopt, grid, random, tpe"),
+         "search.algorithm: unknown search algorithm 'hyperopt'; valid: auto, bayesopt, grid, optuna_gp, random, tpe"),
         ({"search__num_samples": 0}, "search.num_samples: input should be greater than or equal to 1, got 0"),
         ({"search__options": {"kappa": 2}}, "search.options.kappa: unknown key; nothing can be set here"),
         ({"scheduler__type": "median"}, "scheduler.type: unknown scheduler 'median'; valid: asha, asha_promotion, fifo, hyperband, pbt"),

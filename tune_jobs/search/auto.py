@@ -1,10 +1,14 @@
 """``auto`` (the default): the algorithm that bench/search_suite.py found worth its cost for the job.
 
-On third-party benchmarks of real trainings, BayesOpt's regret was at most random search's from
-30 trials on (median over 13 problems 0.81x at 30 trials, 0.68x at 60; at 20 trials 1.02x: too few
-results for a model to pay). So: ``bayesopt`` from ``MODEL_FROM_TRIALS`` samples on, random search
-below that, and random search when the space has ``grid`` keys (crossed with every sample), no
-searched key, or the scheduler draws its own population (pbt). The choice is made when the spec is validated and recorded in job.json.
+On third-party benchmarks of real trainings (README, "Search quality"): below 30 trials no model
+paid for itself (at 20 trials BayesOpt's median regret was random search's), so random search.
+From 30 trials on, a GP: ``optuna_gp`` when every searched key is a list of unordered categories
+(NAS-Bench-201's operations, where it had a third to two thirds of random's regret and
+``bayesopt`` did no better than random), ``bayesopt`` otherwise (ordered numbers, ranges and mixed
+spaces; on HPOLib it had under a tenth of random's regret, GPSampler a quarter to a half). Random
+search also when the space has ``grid`` keys (crossed with every sample), no searched key, or the
+scheduler draws its own population (pbt). The choice is made when the spec is validated and
+recorded in job.json.
 """
 
 from __future__ import annotations
@@ -12,9 +16,20 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from tune_jobs.search.base import SEARCHES, NoOptions, SearchSpec
-from tune_jobs.space import Grid, Param
+from tune_jobs.space import Choice, Grid, Param
 
 MODEL_FROM_TRIALS = 30
+
+
+def all_unordered(space: dict[str, Param]) -> bool:
+    """Every key a choice among values that have no order (strings, booleans, mixed lists)."""
+    return all(isinstance(p, Choice) and not p.all_numbers for p in space.values())
+
+
+def chosen_algorithm(space: dict[str, Param], trials: int, model_based: bool) -> str:
+    if not (model_based and space and trials >= MODEL_FROM_TRIALS) or any(isinstance(p, Grid) for p in space.values()):
+        return "random"
+    return "optuna_gp" if all_unordered(space) else "bayesopt"
 
 
 @SEARCHES.register("auto")
@@ -23,9 +38,7 @@ class AutoSearch(SearchSpec):
     options: NoOptions = NoOptions()
 
     def resolve(self, space: dict[str, Param], model_based: bool = True) -> SearchSpec:
-        use_model = (model_based and bool(space) and not any(isinstance(p, Grid) for p in space.values())
-                     and self.trials >= MODEL_FROM_TRIALS)
-        name = "bayesopt" if use_model else "random"
+        name = chosen_algorithm(space, self.trials, model_based)
         return SEARCHES.get(name).model_validate({"algorithm": name, "num_samples": self.num_samples, "seed": self.seed,
                                                    "max_concurrent": self.max_concurrent})
 
