@@ -204,6 +204,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bayesopt:init5": {"initial_points": 5},
     "bayesopt:init12": {"initial_points": 12},
     "bayesopt:ucb": {"acquisition": "ucb"},
+    "bayesopt:believer": {"pending": "believer"},
 }
 
 

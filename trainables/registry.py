@@ -92,19 +92,45 @@ def _where(exc: Exception) -> str:
     return f"{exc}{where}"
 
 
+# Functions handed to ``tune_jobs.run`` as Python objects, by the reference they were given.
+IN_PROCESS_PREFIX = "python:"
+_IN_PROCESS: dict[str, TrainFunction] = {}
+
+
+def register_function(function: TrainFunction) -> str:
+    """A reference for a function passed as an object (a notebook's, a script's): it resolves in
+    this process only, and Ray ships the function itself (cloudpickle) to the workers."""
+    name = getattr(function, "__qualname__", None) or type(function).__name__
+    reference = f"{IN_PROCESS_PREFIX}{getattr(function, '__module__', None) or 'unknown'}.{name}"
+    _IN_PROCESS[reference] = function
+    return reference
+
+
+def _check_signature(reference: str, function: Callable[..., Any]) -> None:
+    parameters = list(inspect.signature(function).parameters)
+    if len(parameters) < 2:
+        raise ValueError(f"{reference} must take (config, report), takes ({', '.join(parameters)})")
+
+
 def resolve_trainable(reference: str) -> TrainableDef:
-    """A registered name, or ``package.module:function`` imported from the working directory."""
+    """A registered name, ``package.module:function`` imported from the working directory, or a
+    function passed to ``tune_jobs.run`` in this process."""
     import trainables  # noqa: F401  (registers the built-ins)
 
+    if reference.startswith(IN_PROCESS_PREFIX):
+        if reference not in _IN_PROCESS:
+            raise ValueError(f"{reference} was a Python function passed to tune_jobs.run in another process; "
+                             "pass it again, or name it as 'package.module:function'")
+        _check_signature(reference, _IN_PROCESS[reference])
+        return TrainableDef(reference, _IN_PROCESS[reference])
     if ":" not in reference:
         return TRAINABLES.get(reference)
     if not _REFERENCE.match(reference):
         raise ValueError(f"expected a registered name or 'package.module:function', got {reference!r}")
     function = import_function(reference)
-    parameters = list(inspect.signature(function).parameters)
-    if len(parameters) < 2:
-        raise ValueError(f"{reference} must take (config, report), takes ({', '.join(parameters)})")
+    _check_signature(reference, function)
     return TrainableDef(reference, function)
 
 
-__all__ = ["TRAINABLES", "Mode", "TrainableDef", "UnknownNameError", "register_trainable", "resolve_trainable"]
+__all__ = ["IN_PROCESS_PREFIX", "TRAINABLES", "Mode", "TrainableDef", "UnknownNameError", "register_function",
+           "register_trainable", "resolve_trainable"]

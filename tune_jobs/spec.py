@@ -314,7 +314,7 @@ def _check_value(model: type[BaseModel], key: str, value: Any, path: str, kind: 
     return []
 
 
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     node = data
     for part in parents:
@@ -380,7 +380,7 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     data = read_spec_file(Path(path))
     for text in overrides:
         key, value = parse_override(text)
-        _set_dotted(data, key, value)
+        set_dotted(data, key, value)
     return validate_spec(data)
 
 

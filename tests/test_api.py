@@ -1,0 +1,95 @@
+"""The Python API: run / validate / load, and a Python function as the trainable."""
+
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import tune_jobs
+from tune_jobs.cli import app
+from tune_jobs.results.reader import rank_trials
+
+pytestmark = pytest.mark.integration
+
+
+def test_validate_raises_the_lines_the_cli_prints(in_repo, tmp_path):
+    with pytest.raises(tune_jobs.SpecError) as info:
+        tune_jobs.validate("examples/digits_mlp.yaml", search__num_samples=0, space__lr={"loguniform": [0, 1]})
+    cli = CliRunner().invoke(app, ["validate", "examples/digits_mlp.yaml", "--set", "search.num_samples=0",
+                                   "--set", "space.lr={loguniform: [0, 1]}"])
+    assert cli.exit_code == 2
+    assert str(info.value).splitlines() == info.value.problems == cli.output.strip().splitlines()
+    assert any(line.startswith("space.lr: loguniform lower bound must be > 0") for line in info.value.problems)
+
+
+def test_validate_leaves_the_callers_dict_alone():
+    spec = {"name": "q", "trainable": "tests.user_trainables:quadratic", "metric": "score", "mode": "max",
+            "space": {"x": {"uniform": [0, 2]}}, "search": {"num_samples": 4}}
+    job = tune_jobs.validate(spec, search__num_samples=6)
+    assert job.search.num_samples == 6 and spec["search"] == {"num_samples": 4}
+
+
+def test_a_bad_spec_argument_is_one_line():
+    with pytest.raises(tune_jobs.SpecError, match="^spec: a path, a dict or a JobSpec, got int$"):
+        tune_jobs.validate(3)
+
+
+def test_run_returns_the_tables_the_files_hold(ray_session, in_repo, tmp_path):
+    result = tune_jobs.run("examples/digits_mlp.yaml", storage=str(tmp_path), search__num_samples=2,
+                           config__epochs=2, space__hidden={"choice": [16, 32]}, scheduler={"type": "fifo"},
+                           tensorboard=False)
+    directory = tmp_path / "digits-mlp"
+    assert result.directory == str(directory) and result.status == "finished"
+    pd.testing.assert_frame_equal(result.trials, pd.read_parquet(directory / "trials.parquet"))
+    pd.testing.assert_frame_equal(result.iterations, pd.read_parquet(directory / "iterations.parquet"))
+    assert len(result.trials) == 4 and len(result.iterations) == 8  # 2 samples x 2 optimizers, 2 epochs each
+    top = rank_trials(result.trials, "val_accuracy", "max").iloc[0]
+    assert result.best.trial_id == top["trial_id"] and result.best.value == top["best_val_accuracy"]
+    assert set(result.best.config) == set(result.spec["space"])
+    reloaded = tune_jobs.load(directory)
+    pd.testing.assert_frame_equal(reloaded.trials, result.trials)
+    assert reloaded.best == result.best
+    page = result.report()
+    assert page == directory / "report.html" and "digits-mlp" in page.read_text()
+
+
+def test_a_function_defined_in_the_caller_is_the_trainable(ray_session, tmp_path):
+    offset = 0.25  # captured: the function travels to the workers by value, not by module name
+
+    def peak(config, report):
+        for step in range(1, 3):
+            report({"score": -((config["x"] - 1.0) ** 2) + offset, "step": step})
+
+    spec = {"name": "closure", "trainable": peak, "metric": "score", "mode": "max",
+            "space": {"x": {"uniform": [0.0, 2.0]}}, "search": {"num_samples": 3, "seed": 0},
+            "storage": str(tmp_path), "tensorboard": False}
+    result = tune_jobs.run(spec)
+    assert result.spec["trainable"].startswith("python:") and result.spec["trainable"].endswith("<locals>.peak")
+    assert len(result.trials) == 3 and set(result.trials.status) == {"completed"}
+    assert (result.iterations.score <= offset).all() and result.best.value > offset - 1
+    with pytest.raises(tune_jobs.SpecError, match="^trainable: a Python function runs on an embedded Ray"):
+        tune_jobs.run(spec, address="ray://10.0.0.1:10001")
+
+
+def test_a_script_runs_a_job_on_its_own_function(in_repo, tmp_path):
+    """The user's own script: the function lives in __main__, Ray starts embedded and stops."""
+    script = tmp_path / "tune_me.py"
+    script.write_text(textwrap.dedent(f"""
+        import tune_jobs
+
+        def train(config, report):
+            for step in range(1, 3):
+                report({{"loss": (config["x"] - 0.3) ** 2 + 1 / step}})
+
+        result = tune_jobs.run({{"name": "script", "trainable": train, "metric": "loss", "mode": "min",
+                                 "space": {{"x": {{"uniform": [0, 1]}}}}, "search": {{"num_samples": 3, "seed": 1}},
+                                 "storage": {str(tmp_path)!r}, "tensorboard": False}}, num_cpus=2)
+        print("TRIALS", len(result.trials), "ITERATIONS", len(result.iterations), "BEST", result.best.trial_id)
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "TRIALS 3 ITERATIONS 6 BEST" in done.stdout
+    assert "Trial status" not in done.stdout + done.stderr  # no Ray tables: our one progress line only
