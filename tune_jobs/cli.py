@@ -225,7 +225,8 @@ def trainables() -> None:
 
     for name, definition in TRAINABLES:
         out.print(f"[bold]{name}[/bold]: {definition.description}")
-        metrics = ", ".join(f"{m} ({mode})" for m, mode in definition.metrics.items())
+        metrics = (", ".join(f"{m} ({mode})" for m, mode in definition.metrics.items())
+                   or "whatever it reports (the spec sets mode)")
         out.print(f"  metrics: {metrics}", highlight=False)
         defaults = ", ".join(f"{k}={show(v)}" for k, v in definition.defaults().items())
         out.print(f"  config: {defaults}", highlight=False)

@@ -1,8 +1,8 @@
 """``optuna_gp``: Optuna's Gaussian-process sampler (``GPSampler``) through Ray's Optuna integration.
 
 It earns its place on spaces of unordered categories: on NAS-Bench-201 (six operations, five
-choices each) it had a third to two thirds of random search's regret at 30 trials where
-``bayesopt``, whose strength is ordered numbers, did no better than random (bench/search_suite.py;
+choices each) it had 0.40x to 0.63x random search's regret at 30 trials (20 seeds), where
+``bayesopt``, whose strength is ordered numbers, had 0.40x to 0.81x (bench/search_suite.py;
 README). Lists are categorical here, as an Optuna user writes them.
 """
 
