@@ -71,3 +71,38 @@ def test_a_missing_module_is_one_line(in_repo):
     with pytest.raises(tune_jobs.SpecError) as info:
         tune_jobs.validate(SPEC, config={"epochs": 2})
     assert info.value.problems == ["config: module is required: the LightningModule as 'package.module:Class'"]
+
+
+@pytest.mark.slow
+def test_a_killed_driver_resumes_lightning_trials_with_each_epoch_once(in_repo, tmp_path):
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.results_files import rows_of
+
+    command = [sys.executable, "-m", "tune_jobs", "run", SPEC, "--storage", str(tmp_path), "--num-cpus", "2",
+               "--set", "search={algorithm: random, num_samples: 2, seed: 0}", "--set", "scheduler={type: fifo}",
+               "--set", "config.epochs=6"]
+    results = tmp_path / "lightning-digits"
+    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while len(rows_of(results)) < 3:
+            assert time.monotonic() < deadline, "the job reported nothing in 180 s"
+            time.sleep(0.2)
+        os.kill(driver.pid, signal.SIGKILL)  # the driver only: no cleanup, no final flush
+        driver.wait(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the orphaned embedded Ray of the killed driver
+            os.killpg(driver.pid, signal.SIGKILL)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert "resuming job lightning-digits" in done.stderr
+    trials, iterations = read(results)
+    assert set(trials.status) == {"completed"} and (trials.iterations == 6).all()
+    assert len(iterations) == 12 and not iterations.duplicated(["trial_id", "training_iteration"]).any()
+    assert (iterations.epoch == iterations.training_iteration).all()  # Lightning went on from its checkpoint

@@ -94,7 +94,12 @@ def test_each_scheduler_runs_a_job(ray_session, in_repo, tmp_path, name):
     trials = pd.read_parquet(Path(outcome.results_dir) / "trials.parquet")
     iterations = pd.read_parquet(Path(outcome.results_dir) / "iterations.parquet")
     assert len(trials) == 8 and set(trials.status) <= {"completed", "stopped"}
-    assert (trials.iterations <= 9).all() and (trials[trials.status == "completed"].iterations == 9).all()
+    assert (trials.iterations <= 9).all()
+    short = trials[(trials.status == "completed") & (trials.iterations < 9)]
+    if len(short):  # PBT may hand a trial a donor's checkpoint from its last step: nothing left to run
+        events = pd.read_parquet(Path(outcome.results_dir) / "scheduler_events.parquet")
+        finished_copies = events[(events.event == "exploited") & (events.copied_iteration == 9)]
+        assert set(short.trial_id) <= set(finished_copies.trial_id), short
     assert not iterations.duplicated(["trial_id", "training_iteration"]).any()
     assert len(iterations) == trials.iterations.sum()
     if spec.scheduler.milestones:

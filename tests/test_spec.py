@@ -93,7 +93,7 @@ def test_the_default_sample_count_is_not_a_spec_field():
                              "scheduler, resources, stop, failure, storage, runtime_env, tensorboard, stages"),
         ({"mode": "maximise"}, "mode: input should be 'max' or 'min', got 'maximise'"),
         ({"trainable": "resnet9000"},
-         "trainable: unknown trainable 'resnet9000'; valid: custom_model, digits_cnn, digits_mlp, image_cnn, resnet18, "
+         "trainable: unknown trainable 'resnet9000'; valid: custom_model, digits_cnn, digits_mlp, image_cnn, lightning, resnet18, "
          "tabular_mlp, text_rnn, text_transformer, vgg11_bn"),
         ({"search__algorithm": "hyperopt"},
          "search.algorithm: unknown search algorithm 'hyperopt'; valid: auto, bayesopt, grid, optuna_gp, random, tpe"),
