@@ -33,6 +33,8 @@ def test_bayesopt_and_asha_tune_a_lightning_module(ray_session, in_repo, tmp_pat
     lr = trials.set_index("trial_id").loc[iterations.trial_id, "config/lr"].to_numpy()
     assert iterations.lr_in_effect.to_numpy() == pytest.approx(lr)
     assert trials.best_val_accuracy.max() > 0.8
+    for trial_id in trials.trial_id:  # Lightning's own TensorBoard logs, next to ours
+        assert list((tmp_path / "lightning-digits" / "tensorboard" / trial_id / "lightning").glob("events.out.tfevents.*"))
 
 
 def test_a_crashed_trial_resumes_from_lightnings_checkpoint(ray_session, in_repo, tmp_path):

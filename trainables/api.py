@@ -6,7 +6,9 @@
     also saves ``state`` (any picklable object, e.g. torch state dicts) for retries and resume;
   - ``checkpoint``: the last saved ``state`` when resuming, else ``None`` (only passed to
     functions that declare the parameter).
-A unit test runs a trainable with a ``Recorder`` instead of Ray.
+A unit test runs a trainable with a ``Recorder`` instead of Ray. Trainables that keep logs of their
+own (Lightning's TensorBoard files) write them under ``$TUNE_JOBS_TRIAL_LOG_DIR`` when it is set:
+the trial's folder in the job's ``tensorboard/``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+TRIAL_LOG_DIR = "TUNE_JOBS_TRIAL_LOG_DIR"
 
 
 class Report(Protocol):

@@ -6,13 +6,15 @@ next to the Trainer's. tune-jobs builds the Trainer: every validation epoch's lo
 one report, with Lightning's own checkpoint of that moment, so retries, resume, ASHA and PBT
 restore through ``Trainer.fit(ckpt_path=...)``. After a restore the config's ``lr`` (when it has
 one) is set on every optimizer: PBT's mutated value is the one in effect, not the checkpoint's.
-Uses ``lightning.pytorch`` (Lightning 2.x), or ``pytorch_lightning`` when that is what your
+Lightning's own TensorBoard logs go to the trial's folder of the job's ``tensorboard/``. Uses
+``lightning.pytorch`` (Lightning 2.x), or ``pytorch_lightning`` when that is what your
 module subclasses: never the two mixed.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from trainables.api import Report
+from trainables.api import TRIAL_LOG_DIR, Report
 from trainables.byo import load_function
 from trainables.loop_config import ConfigError, parse_config
 from trainables.registry import register_trainable
@@ -87,6 +89,15 @@ def _reporter(pl: Any, report: Report, folder: Path, lr: float | None) -> Any:
     return ReportEachValidation()
 
 
+def _tensorboard_logger(pl: Any) -> Any:
+    """Lightning's own TensorBoard logs in the trial's folder of the job's ``tensorboard/`` (next to
+    the event files tune-jobs writes there); none when the job keeps no TensorBoard files."""
+    folder = os.environ.get(TRIAL_LOG_DIR)
+    if not folder:
+        return False
+    return pl.loggers.TensorBoardLogger(save_dir=folder, name="", version="lightning", default_hp_metric=False)
+
+
 @register_trainable("lightning", config=LightningConfig, metrics={},  # type: ignore[arg-type]
                     description="your LightningModule and LightningDataModule; metrics: what validation logs")
 def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
@@ -109,7 +120,7 @@ def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | N
             precision=settings.precision, gradient_clip_val=settings.gradient_clip_val,
             accumulate_grad_batches=settings.accumulate_grad_batches,
             callbacks=[_reporter(pl, report, folder, everything.get("lr"))],
-            logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+            logger=_tensorboard_logger(pl), enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
             num_sanity_val_steps=0, default_root_dir=temp,
         )
         restore = None

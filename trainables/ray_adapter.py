@@ -10,6 +10,7 @@ Ray checkpoints, and bad reports become clear trial failures.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import tempfile
 import time
@@ -18,6 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from trainables.api import TRIAL_LOG_DIR
 from trainables.registry import TrainableDef
 
 ERROR_KEY = "tune_jobs_error"
@@ -170,13 +172,21 @@ class ObjectStoreData:
             time.sleep(0.1)  # another trial is loading it right now
 
 
-def ray_trainable(trainable: TrainableDef, metric: str, cpus: float,
-                  data_registry: str | None = None) -> Callable[[dict[str, Any]], None]:
-    """A Ray Tune function trainable running ``trainable`` and reporting ``metric``."""
+def ray_trainable(trainable: TrainableDef, metric: str, cpus: float, data_registry: str | None = None,
+                  log_root: str | None = None) -> Callable[[dict[str, Any]], None]:
+    """A Ray Tune function trainable running ``trainable`` and reporting ``metric``. ``log_root``:
+    where trainables that keep their own logs (Lightning) write them, one folder per trial."""
     function, accepts_checkpoint = trainable.function, trainable.accepts_checkpoint
 
     def run_trial(config: dict[str, Any]) -> None:
         from trainables import shared_data
+
+        if log_root is not None:
+            from ray import tune
+
+            os.environ[TRIAL_LOG_DIR] = str(Path(log_root) / tune.get_context().get_trial_id())
+        else:
+            os.environ.pop(TRIAL_LOG_DIR, None)
 
         # Ray sets OMP_NUM_THREADS from the trial's CPUs; torch, once imported, follows it.
         if "torch" in sys.modules:

@@ -257,7 +257,8 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
         registry_name = f"tune-jobs-data-{uuid.uuid4().hex[:12]}"
         registry = data_registry_class().options(name=registry_name).remote()
         trainable = tune.with_resources(
-            ray_trainable(spec.trainable_def, spec.metric, spec.resources.cpu, registry_name),
+            ray_trainable(spec.trainable_def, spec.metric, spec.resources.cpu, registry_name,
+                          log_root=str(Path(store.path) / TENSORBOARD_DIR) if spec.tensorboard and store.local else None),
             {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
         )
         space = param_space(
