@@ -108,3 +108,18 @@ def test_a_killed_driver_resumes_lightning_trials_with_each_epoch_once(in_repo, 
     assert set(trials.status) == {"completed"} and (trials.iterations == 6).all()
     assert len(iterations) == 12 and not iterations.duplicated(["trial_id", "training_iteration"]).any()
     assert (iterations.epoch == iterations.training_iteration).all()  # Lightning went on from its checkpoint
+
+
+def test_the_trainer_comes_from_the_package_the_module_subclasses():
+    import lightning.pytorch
+    import pytorch_lightning
+
+    from trainables.lightning import _lightning_for
+
+    class Old(pytorch_lightning.LightningModule):
+        pass
+
+    class New(lightning.pytorch.LightningModule):
+        pass
+
+    assert _lightning_for(Old()) is pytorch_lightning and _lightning_for(New()) is lightning.pytorch
