@@ -17,16 +17,14 @@ from pydantic import ConfigDict, Field
 from trainables.api import Report
 from trainables.digits_mlp import METRICS
 from trainables.loop_config import ConfigError, LoopConfig, parse_config
-from trainables.registry import import_function, register_trainable
-
-_REFERENCE = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+from trainables.registry import REFERENCE_PATTERN, import_function, register_trainable
 
 
 class CustomModelConfig(LoopConfig):
     model_config = ConfigDict(extra="allow")  # the user's own keys, passed to the factories
 
-    model_factory: str = Field("examples.custom_model:build_model", pattern=_REFERENCE)
-    data_factory: str = Field("examples.custom_model:load_data", pattern=_REFERENCE)
+    model_factory: str = Field("examples.custom_model:build_model", pattern=REFERENCE_PATTERN)
+    data_factory: str = Field("examples.custom_model:load_data", pattern=REFERENCE_PATTERN)
 
 
 def load_function(reference: str, key: str) -> Any:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Any, Literal
@@ -25,9 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from trainables.api import TRIAL_LOG_DIR, Report
 from trainables.byo import load_function
 from trainables.loop_config import ConfigError, parse_config
-from trainables.registry import register_trainable
+from trainables.registry import REFERENCE_PATTERN, register_trainable
 
-_REFERENCE = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
 CHECKPOINT_KEY = "lightning_checkpoint"
 
 
@@ -38,8 +36,9 @@ def lightning_installed() -> bool:
 class LightningConfig(BaseModel):
     model_config = ConfigDict(extra="allow")  # the user's own keys, passed to the module and datamodule
 
-    module: str = Field("", description="the LightningModule: package.module:Class (or a factory function)")
-    datamodule: str | None = Field(None, pattern=_REFERENCE, description="the LightningDataModule, likewise")
+    module: str = Field("", pattern=REFERENCE_PATTERN,
+                        description="the LightningModule: package.module:Class (or a factory function)")
+    datamodule: str | None = Field(None, pattern=REFERENCE_PATTERN, description="the LightningDataModule, likewise")
     epochs: int = Field(10, ge=1, description="Trainer max_epochs")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: the GPU when the trial has one")
     precision: str | None = Field(None, description="Trainer precision, e.g. bf16-mixed, 16-mixed, 32-true")
@@ -51,8 +50,6 @@ class LightningConfig(BaseModel):
     def _module_given_and_lightning_installed(self) -> LightningConfig:
         if not self.module:
             raise ValueError("module is required: the LightningModule as 'package.module:Class'")
-        if not re.match(_REFERENCE, self.module):
-            raise ValueError(f"module: expected 'package.module:Class', got {self.module!r}")
         if not lightning_installed():
             raise ValueError("the lightning trainable needs Lightning: pip install 'tune-jobs[lightning]'")
         return self

@@ -59,7 +59,8 @@ def register_trainable(
     return add
 
 
-_REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+REFERENCE_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"  # package.module:name
+_REFERENCE = re.compile(REFERENCE_PATTERN)
 
 
 def import_function(reference: str) -> Callable[..., Any]:
@@ -132,5 +133,5 @@ def resolve_trainable(reference: str) -> TrainableDef:
     return TrainableDef(reference, function)
 
 
-__all__ = ["IN_PROCESS_PREFIX", "TRAINABLES", "Mode", "TrainableDef", "UnknownNameError", "register_function",
+__all__ = ["IN_PROCESS_PREFIX", "REFERENCE_PATTERN", "TRAINABLES", "Mode", "TrainableDef", "UnknownNameError", "register_function",
            "register_trainable", "resolve_trainable"]
