@@ -20,6 +20,7 @@ import pandas as pd
 
 from tune_jobs.analysis.job_results import JobResults, load_results
 from tune_jobs.errors import SpecError
+from tune_jobs.results.schema import searched_part
 from tune_jobs.spec import JobSpec, read_spec_file, set_dotted, validate_spec
 
 SpecLike = str | Path | Mapping[str, Any] | JobSpec
@@ -81,8 +82,8 @@ class JobResult:
             return None
         row = scored.iloc[0]
         config = self._results.config_of(row)
-        searched = {k: v for k, v in config.items() if k in self._results.space} or config
-        return Best(str(row["trial_id"]), searched, float(row[self._results.best_column]))
+        return Best(str(row["trial_id"]), searched_part(config, self._results.space),
+                    float(row[self._results.best_column]))
 
     def history(self, trial_id: str) -> pd.DataFrame:
         """One trial's iterations in order."""

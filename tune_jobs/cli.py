@@ -11,7 +11,7 @@ from rich.table import Table
 
 from tune_jobs.cli_io import err, fail_bad_input, load_or_exit, out, print_table
 from tune_jobs.errors import SpecError
-from tune_jobs.results.schema import best_of
+from tune_jobs.results.schema import best_of, searched_part
 from tune_jobs.space import cell, show
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -81,8 +81,7 @@ def _print_outcome(job: Any, outcome: Any) -> None:
     for message, n in sorted(outcome.errors.items(), key=lambda item: -item[1])[:5]:
         out.print(f"  failed x{n}: {message}", highlight=False, markup=False)
     if outcome.best is not None:
-        config = {k: v for k, v in outcome.best.config.items() if k in job.space} or outcome.best.config
-        shown = ", ".join(f"{k}={show(v)}" for k, v in config.items())
+        shown = ", ".join(f"{k}={show(v)}" for k, v in searched_part(outcome.best.config, job.space).items())
         out.print(f"best {job.metric}: {outcome.best.best:.6g} (trial {outcome.best.trial_id}: {shown})",
                   highlight=False, markup=False)
     out.print(f"results: {outcome.results_dir}/trials.parquet, iterations.parquet, job.json", highlight=False)

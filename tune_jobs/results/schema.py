@@ -6,6 +6,7 @@ Pure Python: the spec, the CLI and the analysis import it without PyArrow or Ray
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any, TypeGuard
 
 # Statuses written to trials.parquet.
@@ -26,6 +27,12 @@ def config_column(key: str) -> str:
 def config_of(row: dict[str, Any]) -> dict[str, Any]:
     """The config keys of a trials.parquet row, without their column prefix."""
     return {k.removeprefix(CONFIG_PREFIX): v for k, v in row.items() if k.startswith(CONFIG_PREFIX)}
+
+
+def searched_part(config: dict[str, Any], searched: Iterable[str]) -> dict[str, Any]:
+    """The searched keys of a trial's config, which tell trials apart (all of it when none was searched)."""
+    keys = set(searched)
+    return {k: v for k, v in config.items() if k in keys} or config
 
 
 def best_column(metric: str) -> str:
