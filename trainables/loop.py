@@ -84,18 +84,18 @@ def pick_device(choice: str) -> torch.device:
     return torch.device("cpu")
 
 
-def _autocast(device: torch.device) -> Any:
+def autocast_for(device: torch.device) -> Any:
     """bf16 autocast on GPU (no loss scaling needed, unlike fp16); full precision on CPU."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
-def _evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device) -> tuple[float, float]:
+def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device) -> tuple[float, float]:
     model.eval()
     loss_sum, correct = 0.0, 0
     size = max(batch_size, 512)
-    with torch.no_grad(), _autocast(device):
+    with torch.no_grad(), autocast_for(device):
         for start in range(0, len(split), size):
             x, y = split.inputs[start : start + size], split.targets[start : start + size]
             logits = model(x).float()
@@ -104,7 +104,7 @@ def _evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.dev
     return loss_sum / len(split), correct / len(split)
 
 
-class _EarlyStopping:
+class EarlyStopping:
     def __init__(self, patience: int | None, metric: str, state: dict[str, Any] | None = None) -> None:
         self.patience, self.metric = patience, metric
         self.best: float | None = (state or {}).get("best")
@@ -140,12 +140,12 @@ def fit(
     train, val = train.to(device), val.to(device)
     optimizer = make_optimizer(settings, model.parameters())
     first_epoch = 1
-    stopping = _EarlyStopping(settings.patience, settings.patience_metric)
+    stopping = EarlyStopping(settings.patience, settings.patience_metric)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         restore_optimizer(optimizer, checkpoint["optimizer"], settings)
         first_epoch = int(checkpoint["epoch"]) + 1
-        stopping = _EarlyStopping(settings.patience, settings.patience_metric, checkpoint.get("early_stopping"))
+        stopping = EarlyStopping(settings.patience, settings.patience_metric, checkpoint.get("early_stopping"))
     loss_function = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
     generator = torch.Generator().manual_seed(settings.seed)
     if device.type == "cuda":
@@ -165,7 +165,7 @@ def fit(
             index = order[start : start + settings.batch_size]
             x, y = train.inputs[index], train.targets[index]
             optimizer.zero_grad(set_to_none=True)
-            with _autocast(device):
+            with autocast_for(device):
                 logits = model(x)
                 loss = loss_function(logits.float(), y)
             loss.backward()
@@ -176,7 +176,7 @@ def fit(
             correct += (logits.argmax(1) == y).sum()
         train_loss, train_correct = float(loss_sum), int(correct)
         train_time = time.perf_counter() - started
-        val_loss, val_accuracy = _evaluate(model, val, settings.batch_size, device)
+        val_loss, val_accuracy = evaluate(model, val, settings.batch_size, device)
         metrics = {
             "epoch": epoch,
             "train_loss": train_loss / len(train),

@@ -1,0 +1,10 @@
+"""Fused execution: many trials of one architecture trained together in one process, as one
+stacked model (``torch.func``), each member with its own hyperparameters, data order, dropout
+masks, optimizer state, metrics and checkpoint.
+
+- ``optim``: the loop's optimizers over stacked parameters, every hyperparameter per member,
+  exact (the same arithmetic as ``torch.optim``, checked against it in tests).
+- ``stack``: which members can share a stack, and the stacked forward pass of an ``nn.Sequential``.
+- ``group``: one epoch for a set of members; their states go in and come out as the plain loop's
+  checkpoints, so a member can leave, resume alone, or join another stack.
+"""

@@ -1,0 +1,240 @@
+"""One epoch for a set of members trained as one stacked model.
+
+A member enters with the plain loop's state (its freshly built model, or a checkpoint the plain
+loop or an earlier stack saved) and leaves each epoch with its own metrics and a checkpoint in
+that same format, so stopping, pausing, retrying or resuming a member never touches the others,
+and a member can continue alone. The stack is rebuilt from the members every epoch (a copy of the
+parameters, small next to an epoch of training), so members may join and leave between epochs
+and may be at different epochs: each follows its own learning-rate schedule, data order and
+early stopping.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainables.fused.optim import STATE_KEYS, MemberHyperparameters, StackedOptimizer
+from trainables.fused.stack import architecture, dropout_rates, stacked_forward
+from trainables.loop import Classifier, EarlyStopping, Split, autocast_for, make_optimizer, pick_device
+from trainables.loop_config import LoopConfig
+from trainables.schedules import lr_factor
+
+EVAL_CHUNK = 512  # validation rows per forward pass, as the plain loop's evaluation
+
+
+@dataclass
+class Member:
+    """One trial inside a stack: its model, optimizer state and progress."""
+
+    trial_id: str
+    classifier: Classifier
+    epoch: int = 0  # epochs finished
+    optimizer_state: dict[str, Any] | None = None  # torch.optim's state_dict format
+    stopping: EarlyStopping | None = None
+    generator: torch.Generator = field(default_factory=torch.Generator)  # its dropout masks
+
+    @classmethod
+    def start(cls, trial_id: str, classifier: Classifier, checkpoint: dict[str, Any] | None = None) -> Member:
+        """A member as the plain loop would start (or resume) it: same weights, same dropout stream."""
+        settings = classifier.settings
+        member = cls(trial_id, classifier, stopping=EarlyStopping(settings.patience, settings.patience_metric),
+                     generator=torch.Generator().manual_seed(settings.seed))
+        if checkpoint is not None:
+            classifier.model.load_state_dict(checkpoint["model"])
+            member.epoch = int(checkpoint["epoch"])
+            member.optimizer_state = checkpoint["optimizer"]
+            member.stopping = EarlyStopping(settings.patience, settings.patience_metric, checkpoint.get("early_stopping"))
+        return member
+
+    @property
+    def settings(self) -> LoopConfig:
+        return self.classifier.settings
+
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.settings.epochs
+
+    def checkpoint(self) -> dict[str, Any]:
+        assert self.stopping is not None
+        return {"model": self.classifier.model.state_dict(), "optimizer": self.optimizer_state, "epoch": self.epoch,
+                "early_stopping": self.stopping.state()}
+
+
+def group_key(member: Member) -> tuple[Any, ...] | str:
+    """Members with equal keys can share a stack; a string says why this one cannot be fused."""
+    shape = architecture(member.classifier.model)
+    if isinstance(shape, str):
+        return shape
+    s = member.settings
+    train = member.classifier.train
+    return (type(s).__name__, shape, tuple(train.inputs.shape), s.batch_size, s.optimizer, s.nesterov, s.device)
+
+
+def train_epoch(members: list[Member]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Train every member one epoch (its next one); (metrics, checkpoint) per member, in order."""
+    keys = {repr(group_key(m)) for m in members}
+    if len(keys) != 1 or isinstance(group_key(members[0]), str):
+        raise ValueError(f"members cannot share a stack: {sorted(keys)}")
+    first = members[0]
+    _check_same_data(members)
+    device = pick_device(first.settings.device)
+    train, val = first.classifier.train.to(device), first.classifier.val.to(device)
+    template: nn.Sequential = first.classifier.model  # type: ignore[assignment]
+    names = [name for name, _ in template.named_parameters()]
+    params = {name: torch.stack([m.classifier.model.get_parameter(name).detach() for m in members]).to(device)
+              .requires_grad_() for name in names}
+    kind = first.settings.optimizer
+    optimizer = StackedOptimizer(
+        kind, first.settings.nesterov, params,
+        MemberHyperparameters(_tensor([m.settings.weight_decay for m in members], device),
+                              _tensor([m.settings.momentum for m in members], device)),
+        _stacked_buffers([_buffers(m, kind, names) for m in members], names, kind, device))
+    epochs = [m.epoch + 1 for m in members]
+    lrs = [m.settings.lr * lr_factor(e, m.settings.epochs, m.settings.schedule, m.settings.warmup_epochs,
+                                      m.settings.step_size, m.settings.gamma) for m, e in zip(members, epochs, strict=True)]
+    started = time.perf_counter()
+    loss_sum, correct = _train_pass(members, template, params, optimizer, train, epochs, _tensor(lrs, device), device)
+    train_time = time.perf_counter() - started
+    val_loss, val_accuracy = _evaluate(template, params, val, max(first.settings.batch_size, EVAL_CHUNK), device)
+    epoch_time = time.perf_counter() - started
+    outcomes = []
+    for index, member in enumerate(members):
+        for name in names:
+            member.classifier.model.get_parameter(name).data.copy_(params[name][index].detach().to("cpu"))
+        member.optimizer_state = _optimizer_state(member, optimizer, names, index)
+        member.epoch = epochs[index]
+        metrics = {
+            "epoch": member.epoch,
+            "train_loss": float(loss_sum[index]) / len(train),
+            "train_accuracy": int(correct[index]) / len(train),
+            "val_loss": float(val_loss[index]),
+            "val_accuracy": float(val_accuracy[index]),
+            "lr": lrs[index],
+            "epoch_time_s": epoch_time,
+            "samples_per_s": len(train) / train_time if train_time > 0 else float("nan"),
+            "data_time_s": member.classifier.data_time_s,
+            "fused_members": len(members),
+        }
+        assert member.stopping is not None
+        metrics["early_stopped"] = int(member.stopping.update(metrics))
+        outcomes.append((metrics, member.checkpoint()))
+    return outcomes
+
+
+def _train_pass(members: list[Member], template: nn.Sequential, params: dict[str, torch.Tensor],
+                optimizer: StackedOptimizer, train: Split, epochs: list[int], lrs: torch.Tensor,
+                device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    batch_size = members[0].settings.batch_size
+    orders = torch.stack([_order(m, e, len(train)) for m, e in zip(members, epochs, strict=True)]).to(device)
+    smoothing = _tensor([m.settings.label_smoothing for m in members], device)
+    clip = _tensor([m.settings.grad_clip or float("inf") for m in members], device)
+    dropout = [dropout_rates(m.classifier.model) for m in members]  # type: ignore[arg-type]
+    generators = [m.generator for m in members]
+    loss_sum = torch.zeros(len(members), device=device)
+    correct = torch.zeros(len(members), device=device, dtype=torch.long)
+    for start in range(0, len(train), batch_size):
+        index = orders[:, start : start + batch_size]
+        x, y = train.inputs[index], train.targets[index]
+        with autocast_for(device):
+            logits = stacked_forward(template, params, x, dropout, generators).float()
+        losses = _member_losses(logits, y, smoothing)
+        grads = torch.autograd.grad(losses.sum(), list(params.values()))
+        grads_by_name = dict(zip(params, _clip(list(grads), clip), strict=True))
+        optimizer.step(grads_by_name, lrs)
+        loss_sum += losses.detach() * y.shape[1]
+        correct += (logits.argmax(-1) == y).sum(1)
+    return loss_sum.cpu(), correct.cpu()
+
+
+def _member_losses(logits: torch.Tensor, targets: torch.Tensor, smoothing: torch.Tensor) -> torch.Tensor:
+    """Each member's mean cross-entropy with its own label smoothing (``nn.CrossEntropyLoss``'s
+    formula: (1 - e) * nll + e * mean over classes of -log p)."""
+    log_p = torch.log_softmax(logits, dim=-1)
+    nll = -log_p.gather(-1, targets.unsqueeze(-1)).squeeze(-1).mean(1)
+    uniform = -log_p.mean(-1).mean(1)
+    return (1 - smoothing) * nll + smoothing * uniform
+
+
+def _clip(grads: list[torch.Tensor], max_norm: torch.Tensor) -> list[torch.Tensor]:
+    """``clip_grad_norm_`` per member: each member's global norm over all its parameters."""
+    if torch.isinf(max_norm).all():
+        return grads
+    norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads]).norm(dim=0)
+    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    return [g * scale.reshape((-1,) + (1,) * (g.dim() - 1)) for g in grads]
+
+
+@torch.no_grad()
+def _evaluate(template: nn.Sequential, params: dict[str, torch.Tensor], split: Split, chunk: int,
+              device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    members = next(iter(params.values())).shape[0]
+    loss_sum = torch.zeros(members, device=device)
+    correct = torch.zeros(members, device=device, dtype=torch.long)
+    for start in range(0, len(split), chunk):
+        x, y = split.inputs[start : start + chunk], split.targets[start : start + chunk]
+        with autocast_for(device):
+            logits = stacked_forward(template, params, x.expand(members, *x.shape)).float()
+        flat = logits.reshape(-1, logits.shape[-1])
+        loss_sum += nn.functional.cross_entropy(flat, y.repeat(members), reduction="none").reshape(members, -1).sum(1)
+        correct += (logits.argmax(-1) == y).sum(1)
+    return (loss_sum / len(split)).cpu(), (correct.double() / len(split)).cpu()
+
+
+def _order(member: Member, epoch: int, size: int) -> torch.Tensor:
+    """The plain loop's batch order for this member and epoch."""
+    generator = torch.Generator().manual_seed(member.settings.seed * 100_003 + epoch)
+    return torch.randperm(size, generator=generator)
+
+
+def _buffers(member: Member, kind: str, names: list[str]) -> list[dict[str, torch.Tensor]]:
+    """The member's optimizer buffers per parameter (fresh ones where it has none yet)."""
+    saved = (member.optimizer_state or {}).get("state", {})
+    found = []
+    for index, name in enumerate(names):
+        param = member.classifier.model.get_parameter(name).detach()
+        buffers = StackedOptimizer.empty_state(kind, param)
+        for key, value in saved.get(index, {}).items():
+            if key in buffers and value is not None:
+                buffers[key] = torch.as_tensor(value, dtype=torch.float32).detach().cpu().clone().reshape(buffers[key].shape)
+        found.append(buffers)
+    return found
+
+
+def _stacked_buffers(per_member: list[list[dict[str, torch.Tensor]]], names: list[str], kind: str,
+                     device: torch.device) -> dict[str, dict[str, torch.Tensor]]:
+    return {name: {key: torch.stack([buffers[i][key] for buffers in per_member]).to(device) for key in STATE_KEYS[kind]}
+            for i, name in enumerate(names)}
+
+
+def _optimizer_state(member: Member, optimizer: StackedOptimizer, names: list[str], index: int) -> dict[str, Any]:
+    """The member's slice as the state_dict of the plain loop's optimizer (loadable by it)."""
+    state = make_optimizer(member.settings, member.classifier.model.parameters()).state_dict()
+    momentum_used = member.settings.momentum > 0
+    state["state"] = {}
+    for position, name in enumerate(names):
+        buffers = {key: value[index].detach().cpu().clone() for key, value in optimizer.state[name].items()}
+        if "momentum_buffer" in buffers and not momentum_used:
+            if optimizer.kind == "sgd":
+                buffers["momentum_buffer"] = None  # type: ignore[assignment]
+            else:
+                del buffers["momentum_buffer"]
+        state["state"][position] = buffers
+    return state
+
+
+def _check_same_data(members: list[Member]) -> None:
+    first = members[0].classifier
+    for member in members[1:]:
+        other = member.classifier
+        for a, b in ((first.train, other.train), (first.val, other.val)):
+            if a.inputs is not b.inputs and not (torch.equal(a.inputs, b.inputs) and torch.equal(a.targets, b.targets)):
+                raise ValueError(f"member {member.trial_id} trains on other data than {members[0].trial_id}")
+
+
+def _tensor(values: list[float], device: torch.device) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32, device=device)
