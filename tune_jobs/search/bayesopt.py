@@ -41,9 +41,9 @@ class BayesOptOptions(StrictModel):
         "auto", description="what the GP fits: auto (ranks when a result is far worse than the typical one, "
         "else the values), ranks as normal quantiles, Yeo-Johnson, or the raw values")
     noise: bool = Field(True, description="a fitted noise term in the kernel")
-    pending: Literal["believer", "mean"] = Field(
-        "believer", description="what a running trial is assumed to score: the GP's prediction there (a kriging "
-        "believer), or the mean so far")
+    pending: Literal["optimistic", "believer", "mean"] = Field(
+        "optimistic", description="what a running trial is assumed to score: the GP's prediction there plus one "
+        "standard deviation (optimistic), the prediction (a kriging believer), or the mean so far")
     numeric_choices: Literal["ordinal", "categorical"] = Field(
         "ordinal", description="a choice of numbers is searched as ordered values, or as unrelated categories")
 

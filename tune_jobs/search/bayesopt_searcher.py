@@ -13,8 +13,9 @@ Call order (Ray's): ``set_search_properties`` -> ``suggest(trial_id)`` ... ->
   candidates snapped to valid values, then a local search over single-key moves (the next listed
   value, another category, a nudge of a float), never a configuration already tried or pending
   while an untried one remains.
-- Pending trials count as scoring what the GP predicts there (a kriging believer) and are never
-  suggested again, so parallel suggestions spread out without being pushed away from the best region.
+- Pending trials count as scoring what the GP predicts there plus one standard deviation (an
+  optimistic kriging believer) and are never suggested again, so parallel suggestions stay near
+  what looks best without repeating what is running.
 - Failed trials and non-finite results are never registered; a trial a scheduler stopped registers
   its last reported value (it looked that bad when it was stopped). Under a rung-based scheduler
   (ASHA, Hyperband) the GP is fitted to the results at the highest rung that enough trials have
@@ -395,14 +396,18 @@ class BayesOptSearcher(Searcher):
         gp = self.optimizer._gp
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            # Running trials are assumed to score what the GP predicts there (a kriging believer):
-            # their uncertainty is spent without moving the model. The worst value as the lie pushed
-            # the next suggestions away from the best region, the mean pulled the model down around
-            # good pending points (bench/search_suite.py, max_concurrent 4, 20 seeds: HPOLib
-            # 0.26x / 0.27x random's regret with the mean, 0.19x / 0.14x believing the GP).
-            if pending and self.options.pending == "believer":
+            # Running trials are assumed to score what the GP predicts there plus one standard
+            # deviation: optimistic lies draw parallel suggestions toward (not away from) regions
+            # that look promising but are not yet known. bench/search_suite.py, max_concurrent 4, its
+            # 10 HPOBench/HPOLib problems, two independent seed sets (0-19 / 20-59), regret relative
+            # to sequential in the median problem: the prediction itself (a kriging believer) 1.29x /
+            # 1.17x, plus one deviation 1.15x / 1.09x, minus one 1.27x on 20-59 (pushing trials apart).
+            # The mean so far as the lie was worse still (HPOLib 0.26x / 0.27x random's regret vs
+            # 0.19x / 0.14x for the believer).
+            if pending and self.options.pending != "mean":
                 self._fit_gp(gp, observed_x, targets)
-                lies = gp.predict(np.vstack(pending))
+                mean, deviation = gp.predict(np.vstack(pending), return_std=True)
+                lies = mean + deviation if self.options.pending == "optimistic" else mean
             else:
                 lies = np.full(len(pending), targets.mean())
             fit_x = np.vstack([observed_x, *pending]) if pending else observed_x.copy()
