@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from trainables.api import Report
+from trainables.dynamics import DynamicsProbe
 from trainables.loop_config import LoopConfig
 from trainables.schedules import lr_factor
 
@@ -147,6 +148,7 @@ def fit(
         first_epoch = int(checkpoint["epoch"]) + 1
         stopping = EarlyStopping(settings.patience, settings.patience_metric, checkpoint.get("early_stopping"))
     loss_function = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
+    probe = DynamicsProbe(model, val.inputs) if settings.dynamics else None
     generator = torch.Generator().manual_seed(settings.seed)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -169,14 +171,20 @@ def fit(
                 logits = model(x)
                 loss = loss_function(logits.float(), y)
             loss.backward()
+            clipped = None
             if settings.grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+                clipped = nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            if probe is not None:
+                probe.gradients_ready(clipped)
+                if start + settings.batch_size >= len(train):
+                    probe.before_last_step()
             optimizer.step()
             loss_sum += loss.detach() * len(y)  # on the device: no sync per step
             correct += (logits.argmax(1) == y).sum()
         train_loss, train_correct = float(loss_sum), int(correct)
         train_time = time.perf_counter() - started
         val_loss, val_accuracy = evaluate(model, val, settings.batch_size, device)
+        dynamics = probe.epoch_metrics(autocast_for(device)) if probe is not None else {}
         metrics = {
             "epoch": epoch,
             "train_loss": train_loss / len(train),
@@ -187,6 +195,7 @@ def fit(
             "epoch_time_s": time.perf_counter() - started,
             "samples_per_s": len(train) / train_time if train_time > 0 else float("nan"),
             "data_time_s": data_time_s,
+            **dynamics,
         }
         if device.type == "cuda":
             metrics["gpu_mem_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20

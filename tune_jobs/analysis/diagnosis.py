@@ -19,6 +19,13 @@ from tune_jobs.results.schema import config_column
 
 DIVERGED, OVERFITTING, UNDERFITTING, IMPROVING, STOPPED_EARLY, HEALTHY = (
     "diverged", "overfitting", "underfitting", "still improving", "stopped early", "healthy")
+# From the training-dynamics metrics (``dynamics: true``, trainables.dynamics), when reported.
+EXPLODING, VANISHING, DEAD_UNITS, LARGE_UPDATES, SMALL_UPDATES = (
+    "exploding gradients", "vanishing gradients", "dead units", "updates too large", "updates too small")
+GRADIENT_SPIKE = 10.0  # a step's gradient norm this many times the first epoch's mean (and above 10)
+VANISHING_DEPTH = 1e-3  # the first layer's gradient norm / the last layer's, below this at the end
+DEAD_SHARE = 0.5
+UPDATE_BAND = (1e-5, 1e-1)  # per-step ||update|| / ||weights||; healthy around 1e-3 (SGD) to 1e-2 (Adam)
 TAIL = 0.3  # the last 30% of epochs (at least 3) are "the end" of a curve
 
 
@@ -47,14 +54,17 @@ def diagnose(history: pd.DataFrame, metric: str, mode: str, job_best: float | No
     ``job_best``, the best value of ``metric`` in the job, is the yardstick for underfitting."""
     findings: list[Finding] = []
     n = len(history)
+    exploding = _exploding(history)
     for column in ("train_loss", "val_loss", metric):
         if column in history and any(isinstance(v, float) and not math.isfinite(v) for v in history[column]):
             epoch = next(i + 1 for i, v in enumerate(history[column]) if isinstance(v, float) and not math.isfinite(v))
-            return [Finding(DIVERGED, f"{column} became NaN or infinite at iteration {epoch}")]
+            return [Finding(DIVERGED, f"{column} became NaN or infinite at iteration {epoch}"), *exploding]
     if "train_loss" in history and n >= 2:
         train = _finite(history["train_loss"])
         if len(train) >= 2 and train[-1] > 1.5 * train[0]:
-            return [Finding(DIVERGED, f"train_loss rose from {train[0]:.3g} to {train[-1]:.3g}: the learning rate is likely too high")]
+            return [Finding(DIVERGED, f"train_loss rose from {train[0]:.3g} to {train[-1]:.3g}: the learning rate is likely too high"),
+                    *exploding]
+    findings += exploding + _dynamics(history)
     if {"train_loss", "val_loss"} <= set(history) and n >= 4:
         findings += _overfitting(_finite(history["train_loss"]), _finite(history["val_loss"]))
     if "train_accuracy" in history and job_best is not None and mode == "max" and metric.endswith("accuracy") and n >= 2:
@@ -70,6 +80,49 @@ def diagnose(history: pd.DataFrame, metric: str, mode: str, job_best: float | No
         stopped_by = "its own early stopping" if history.get("early_stopped", pd.Series([0])).iloc[-1] else "the scheduler"
         findings.append(Finding(STOPPED_EARLY, f"ran {n} of {max_t} iterations, stopped by {stopped_by}"))
     return findings or [Finding(HEALTHY, "no problem found in the curves")]
+
+
+def _exploding(history: pd.DataFrame) -> list[Finding]:
+    if not {"grad_norm", "grad_norm_max"} <= set(history):
+        return []
+    first = _finite(history["grad_norm"][:1])
+    peaks = [float(v) for v in history["grad_norm_max"] if isinstance(v, (int, float))]
+    if not len(first) or not peaks:
+        return []
+    worst = max(range(len(peaks)), key=lambda i: peaks[i] if not math.isnan(peaks[i]) else math.inf)
+    peak = peaks[worst]
+    if math.isfinite(peak) and (peak <= GRADIENT_SPIKE * first[0] or peak <= 10):
+        return []
+    return [Finding(EXPLODING, f"the gradient norm reached {peak:.3g} in iteration {worst + 1} (the first iteration's "
+                    f"mean: {first[0]:.3g}): lower the learning rate, or set grad_clip (around {max(first[0], 0.1):.2g})")]
+
+
+def _dynamics(history: pd.DataFrame) -> list[Finding]:
+    """Vanishing gradients, dead ReLUs and steps far from the usual size, at the end of the curve."""
+    found = []
+    if "grad_depth_ratio" in history:
+        depth = _finite(history["grad_depth_ratio"])
+        if len(depth) and depth[-1] < VANISHING_DEPTH:
+            found.append(Finding(VANISHING, f"the first layer's gradient is {depth[-1]:.1e} of the last layer's at the end: "
+                                 "the gradient fades through the layers; use fewer layers, relu/gelu activations, "
+                                 "normalisation or a better initialisation"))
+    if "dead_unit_fraction" in history:
+        dead = _finite(history["dead_unit_fraction"])
+        if len(dead) and dead[-1] >= DEAD_SHARE:
+            found.append(Finding(DEAD_UNITS, f"{dead[-1]:.0%} of the ReLU units output zero for every probe example at the "
+                                 "end: lower the learning rate, or use a gelu/silu activation"))
+    if "update_ratio" in history:
+        ratios = _finite(history["update_ratio"])
+        if len(ratios):
+            end = float(np.median(ratios[-_tail(len(ratios)):]))
+            low, high = UPDATE_BAND
+            if end > high:
+                found.append(Finding(LARGE_UPDATES, f"a step moves the weights by {end:.1e} of their norm (healthy: about "
+                                     "1e-3, up to 1e-2 with adam): lower the learning rate"))
+            elif end < low:
+                found.append(Finding(SMALL_UPDATES, f"a step moves the weights by {end:.1e} of their norm (healthy: about "
+                                     "1e-3, up to 1e-2 with adam): raise the learning rate"))
+    return found
 
 
 def _overfitting(train: np.ndarray, val: np.ndarray) -> list[Finding]:
