@@ -159,6 +159,13 @@ def test_ensemble_averages_the_best_checkpoints_of_the_top_trials(digits_job):
         assert abs(member["accuracy"] - history[member["epoch"]]) < 1e-6
 
 
+def test_evaluate_needs_held_out_rows(digits_job):
+    code, output = run_cli("evaluate", digits_job)
+    assert code == 2 and len(output.strip().splitlines()) == 1
+    assert "held out no test rows" in output and "config.test_fraction" in output
+    assert not (digits_job / "evaluation.json").exists()
+
+
 def test_ensemble_refuses_what_it_cannot_rebuild(digits_job, tmp_path, in_repo):
     code, output = run_cli("ensemble", digits_job, "--top", "1")
     assert code == 2 and output.strip() == "--top: an ensemble needs at least 2 members, got 1"

@@ -10,6 +10,7 @@ from trainables.api import Report
 from trainables.digits_mlp import METRICS, digits_data
 from trainables.loop_config import LoopConfig, parse_config
 from trainables.registry import register_trainable
+from trainables.splits import TEST_FRACTION
 
 
 class DigitsCNNConfig(LoopConfig):
@@ -17,6 +18,7 @@ class DigitsCNNConfig(LoopConfig):
     depth: int = Field(2, ge=1, le=6, description="conv blocks")
     dropout: float = Field(0.1, ge=0, lt=1)
     val_fraction: float = Field(0.25, gt=0, lt=1)
+    test_fraction: float = TEST_FRACTION
 
 
 def classifier(config: dict[str, Any]) -> Any:
@@ -26,11 +28,15 @@ def classifier(config: dict[str, Any]) -> Any:
     from trainables.models.cnn import build_cnn
 
     settings = parse_config(DigitsCNNConfig, config)
-    (train_split, val_split), data_time = digits_data(settings)
-    as_images = [Split(s.inputs.reshape(-1, 1, 8, 8), s.targets) for s in (train_split, val_split)]
+    (train_rows, val_rows, test_rows), data_time = digits_data(settings)
+
+    def as_images(split: Split) -> Split:
+        return Split(split.inputs.reshape(-1, 1, 8, 8), split.targets)
+
+    train, val, test = as_images(train_rows), as_images(val_rows), None if test_rows is None else as_images(test_rows)
     torch.manual_seed(settings.seed)
     model = build_cnn(1, 10, 8, settings.channels, settings.depth, settings.dropout)
-    return Classifier(model, as_images[0], as_images[1], settings, data_time)
+    return Classifier(model, train, val, settings, data_time, test)
 
 
 @register_trainable("digits_cnn", config=DigitsCNNConfig, metrics=METRICS, classifier=classifier)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from trainables.api import Report
 from trainables.loop_config import LoopConfig, parse_config
 from trainables.registry import register_trainable
 from trainables.shared_data import shared
+from trainables.splits import TEST_FRACTION
 
 
 class DigitsMLPConfig(LoopConfig):
@@ -17,33 +18,32 @@ class DigitsMLPConfig(LoopConfig):
     layers: int = Field(2, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
     val_fraction: float = Field(0.25, gt=0, lt=1)
+    test_fraction: float = TEST_FRACTION
 
 
 METRICS = {"train_loss": "min", "train_accuracy": "max", "val_loss": "min", "val_accuracy": "max"}
 
 
-def load_digits_splits(val_fraction: float, seed: int) -> tuple[Any, Any]:
-    """Standardised digits, split into train and validation with a fixed seed."""
+def load_digits_splits(val_fraction: float, seed: int, test_fraction: float = 0.0) -> tuple[Any, Any, Any]:
+    """Standardised digits: train, validation and (with ``test_fraction``) test splits, fixed by ``seed``."""
     import torch
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
 
     from trainables.loop import Split
+    from trainables.splits import three_way_split
 
     digits = load_digits()
-    x_train, x_val, y_train, y_val = train_test_split(
-        digits.data, digits.target, test_size=val_fraction, random_state=seed, stratify=digits.target
-    )
     scale = 16.0  # pixel values are 0..16
-    return (
-        Split(torch.tensor(x_train / scale, dtype=torch.float32), torch.tensor(y_train)),
-        Split(torch.tensor(x_val / scale, dtype=torch.float32), torch.tensor(y_val)),
-    )
+    parts = three_way_split(digits.data, digits.target, val_fraction, test_fraction, seed)
+    train, val, test = (None if part is None else Split(torch.tensor(part[0] / scale, dtype=torch.float32),
+                                                        torch.tensor(part[1])) for part in parts)
+    return train, val, test
 
 
-def digits_data(settings: Any) -> tuple[tuple[Any, Any], float]:
-    """((train, val), seconds): the splits, shared between the trials of a job."""
-    return shared(f"digits:{settings.val_fraction}", lambda: load_digits_splits(settings.val_fraction, seed=0),
+def digits_data(settings: Any) -> tuple[tuple[Any, Any, Any], float]:
+    """((train, val, test or None), seconds): the splits, shared between the trials of a job."""
+    return shared(f"digits:{settings.val_fraction}:{settings.test_fraction}",
+                  lambda: load_digits_splits(settings.val_fraction, seed=0, test_fraction=settings.test_fraction),
                   settings.share_data)
 
 
@@ -54,10 +54,10 @@ def classifier(config: dict[str, Any]) -> Any:
     from trainables.models.mlp import build_mlp
 
     settings = parse_config(DigitsMLPConfig, config)
-    (train_split, val_split), data_time = digits_data(settings)
+    (train_split, val_split, test_split), data_time = digits_data(settings)
     torch.manual_seed(settings.seed)
     model = build_mlp(64, 10, settings.hidden, settings.layers, settings.dropout)
-    return Classifier(model, train_split, val_split, settings, data_time)
+    return Classifier(model, train_split, val_split, settings, data_time, test_split)
 
 
 @register_trainable("digits_mlp", config=DigitsMLPConfig, metrics=METRICS, classifier=classifier)  # type: ignore[arg-type]

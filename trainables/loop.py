@@ -47,6 +47,7 @@ class Classifier:
     val: Split
     settings: LoopConfig
     data_time_s: float = 0.0
+    test: Split | None = None  # held out for ``tune-jobs evaluate`` (``test_fraction``); never trained on
 
 
 def fit_classifier(classifier: Classifier, report: Report, checkpoint: dict[str, Any] | None = None) -> None:

@@ -13,6 +13,7 @@ from trainables.digits_mlp import METRICS
 from trainables.loop_config import ConfigError, LoopConfig, parse_config
 from trainables.registry import register_trainable
 from trainables.shared_data import shared
+from trainables.splits import TEST_FRACTION, three_way_split
 
 BUNDLED = ("breast_cancer", "wine", "iris", "digits")
 
@@ -25,6 +26,7 @@ class TabularMLPConfig(LoopConfig):
     activation: Literal["relu", "gelu", "tanh", "silu"] = "relu"
     dropout: float = Field(0.1, ge=0, lt=1)
     val_fraction: float = Field(0.25, gt=0, lt=1)
+    test_fraction: float = TEST_FRACTION
 
     @model_validator(mode="after")
     def _data_source(self) -> TabularMLPConfig:
@@ -59,7 +61,6 @@ def load_table(data: str, target: str | None) -> tuple[Any, Any]:
 
 def classifier(config: dict[str, Any]) -> Any:
     import torch
-    from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
     from torch import nn
 
@@ -69,10 +70,13 @@ def classifier(config: dict[str, Any]) -> Any:
     source = settings.data if settings.data in BUNDLED else str(Path(settings.data).expanduser().resolve())
     (x, y), data_time = shared(f"table:{source}:{settings.target}", lambda: load_table(settings.data, settings.target),
                                settings.share_data)
-    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=settings.val_fraction, random_state=0, stratify=y)
-    scaler = StandardScaler().fit(x_train)  # fitted on the training split only
-    splits = [Split(torch.tensor(scaler.transform(a), dtype=torch.float32), torch.tensor(b, dtype=torch.long))
-              for a, b in ((x_train, y_train), (x_val, y_val))]
+    parts = three_way_split(x, y, settings.val_fraction, settings.test_fraction)
+    scaler = StandardScaler().fit(parts[0][0])  # fitted on the training split only
+
+    def scaled(part: tuple[Any, Any]) -> Split:
+        return Split(torch.tensor(scaler.transform(part[0]), dtype=torch.float32), torch.tensor(part[1], dtype=torch.long))
+
+    train, val, test = scaled(parts[0]), scaled(parts[1]), None if parts[2] is None else scaled(parts[2])
     activation = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}[settings.activation]
     torch.manual_seed(settings.seed)
     blocks: list[nn.Module] = []
@@ -81,7 +85,7 @@ def classifier(config: dict[str, Any]) -> Any:
         blocks += [nn.Linear(width, settings.hidden), activation(), nn.Dropout(settings.dropout)]
         width = settings.hidden
     blocks.append(nn.Linear(width, int(y.max()) + 1))
-    return Classifier(nn.Sequential(*blocks), splits[0], splits[1], settings, data_time)
+    return Classifier(nn.Sequential(*blocks), train, val, settings, data_time, test)
 
 
 @register_trainable("tabular_mlp", config=TabularMLPConfig, metrics=METRICS, classifier=classifier)  # type: ignore[arg-type]

@@ -217,6 +217,36 @@ def ensemble(
 
 
 @app.command()
+def evaluate(
+    directory: ResultsArg,
+    top: Annotated[int, typer.Option(help="The best trials averaged as an ensemble (1: the best trial only).")] = 5,
+) -> None:
+    """Measure the best trial and the top-K ensemble once on the held-out test rows."""
+    from tune_jobs.evaluate import SPLITS, evaluate_job, write_evaluation
+
+    if top < 1:
+        fail_bad_input(SpecError([f"--top: at least 1, got {top}"]))
+    results = _load_results_or_exit(directory)
+    try:
+        with err.status(f"loading the top {top} checkpoints and predicting..."):
+            found = evaluate_job(results, top)
+    except SpecError as error:
+        fail_bad_input(error)
+    samples = ", ".join(f"{split} {found.samples[split]}" for split in SPLITS)
+    table = Table(title=f"{results.name}: accuracy (loss) by split; rows: {samples}")
+    for column in ("model", "checkpoint epoch", *SPLITS):
+        table.add_column(column, no_wrap=True)
+    for model in (found.best, found.ensemble):
+        if model is not None:
+            table.add_row(model.name, "" if model.epoch is None else str(model.epoch),
+                          *(f"{model.scores[s].accuracy:.4f} ({model.scores[s].loss:.4f})" for s in SPLITS))
+    print_table(table)
+    for line in found.reading:
+        out.print(line, highlight=False, markup=False)
+    out.print(f"written to {write_evaluation(results, found)}", highlight=False)
+
+
+@app.command()
 def trainables() -> None:
     """List the registered trainables with their config keys, defaults and metrics."""
     import trainables as _builtins  # noqa: F401

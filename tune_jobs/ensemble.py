@@ -63,7 +63,7 @@ def _checkpoint_states(store: ResultsStore, trial_id: str) -> list[dict[str, Any
     return states
 
 
-def _best_state(results: JobResults, store: ResultsStore, trial_id: str) -> dict[str, Any]:
+def best_state(results: JobResults, store: ResultsStore, trial_id: str) -> dict[str, Any]:
     """The checkpoint of this trial whose epoch scored best on the job's metric."""
     history = results.history(trial_id).set_index("training_iteration")[results.metric]
     states = [s for s in _checkpoint_states(store, trial_id) if isinstance(s, dict) and "model" in s and "epoch" in s]
@@ -99,7 +99,7 @@ def build_ensemble(results: JobResults, top: int) -> EnsembleResult:
     for _, row in scored.head(top).iterrows():
         config = results.config_of(row)
         classifier = trainable.classifier(config)  # members of one job load their data once (shared)
-        state = _best_state(results, store, row["trial_id"])
+        state = best_state(results, store, row["trial_id"])
         device = pick_device(classifier.settings.device)
         model = classifier.model.to(device)
         model.load_state_dict(state["model"])
@@ -114,18 +114,18 @@ def build_ensemble(results: JobResults, top: int) -> EnsembleResult:
             probs = torch.cat([torch.softmax(model(val.inputs[i:i + 1024]).float(), dim=1)
                                for i in range(0, len(val), 1024)])
         probabilities.append(probs)
-        members.append(Member(row["trial_id"], int(state["epoch"]), _accuracy(probs, targets), _nll(probs, targets)))
+        members.append(Member(row["trial_id"], int(state["epoch"]), accuracy_of(probs, targets), nll_of(probs, targets)))
     assert targets is not None
     mean = torch.stack(probabilities).mean(dim=0)
-    return EnsembleResult(results.metric, members, _accuracy(mean, targets), _nll(mean, targets),
+    return EnsembleResult(results.metric, members, accuracy_of(mean, targets), nll_of(mean, targets),
                           max(m.accuracy for m in members), len(targets))
 
 
-def _accuracy(probs: Any, targets: Any) -> float:
+def accuracy_of(probs: Any, targets: Any) -> float:
     return float((probs.argmax(dim=1) == targets).float().mean())
 
 
-def _nll(probs: Any, targets: Any) -> float:
+def nll_of(probs: Any, targets: Any) -> float:
     picked = probs[range(len(targets)), targets].clamp_min(1e-12)
     return float(-picked.log().mean())
 

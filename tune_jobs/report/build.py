@@ -16,7 +16,9 @@ from tune_jobs.analysis.importance import Importance, hyperparameter_importance
 from tune_jobs.analysis.job_results import JobResults
 from tune_jobs.analysis.rungs import rung_survival
 from tune_jobs.report import plots
+from tune_jobs.results.files import EVALUATION_FILE
 from tune_jobs.results.schema import FAILED
+from tune_jobs.results.store import ResultsStore
 from tune_jobs.space import cell, show
 
 TOP = 5  # trials highlighted in the charts and diagnosed
@@ -133,6 +135,8 @@ def build_report(results: JobResults) -> str:
         "lineage": plots.lineage(results) if "exploited" in results.event_counts() else None,
     }
     environment = jinja2.Environment(loader=jinja2.PackageLoader("tune_jobs.report", "."), autoescape=True)
+    store = ResultsStore(results.directory)
+    evaluation = store.read_json(EVALUATION_FILE) if store.exists(EVALUATION_FILE) else None
     environment.filters["show"] = show
     return environment.get_template("template.html.j2").render(
         name=results.name, directory=results.directory, spec=spec, record=record, counts=counts,
@@ -142,6 +146,7 @@ def build_report(results: JobResults) -> str:
         search=spec.get("search", {}), scheduler=spec.get("scheduler", {}),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         cluster={k: v for k, v in (record.get("cluster_resources") or {}).items() if k in ("CPU", "GPU")},
+        evaluation=evaluation,
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 TRIALS_FILE = "trials.parquet"
 ITERATIONS_FILE = "iterations.parquet"
 JOB_FILE = "job.json"
+EVALUATION_FILE = "evaluation.json"  # tune-jobs evaluate's figures on the held-out test rows
 EXPERIMENT_DIR = "tune"  # Ray's own state and checkpoints, under the job's results directory
 
 

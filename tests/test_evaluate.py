@@ -1,0 +1,80 @@
+"""Held-out test rows (``test_fraction``) and ``tune-jobs evaluate`` on a small real job."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from typer.testing import CliRunner
+
+from trainables import digits_mlp, tabular
+from tune_jobs.cli import app
+
+TRIALS, EPOCHS = 4, 4
+
+
+def rows(split) -> set[bytes]:
+    return {bytes(r.numpy().tobytes()) for r in split.inputs}
+
+
+def test_without_a_test_fraction_the_splits_are_what_they_were() -> None:
+    train, val, test = digits_mlp.load_digits_splits(0.25, seed=0)
+    digits = load_digits()
+    x_train, x_val, _, _ = train_test_split(digits.data, digits.target, test_size=0.25, random_state=0, stratify=digits.target)
+    assert test is None
+    assert torch.equal(train.inputs, torch.tensor(x_train / 16.0, dtype=torch.float32))
+    assert torch.equal(val.inputs, torch.tensor(x_val / 16.0, dtype=torch.float32))
+
+
+@pytest.mark.parametrize("trainable", [digits_mlp, tabular])
+def test_test_rows_are_held_out_fixed_and_never_trained_on(trainable) -> None:
+    config = {"test_fraction": 0.2, "share_data": False}
+    first, again = trainable.classifier(config), trainable.classifier({**config, "seed": 7, "lr": 0.5})
+    assert first.test is not None and again.test is not None
+    total = len(first.train) + len(first.val) + len(first.test)
+    assert abs(len(first.test) - 0.2 * total) <= 1
+    assert not rows(first.test) & (rows(first.train) | rows(first.val))
+    assert torch.equal(first.test.inputs, again.test.inputs)  # fixed by the data seed, not the trial's seed
+    assert np.bincount(first.test.targets.numpy()).min() > 0  # stratified: every class is there
+
+
+@pytest.fixture(scope="module")
+def held_out_job(ray_session, tmp_path_factory):
+    storage = tmp_path_factory.mktemp("evaluate")
+    spec = storage / "job.yaml"
+    spec.write_text(json.dumps({
+        "name": "held-out", "trainable": "digits_mlp", "metric": "val_accuracy",
+        "config": {"epochs": EPOCHS, "test_fraction": 0.2, "hidden": 32},
+        "space": {"lr": {"loguniform": [1e-3, 3e-2]}}, "search": {"algorithm": "random", "num_samples": TRIALS, "seed": 0},
+        "storage": str(storage)}))
+    result = CliRunner().invoke(app, ["run", str(spec)])
+    assert result.exit_code == 0, result.output
+    return storage / "held-out"
+
+
+@pytest.mark.integration
+def test_evaluate_measures_the_chosen_models_on_rows_nobody_ranked(held_out_job) -> None:
+    import pandas as pd
+
+    result = CliRunner().invoke(app, ["evaluate", str(held_out_job), "--top", "3"])
+    assert result.exit_code == 0, result.output
+    found = json.loads((held_out_job / "evaluation.json").read_text())
+    assert found["samples"] == {"train": 1077, "validation": 360, "test": 360}
+    trials = pd.read_parquet(held_out_job / "trials.parquet").sort_values("best_val_accuracy", ascending=False)
+    best = found["best"]
+    assert best["name"] == trials.trial_id.iloc[0]
+    # The validation figure is the one the job ranked by (the best epoch's checkpoint); test is new.
+    assert best["scores"]["validation"]["accuracy"] == pytest.approx(trials.best_val_accuracy.iloc[0], abs=1e-6)
+    assert found["ensemble"]["name"] == "ensemble of 3"
+    for model in (best, found["ensemble"]):
+        assert set(model["scores"]) == {"train", "validation", "test"}
+        assert all(0.5 < s["accuracy"] <= 1 and s["loss"] > 0 for s in model["scores"].values())
+    assert found["reading"][0].startswith("errors: train ")
+    assert "ensemble of 3" in result.output and "test" in result.output
+    report = CliRunner().invoke(app, ["report", str(held_out_job)])
+    assert report.exit_code == 0, report.output
+    assert "Held-out test rows" in (held_out_job / "report.html").read_text()

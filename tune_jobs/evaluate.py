@@ -1,0 +1,125 @@
+"""``tune-jobs evaluate``: the chosen models measured once on rows no trial trained on or was
+ranked by (the built-in datasets' ``test_fraction`` split), next to their training and validation
+figures, with the bias/variance reading those gaps give.
+
+The best trial and the top-``k`` ensemble are rebuilt from their configs and the checkpoints where
+their metric peaked (as ``tune-jobs ensemble`` does). The validation figure of the best trial is
+optimistic: it is the maximum over every trial of the job on that split. The test figure is not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from tune_jobs.analysis.job_results import JobResults
+from tune_jobs.ensemble import accuracy_of, best_state, nll_of
+from tune_jobs.errors import SpecError
+from tune_jobs.results.files import EVALUATION_FILE
+from tune_jobs.results.store import ResultsStore
+
+SPLITS = ("train", "validation", "test")
+HIGH_BIAS_ERROR = 0.10  # training error above this: the model does not fit even the rows it learns from
+HIGH_VARIANCE_GAP = 0.05  # validation error this much above training error
+OPTIMISM_GAP = 0.02  # test error this much above validation error
+
+
+@dataclass(frozen=True)
+class Scores:
+    accuracy: float
+    loss: float  # mean negative log-likelihood
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    name: str  # a trial id, or "ensemble of k"
+    epoch: int | None
+    scores: dict[str, Scores]  # by split
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    metric: str
+    best: Evaluated
+    ensemble: Evaluated | None
+    samples: dict[str, int]
+    reading: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate_job(results: JobResults, top: int) -> Evaluation:
+    import torch
+
+    from trainables.loop import pick_device
+    from trainables.registry import resolve_trainable
+
+    try:
+        trainable = resolve_trainable(results.spec["trainable"])
+    except ValueError as error:
+        raise SpecError([f"trainable: {error}"]) from None
+    if trainable.classifier is None:
+        raise SpecError([f"{results.directory}: {trainable.name} is not a built-in classifier; evaluate rebuilds models "
+                         "through the built-in trainables"])
+    scored = results.scored()
+    if not len(scored):
+        raise SpecError([f"{results.directory}: no successful trial to evaluate"])
+    store = ResultsStore(results.directory)
+    probabilities: dict[str, list[Any]] = {split: [] for split in SPLITS}
+    targets: dict[str, Any] = {}
+    members: list[Evaluated] = []
+    for _, row in scored.head(max(top, 1)).iterrows():
+        classifier = trainable.classifier(results.config_of(row))
+        if classifier.test is None:
+            raise SpecError([f"{results.directory}: the job held out no test rows; run it with config.test_fraction "
+                             "(for example 0.2) to evaluate on rows no trial has seen"])
+        state = best_state(results, store, row["trial_id"])
+        device = pick_device(classifier.settings.device)
+        model = classifier.model.to(device)
+        model.load_state_dict(state["model"])
+        model.eval()
+        scores = {}
+        for split, data in zip(SPLITS, (classifier.train, classifier.val, classifier.test), strict=True):
+            data = data.to(device)
+            if split not in targets:
+                targets[split] = data.targets
+            elif not torch.equal(targets[split], data.targets):
+                raise SpecError([f"{results.directory}: trial {row['trial_id']} has other {split} rows than the best "
+                                 "trial (is a data key such as val_fraction searched?); its predictions cannot be averaged"])
+            with torch.no_grad():
+                probs = torch.cat([torch.softmax(model(data.inputs[i:i + 1024]).float(), dim=1)
+                                   for i in range(0, len(data), 1024)]).cpu()
+            probabilities[split].append(probs)
+            scores[split] = Scores(accuracy_of(probs, targets[split].cpu()), nll_of(probs, targets[split].cpu()))
+        members.append(Evaluated(str(row["trial_id"]), int(state["epoch"]), scores))
+    ensemble = None
+    if len(members) >= 2:
+        ensemble = Evaluated(f"ensemble of {len(members)}", None, {
+            split: Scores(accuracy_of(torch.stack(p).mean(0), targets[split].cpu()), nll_of(torch.stack(p).mean(0), targets[split].cpu()))
+            for split, p in probabilities.items()})
+    best = members[0]
+    return Evaluation(results.metric, best, ensemble, {split: len(targets[split]) for split in SPLITS}, reading(best))
+
+
+def reading(model: Evaluated) -> list[str]:
+    """The bias/variance reading of train -> validation -> test errors (1 - accuracy)."""
+    train, val, test = (1 - model.scores[split].accuracy for split in SPLITS)
+    found = [f"errors: train {train:.4f}, validation {val:.4f}, test {test:.4f}"]
+    if train > HIGH_BIAS_ERROR:
+        found.append(f"high bias: {train:.1%} of the training rows are misclassified; more capacity (width, depth), "
+                     "more epochs or a higher learning rate")
+    if val - train > HIGH_VARIANCE_GAP:
+        found.append(f"high variance: validation error is {val - train:.1%} above training error; more regularisation "
+                     "(dropout, weight_decay), more data or fewer epochs")
+    if test - val > OPTIMISM_GAP:
+        found.append(f"the validation figure was optimistic by {test - val:.1%}: picking the best of many trials on one "
+                     "split fits that split; the test figure is the one to expect")
+    if len(found) == 1:
+        found.append("no large gap: the model fits the training rows and carries over to unseen ones")
+    return found
+
+
+def write_evaluation(results: JobResults, evaluation: Evaluation) -> str:
+    ResultsStore(results.directory).write_json(EVALUATION_FILE, evaluation.as_json())
+    return f"{results.directory}/{EVALUATION_FILE}"
