@@ -112,7 +112,7 @@ def test_the_default_sample_count_is_not_a_spec_field():
         ({"space__width": {"lograndint": [16, 256]}},
          "space.width: digits_mlp does not accept 'width'; accepted: lr, batch_size, epochs, optimizer, momentum, "
          "nesterov, weight_decay, schedule, step_size, gamma, warmup_epochs, grad_clip, label_smoothing, patience, "
-         "patience_metric, device, seed, dynamics, share_data, hidden, layers, dropout, val_fraction, test_fraction"),
+         "patience_metric, device, seed, cv_folds, dynamics, share_data, hidden, layers, dropout, val_fraction, test_fraction"),
         ({"metric": "accuracy"},
          "metric: digits_mlp does not report 'accuracy'; it reports train_loss, train_accuracy, val_loss, val_accuracy"),
         ({"config__epochs": "ten"},

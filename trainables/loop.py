@@ -6,12 +6,15 @@ early stopping on a validation metric, device (CUDA with bf16 autocast when visi
 
 Resumes from a checkpoint (model, optimizer, epoch and early-stopping state; the LR schedule is
 a function of the epoch), so Ray's retries and ASHA's pauses lose at most the epoch in progress,
-and a resumed run reports what an uninterrupted one would have.
+and a resumed run reports what an uninterrupted one would have. ``cv_folds`` cross-validates
+inside the trial (k models, one per fold, reported as their mean and spread).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +24,7 @@ from torch import nn
 
 from trainables.api import Report
 from trainables.dynamics import DynamicsProbe
-from trainables.loop_config import LoopConfig
+from trainables.loop_config import ConfigError, LoopConfig
 from trainables.schedules import lr_factor
 
 
@@ -126,6 +129,76 @@ class EarlyStopping:
         return {"best": self.best, "bad_epochs": self.bad_epochs}
 
 
+class ModelRun:
+    """One model trained epoch by epoch on one train/validation split (a trial, or one fold of it)."""
+
+    def __init__(self, model: nn.Module, train: Split, val: Split, settings: LoopConfig, device: torch.device,
+                 state: dict[str, Any] | None = None) -> None:
+        self.model, self.settings, self.device = model.to(device), settings, device
+        self.train, self.val = train.to(device), val.to(device)
+        self.optimizer = make_optimizer(settings, model.parameters())
+        if state is not None:
+            model.load_state_dict(state["model"])
+            restore_optimizer(self.optimizer, state["optimizer"], settings)
+        self.loss_function = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
+        self.probe = DynamicsProbe(model, self.val.inputs) if settings.dynamics else None
+        self.generator = torch.Generator().manual_seed(settings.seed)
+
+    def run_epoch(self, epoch: int, lr: float) -> dict[str, float]:
+        settings, device, model, train = self.settings, self.device, self.model, self.train
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        # Same batch order on a resumed run as on an uninterrupted one.
+        self.generator.manual_seed(settings.seed * 100_003 + epoch)
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(train), generator=self.generator).to(device)
+        loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
+        for start in range(0, len(train), settings.batch_size):
+            index = order[start : start + settings.batch_size]
+            x, y = train.inputs[index], train.targets[index]
+            self.optimizer.zero_grad(set_to_none=True)
+            with autocast_for(device):
+                logits = model(x)
+                loss = self.loss_function(logits.float(), y)
+            loss.backward()
+            clipped = None
+            if settings.grad_clip is not None:
+                clipped = nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            if self.probe is not None:
+                self.probe.gradients_ready(clipped)
+                if start + settings.batch_size >= len(train):
+                    self.probe.before_last_step()
+            self.optimizer.step()
+            loss_sum += loss.detach() * len(y)  # on the device: no sync per step
+            correct += (logits.argmax(1) == y).sum()
+        train_loss, train_correct = float(loss_sum), int(correct)
+        train_time = time.perf_counter() - started
+        val_loss, val_accuracy = evaluate(model, self.val, settings.batch_size, device)
+        dynamics = self.probe.epoch_metrics(autocast_for(device)) if self.probe is not None else {}
+        return {"train_loss": train_loss / len(train), "train_accuracy": train_correct / len(train), "val_loss": val_loss,
+                "val_accuracy": val_accuracy, "train_time_s": train_time, **dynamics}
+
+    def state(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+
+def cross_validation_folds(train: Split, val: Split, folds: int) -> list[tuple[Split, Split]]:
+    """The train and validation rows pooled and cut into ``folds`` stratified folds (fixed seed):
+    fold i validates on part i and trains on the rest."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    inputs, targets = torch.cat([train.inputs, val.inputs]), torch.cat([train.targets, val.targets])
+    smallest = int(torch.bincount(targets).min()) if len(targets) else 0
+    if smallest < folds:
+        raise ConfigError(f"config.cv_folds: {folds} folds need at least {folds} rows of every class; the smallest "
+                          f"class has {smallest}")
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+    return [(Split(inputs[fit_rows], targets[fit_rows]), Split(inputs[held_rows], targets[held_rows]))
+            for fit_rows, held_rows in splitter.split(np.zeros(len(targets)), targets.cpu().numpy())]
+
+
 def fit(
     model: nn.Module,
     train: Split,
@@ -135,74 +208,53 @@ def fit(
     checkpoint: dict[str, Any] | None = None,
     data_time_s: float = 0.0,
 ) -> None:
-    """Train ``model``; ``data_time_s`` (what getting the data cost this trial) is reported with every epoch."""
+    """Train ``model``; ``data_time_s`` (what getting the data cost this trial) is reported with every epoch.
+
+    With ``cv_folds: k`` a copy of ``model`` is trained on each of k folds of the pooled train and
+    validation rows, epoch by epoch; the report holds the mean over the folds (what schedulers and
+    searchers see) and the spread (``val_loss_std``, ``val_accuracy_std``)."""
     torch.manual_seed(settings.seed)
     device = pick_device(settings.device)
-    model.to(device)
-    train, val = train.to(device), val.to(device)
-    optimizer = make_optimizer(settings, model.parameters())
     first_epoch = 1
     stopping = EarlyStopping(settings.patience, settings.patience_metric)
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        restore_optimizer(optimizer, checkpoint["optimizer"], settings)
         first_epoch = int(checkpoint["epoch"]) + 1
         stopping = EarlyStopping(settings.patience, settings.patience_metric, checkpoint.get("early_stopping"))
-    loss_function = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
-    probe = DynamicsProbe(model, val.inputs) if settings.dynamics else None
-    generator = torch.Generator().manual_seed(settings.seed)
+    if settings.cv_folds:
+        folds = cross_validation_folds(train, val, settings.cv_folds)
+        saved = checkpoint["folds"] if checkpoint is not None else [None] * len(folds)
+        runs = [ModelRun(copy.deepcopy(model), fold_train, fold_val, settings, device, state)
+                for (fold_train, fold_val), state in zip(folds, saved, strict=True)]
+    else:
+        runs = [ModelRun(model, train, val, settings, device, checkpoint)]
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     for epoch in range(first_epoch, settings.epochs + 1):
         lr = settings.lr * lr_factor(epoch, settings.epochs, settings.schedule, settings.warmup_epochs,
                                      settings.step_size, settings.gamma)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        # Same batch order on a resumed run as on an uninterrupted one.
-        generator.manual_seed(settings.seed * 100_003 + epoch)
         started = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(train), generator=generator).to(device)
-        loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
-        for start in range(0, len(train), settings.batch_size):
-            index = order[start : start + settings.batch_size]
-            x, y = train.inputs[index], train.targets[index]
-            optimizer.zero_grad(set_to_none=True)
-            with autocast_for(device):
-                logits = model(x)
-                loss = loss_function(logits.float(), y)
-            loss.backward()
-            clipped = None
-            if settings.grad_clip is not None:
-                clipped = nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-            if probe is not None:
-                probe.gradients_ready(clipped)
-                if start + settings.batch_size >= len(train):
-                    probe.before_last_step()
-            optimizer.step()
-            loss_sum += loss.detach() * len(y)  # on the device: no sync per step
-            correct += (logits.argmax(1) == y).sum()
-        train_loss, train_correct = float(loss_sum), int(correct)
-        train_time = time.perf_counter() - started
-        val_loss, val_accuracy = evaluate(model, val, settings.batch_size, device)
-        dynamics = probe.epoch_metrics(autocast_for(device)) if probe is not None else {}
+        per_run = [run.run_epoch(epoch, lr) for run in runs]
+        train_time = sum(found.pop("train_time_s") for found in per_run)
+        measured = {key: statistics.fmean(found[key] for found in per_run) for key in per_run[0]}
+        samples = sum(len(run.train) for run in runs)
         metrics = {
             "epoch": epoch,
-            "train_loss": train_loss / len(train),
-            "train_accuracy": train_correct / len(train),
-            "val_loss": val_loss,
-            "val_accuracy": val_accuracy,
+            **{key: measured.pop(key) for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy")},
             "lr": lr,
             "epoch_time_s": time.perf_counter() - started,
-            "samples_per_s": len(train) / train_time if train_time > 0 else float("nan"),
+            "samples_per_s": samples / train_time if train_time > 0 else float("nan"),
             "data_time_s": data_time_s,
-            **dynamics,
+            **measured,
         }
+        if len(runs) > 1:
+            metrics["val_loss_std"] = statistics.stdev(found["val_loss"] for found in per_run)
+            metrics["val_accuracy_std"] = statistics.stdev(found["val_accuracy"] for found in per_run)
         if device.type == "cuda":
             metrics["gpu_mem_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
         stop = stopping.update(metrics)
         metrics["early_stopped"] = int(stop)
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+        states = [run.state() for run in runs]
+        state = {**(states[0] if not settings.cv_folds else {"folds": states}), "epoch": epoch,
                  "early_stopping": stopping.state()}
         report(metrics, checkpoint=state)
         if stop:

@@ -33,6 +33,8 @@ class LoopConfig(BaseModel):
     patience_metric: Literal["val_loss", "val_accuracy"] = "val_loss"
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when visible (bf16 autocast)")
     seed: int = 0
+    cv_folds: int | None = Field(None, ge=2, le=20, description="k-fold cross-validation inside each trial over the "
+                                 "pooled train and validation rows: k times the compute; the mean is the metric")
     dynamics: bool = Field(False, description="per-epoch gradient/weight norms, update ratios and activation statistics "
                            "(trainables.dynamics)")
     share_data: bool = Field(True, description="load the data once and share it between trials (Ray object store)")

@@ -66,7 +66,11 @@ def _checkpoint_states(store: ResultsStore, trial_id: str) -> list[dict[str, Any
 def best_state(results: JobResults, store: ResultsStore, trial_id: str) -> dict[str, Any]:
     """The checkpoint of this trial whose epoch scored best on the job's metric."""
     history = results.history(trial_id).set_index("training_iteration")[results.metric]
-    states = [s for s in _checkpoint_states(store, trial_id) if isinstance(s, dict) and "model" in s and "epoch" in s]
+    found = _checkpoint_states(store, trial_id)
+    if any(isinstance(s, dict) and "folds" in s for s in found):
+        raise SpecError([f"{results.directory}: trial {trial_id} was cross-validated (cv_folds): it keeps a model per "
+                         "fold, not one model; train the chosen config without cv_folds to ensemble or evaluate it"])
+    states = [s for s in found if isinstance(s, dict) and "model" in s and "epoch" in s]
     if not states:
         raise SpecError([f"{results.directory}: trial {trial_id} has no checkpoint left under {EXPERIMENT_DIR}/"])
     sign = 1.0 if results.mode == "max" else -1.0

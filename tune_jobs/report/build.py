@@ -100,6 +100,16 @@ def _takeaways(results: JobResults, importance: Importance, cards: list[TrialCar
     return lines
 
 
+def _at_best(results: JobResults, trial_id: str, column: str) -> Any:
+    """``column`` at the iteration where the trial's metric was best (None when it never scored)."""
+    history = results.history(trial_id)
+    values = history[results.metric].dropna() if results.metric in history else None
+    if values is None or not len(values):
+        return None
+    best = values.idxmax() if results.mode == "max" else values.idxmin()
+    return history.loc[best, column]
+
+
 def build_report(results: JobResults) -> str:
     """The whole page as one string (every chart inline)."""
     import jinja2
@@ -115,10 +125,14 @@ def build_report(results: JobResults) -> str:
                   plots.train_val_curves(results.history(trial_id)))
         for rank, (trial_id, best) in enumerate(zip(top_ids, top[results.best_column], strict=True))
     ]
+    spread = f"{results.metric}_std"  # cross-validated trials (cv_folds): the spread across folds
+    with_spread = spread in results.iterations
     table = {
-        "headers": ["#", "trial", "status", f"best {results.metric}", "iters", "time", *params],
+        "headers": ["#", "trial", "status", f"best {results.metric}", *(["± across folds"] if with_spread else []),
+                    "iters", "time", *params],
         "rows": [
-            [str(i + 1), row["trial_id"], row["status"], cell(row.get(results.best_column)), cell(row.get("iterations")),
+            [str(i + 1), row["trial_id"], row["status"], cell(row.get(results.best_column)),
+             *([cell(_at_best(results, row["trial_id"], spread))] if with_spread else []), cell(row.get("iterations")),
              _duration(row.get("time_total_s")), *(cell(results.config_of(row).get(k)) for k in params)]
             for i, (_, row) in enumerate(ranked.head(TABLE_ROWS).iterrows())
         ],
