@@ -189,3 +189,30 @@ def test_a_row_reported_again_after_merges_stays_the_latest_copy(tmp_path, monke
     again.close()
     final = pd.read_parquet(tmp_path / files.ITERATIONS_FILE).set_index("training_iteration")
     assert final.index.tolist() == list(range(1, 32)) and final.score[1] == 0.77
+
+
+def test_a_trial_whose_snapshot_names_a_deleted_checkpoint_falls_back_to_one_on_storage(tmp_path):
+    """ray#27790: after a killed driver the snapshot may name a checkpoint that pruning deleted."""
+    from types import SimpleNamespace
+
+    from ray.train import Checkpoint, CheckpointConfig
+    from ray.train._internal.checkpoint_manager import _CheckpointManager
+    from ray.train._internal.session import _TrainingResult
+
+    from tune_jobs.ray_callback import fall_back_to_a_checkpoint_on_storage
+
+    manager = _CheckpointManager(CheckpointConfig(num_to_keep=None))
+    for iteration in (1, 2, 3):
+        (tmp_path / f"checkpoint_{iteration}").mkdir()
+        manager.register_checkpoint(_TrainingResult(Checkpoint.from_directory(str(tmp_path / f"checkpoint_{iteration}")),
+                                                    {"training_iteration": iteration}))
+    trial = SimpleNamespace(run_metadata=SimpleNamespace(checkpoint_manager=manager))
+    fall_back_to_a_checkpoint_on_storage(trial)
+    assert manager.latest_checkpoint_result.metrics["training_iteration"] == 3  # present: untouched
+    (tmp_path / "checkpoint_3").rmdir()
+    fall_back_to_a_checkpoint_on_storage(trial)
+    assert manager.latest_checkpoint_result.metrics["training_iteration"] == 2
+    for iteration in (1, 2):
+        (tmp_path / f"checkpoint_{iteration}").rmdir()
+    fall_back_to_a_checkpoint_on_storage(trial)
+    assert manager.latest_checkpoint_result is None  # nothing left: the trial starts over

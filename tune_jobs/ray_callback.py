@@ -41,6 +41,29 @@ def trial_error_line(trial: Trial) -> str:
 _QUALIFIED_EXCEPTION = re.compile(r"^(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*:)")
 
 
+def fall_back_to_a_checkpoint_on_storage(trial: Trial) -> None:
+    """A killed driver can leave an experiment snapshot naming a checkpoint that Ray deleted just
+    after the snapshot (``num_to_keep`` pruning; ray#27790): restoring it fails the trial with
+    "does not exist on storage anymore". Point the trial at its newest checkpoint that does exist
+    (or none: it starts over); the iterations it reports again replace the recorded ones."""
+    import pyarrow.fs as pafs
+
+    manager = getattr(getattr(trial, "run_metadata", None), "checkpoint_manager", None)
+    latest = getattr(manager, "_latest_checkpoint_result", None)
+    if manager is None or latest is None:
+        return
+
+    def exists(result: Any) -> bool:
+        checkpoint = result.checkpoint
+        return checkpoint.filesystem.get_file_info(checkpoint.path).type != pafs.FileType.NotFound
+
+    if exists(latest):
+        return
+    kept = [result for result in getattr(manager, "_checkpoint_results", []) if exists(result)]
+    manager._checkpoint_results = kept
+    manager._latest_checkpoint_result = max(kept, key=lambda r: r.metrics.get("training_iteration", 0), default=None)
+
+
 # The live sink, progress line and TensorBoard writer of each running job, by job key (its results
 # directory). Ray pickles the run config, callbacks included, and unpickles it on Tuner.restore;
 # the callback therefore holds only its key and finds the live objects here.
@@ -98,6 +121,12 @@ class ResultsCallback(Callback):
         if self.tensorboard is not None:
             self.tensorboard.trial_ended(trial.trial_id)
         self._refresh()
+
+    def on_step_begin(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        if not getattr(self, "_checked_checkpoints", False):  # once per run, before any trial restores
+            self._checked_checkpoints = True
+            for trial in trials:
+                fall_back_to_a_checkpoint_on_storage(trial)
 
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
         """Trials the scheduler paused (or resumed) since the last step: Ray has no event for it."""
