@@ -11,7 +11,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from typer.testing import CliRunner
 
-from trainables import digits_mlp, tabular
+from trainables import digits_mlp, tabular, text
 from tune_jobs.cli import app
 
 TRIALS, EPOCHS = 4, 4
@@ -30,10 +30,11 @@ def test_without_a_test_fraction_the_splits_are_what_they_were() -> None:
     assert torch.equal(val.inputs, torch.tensor(x_val / 16.0, dtype=torch.float32))
 
 
-@pytest.mark.parametrize("trainable", [digits_mlp, tabular])
-def test_test_rows_are_held_out_fixed_and_never_trained_on(trainable) -> None:
+@pytest.mark.parametrize("classifier", [digits_mlp.classifier, tabular.classifier, text.rnn_classifier],
+                         ids=["digits", "tabular", "text"])
+def test_test_rows_are_held_out_fixed_and_never_trained_on(classifier) -> None:
     config = {"test_fraction": 0.2, "share_data": False}
-    first, again = trainable.classifier(config), trainable.classifier({**config, "seed": 7, "lr": 0.5})
+    first, again = classifier(config), classifier({**config, "seed": 7, "lr": 0.5})
     assert first.test is not None and again.test is not None
     total = len(first.train) + len(first.val) + len(first.test)
     assert abs(len(first.test) - 0.2 * total) <= 1

@@ -48,9 +48,10 @@ def _classifier(settings: TextDataConfig, build: Any) -> Any:
     from trainables.loop import Classifier
     from trainables.text_data import text_splits
 
-    (train, val, vocab, classes), data_time = shared(data_key(settings), lambda: text_splits(settings), settings.share_data)
+    (train, val, test, vocab, classes), data_time = shared(data_key(settings), lambda: text_splits(settings),
+                                                           settings.share_data)
     torch.manual_seed(settings.seed)
-    return Classifier(build(vocab, classes), train, val, settings, data_time)
+    return Classifier(build(vocab, classes), train, val, settings, data_time, test)
 
 
 def rnn_classifier(config: dict[str, Any]) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from trainables.loop_config import ConfigError, LoopConfig
+from trainables.splits import TEST_FRACTION, three_way_split
 
 PAD, UNK = 0, 1
 _WORD = re.compile(r"[a-z0-9']+")
@@ -23,6 +24,7 @@ class TextDataConfig(LoopConfig):
     max_length: int = Field(64, ge=4, le=4096, description="tokens kept per text")
     vocab_size: int = Field(10_000, ge=16, description="most frequent training words kept")
     val_fraction: float = Field(0.2, gt=0, lt=1)
+    test_fraction: float = TEST_FRACTION
     synthetic_samples: int = Field(2000, ge=50)
 
     @model_validator(mode="after")
@@ -58,7 +60,7 @@ def data_key(settings: TextDataConfig) -> str:
     """What the encoded data depends on: trials that agree on these share one copy."""
     source = settings.data if settings.data == "synthetic" else str(Path(settings.data).expanduser().resolve())
     return (f"text:{source}:{settings.text_column}:{settings.label_column}:{settings.max_length}:{settings.vocab_size}:"
-            f"{settings.val_fraction}:{settings.synthetic_samples}")
+            f"{settings.val_fraction}:{settings.test_fraction}:{settings.synthetic_samples}")
 
 
 def load_texts(settings: TextDataConfig) -> tuple[list[str], list[Any]]:
@@ -92,18 +94,20 @@ def encode(texts: list[str], vocabulary: dict[str, int], max_length: int) -> Any
     return out
 
 
-def text_splits(settings: TextDataConfig) -> tuple[Any, Any, int, int]:
-    """(train, val, vocabulary size, classes); the vocabulary comes from the training split only."""
+def text_splits(settings: TextDataConfig) -> tuple[Any, Any, Any, int, int]:
+    """(train, val, test or None, vocabulary size, classes); the vocabulary comes from the training split only."""
     import torch
-    from sklearn.model_selection import train_test_split
 
     from trainables.loop import Split
 
     texts, raw_labels = load_texts(settings)
     classes = sorted(set(raw_labels), key=str)
     labels = [classes.index(label) for label in raw_labels]
-    x_train, x_val, y_train, y_val = train_test_split(texts, labels, test_size=settings.val_fraction, random_state=0,
-                                                      stratify=labels)
-    vocabulary = build_vocabulary(x_train, settings.vocab_size)
-    splits = [Split(encode(x, vocabulary, settings.max_length), torch.tensor(y)) for x, y in ((x_train, y_train), (x_val, y_val))]
-    return splits[0], splits[1], len(vocabulary) + 2, len(classes)
+    parts = three_way_split(texts, labels, settings.val_fraction, settings.test_fraction)
+    vocabulary = build_vocabulary(parts[0][0], settings.vocab_size)
+
+    def encoded(part: tuple[Any, Any]) -> Split:
+        return Split(encode(part[0], vocabulary, settings.max_length), torch.tensor(part[1]))
+
+    test = None if parts[2] is None else encoded(parts[2])
+    return encoded(parts[0]), encoded(parts[1]), test, len(vocabulary) + 2, len(classes)
