@@ -82,10 +82,9 @@ def best_state(results: JobResults, store: ResultsStore, trial_id: str) -> dict[
     return max(states, key=score)
 
 
-def build_ensemble(results: JobResults, top: int) -> EnsembleResult:
-    import torch
-
-    from trainables.loop import pick_device
+def classifier_trainable(results: JobResults, use: str) -> Any:
+    """The job's trainable, when it can rebuild its models (a built-in classifier); ``use`` says
+    what needs it, for the one-line refusal."""
     from trainables.registry import resolve_trainable
 
     try:
@@ -93,32 +92,51 @@ def build_ensemble(results: JobResults, top: int) -> EnsembleResult:
     except ValueError as error:
         raise SpecError([f"trainable: {error}"]) from None
     if trainable.classifier is None:
-        raise SpecError([f"{results.directory}: {trainable.name} is not a built-in classifier; ensembles rebuild "
-                         "models through the built-in trainables (digits_mlp, image_cnn, resnet18, text_rnn, ...)"])
+        raise SpecError([f"{results.directory}: {trainable.name} is not a built-in classifier; {use} rebuild models "
+                         "through the built-in trainables (digits_mlp, image_cnn, resnet18, text_rnn, ...)"])
+    return trainable
+
+
+def restored_model(results: JobResults, store: ResultsStore, classifier: Any, trial_id: str) -> tuple[Any, Any, int]:
+    """(model in eval mode, its device, epoch): the trial's model at the checkpoint where its metric peaked."""
+    from trainables.loop import pick_device
+
+    state = best_state(results, store, trial_id)
+    device = pick_device(classifier.settings.device)
+    model = classifier.model.to(device)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, device, int(state["epoch"])
+
+
+def predicted_probabilities(model: Any, inputs: Any) -> Any:
+    import torch
+
+    with torch.no_grad():
+        return torch.cat([torch.softmax(model(inputs[i:i + 1024]).float(), dim=1) for i in range(0, len(inputs), 1024)])
+
+
+def build_ensemble(results: JobResults, top: int) -> EnsembleResult:
+    import torch
+
+    trainable = classifier_trainable(results, "ensembles")
     scored = results.scored()
     if len(scored) < 2:
         raise SpecError([f"{results.directory}: {len(scored)} successful trial(s); an ensemble needs at least 2"])
     store = ResultsStore(results.directory)
     members, probabilities, targets = [], [], None
     for _, row in scored.head(top).iterrows():
-        config = results.config_of(row)
-        classifier = trainable.classifier(config)  # members of one job load their data once (shared)
-        state = best_state(results, store, row["trial_id"])
-        device = pick_device(classifier.settings.device)
-        model = classifier.model.to(device)
-        model.load_state_dict(state["model"])
-        model.eval()
+        classifier = trainable.classifier(results.config_of(row))  # members of one job load their data once (shared)
+        model, device, epoch = restored_model(results, store, classifier, row["trial_id"])
         val = classifier.val.to(device)
         if targets is None:
             targets = val.targets
         elif not torch.equal(targets, val.targets):
             raise SpecError([f"{results.directory}: trial {row['trial_id']} was validated on a different split "
                              "(is a data key such as val_fraction searched?); its predictions cannot be averaged"])
-        with torch.no_grad():
-            probs = torch.cat([torch.softmax(model(val.inputs[i:i + 1024]).float(), dim=1)
-                               for i in range(0, len(val), 1024)])
+        probs = predicted_probabilities(model, val.inputs)
         probabilities.append(probs)
-        members.append(Member(row["trial_id"], int(state["epoch"]), accuracy_of(probs, targets), nll_of(probs, targets)))
+        members.append(Member(row["trial_id"], epoch, accuracy_of(probs, targets), nll_of(probs, targets)))
     assert targets is not None
     mean = torch.stack(probabilities).mean(dim=0)
     return EnsembleResult(results.metric, members, accuracy_of(mean, targets), nll_of(mean, targets),

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from tune_jobs.analysis.job_results import JobResults
-from tune_jobs.ensemble import accuracy_of, best_state, nll_of
+from tune_jobs.ensemble import accuracy_of, classifier_trainable, nll_of, predicted_probabilities, restored_model
 from tune_jobs.errors import SpecError
 from tune_jobs.results.files import EVALUATION_FILE
 from tune_jobs.results.store import ResultsStore
@@ -52,16 +52,7 @@ class Evaluation:
 def evaluate_job(results: JobResults, top: int) -> Evaluation:
     import torch
 
-    from trainables.loop import pick_device
-    from trainables.registry import resolve_trainable
-
-    try:
-        trainable = resolve_trainable(results.spec["trainable"])
-    except ValueError as error:
-        raise SpecError([f"trainable: {error}"]) from None
-    if trainable.classifier is None:
-        raise SpecError([f"{results.directory}: {trainable.name} is not a built-in classifier; evaluate rebuilds models "
-                         "through the built-in trainables"])
+    trainable = classifier_trainable(results, "evaluate and ensembles")
     scored = results.scored()
     if not len(scored):
         raise SpecError([f"{results.directory}: no successful trial to evaluate"])
@@ -74,32 +65,28 @@ def evaluate_job(results: JobResults, top: int) -> Evaluation:
         if classifier.test is None:
             raise SpecError([f"{results.directory}: the job held out no test rows; run it with config.test_fraction "
                              "(for example 0.2) to evaluate on rows no trial has seen"])
-        state = best_state(results, store, row["trial_id"])
-        device = pick_device(classifier.settings.device)
-        model = classifier.model.to(device)
-        model.load_state_dict(state["model"])
-        model.eval()
+        model, device, epoch = restored_model(results, store, classifier, row["trial_id"])
         scores = {}
         for split, data in zip(SPLITS, (classifier.train, classifier.val, classifier.test), strict=True):
-            data = data.to(device)
             if split not in targets:
-                targets[split] = data.targets
-            elif not torch.equal(targets[split], data.targets):
+                targets[split] = data.targets.cpu()
+            elif not torch.equal(targets[split], data.targets.cpu()):
                 raise SpecError([f"{results.directory}: trial {row['trial_id']} has other {split} rows than the best "
                                  "trial (is a data key such as val_fraction searched?); its predictions cannot be averaged"])
-            with torch.no_grad():
-                probs = torch.cat([torch.softmax(model(data.inputs[i:i + 1024]).float(), dim=1)
-                                   for i in range(0, len(data), 1024)]).cpu()
+            probs = predicted_probabilities(model, data.inputs.to(device)).cpu()
             probabilities[split].append(probs)
-            scores[split] = Scores(accuracy_of(probs, targets[split].cpu()), nll_of(probs, targets[split].cpu()))
-        members.append(Evaluated(str(row["trial_id"]), int(state["epoch"]), scores))
+            scores[split] = _scores(probs, targets[split])
+        members.append(Evaluated(str(row["trial_id"]), epoch, scores))
     ensemble = None
     if len(members) >= 2:
-        ensemble = Evaluated(f"ensemble of {len(members)}", None, {
-            split: Scores(accuracy_of(torch.stack(p).mean(0), targets[split].cpu()), nll_of(torch.stack(p).mean(0), targets[split].cpu()))
-            for split, p in probabilities.items()})
+        ensemble = Evaluated(f"ensemble of {len(members)}", None,
+                             {split: _scores(torch.stack(p).mean(0), targets[split]) for split, p in probabilities.items()})
     best = members[0]
     return Evaluation(results.metric, best, ensemble, {split: len(targets[split]) for split in SPLITS}, reading(best))
+
+
+def _scores(probs: Any, targets: Any) -> Scores:
+    return Scores(accuracy_of(probs, targets), nll_of(probs, targets))
 
 
 def reading(model: Evaluated) -> list[str]:
