@@ -12,3 +12,19 @@ def rows_of(results_dir: Path) -> pd.DataFrame:
     if not Path(results_dir).exists():
         return pd.DataFrame()
     return read_iterations(ResultsStore(str(results_dir))).to_pandas()
+
+
+def sigkill_driver(driver, results_dir: Path) -> pd.DataFrame:
+    """SIGKILL the driver only (no cleanup, no final flush), then the embedded Ray it leaves
+    behind; the iterations it had written."""
+    import contextlib
+    import os
+    import signal
+
+    try:
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+        return rows_of(results_dir)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the orphaned embedded Ray of the killed driver
+            os.killpg(driver.pid, signal.SIGKILL)

@@ -3,13 +3,18 @@ small constructed case trained for real on the CPU."""
 
 from __future__ import annotations
 
+import math
+import struct
+
 import pandas as pd
 import pytest
 import torch
+from pydantic import ValidationError
 from torch import nn
 
 from tests.test_loop import blobs, config
-from trainables.api import Recorder
+from trainables import dynamics
+from trainables.api import TRIAL_LOG_DIR, Recorder
 from trainables.loop import fit
 from tune_jobs.analysis.diagnosis import (
     DEAD_UNITS,
@@ -24,6 +29,12 @@ from tune_jobs.analysis.diagnosis import (
 DYNAMICS_FINDINGS = {EXPLODING, VANISHING, DEAD_UNITS, LARGE_UPDATES, SMALL_UPDATES}
 COLUMNS = {"grad_norm", "grad_norm_max", "grad_depth_ratio", "weight_norm", "update_ratio", "update_ratio_min",
            "update_ratio_max", "activation_std_min", "dead_unit_fraction"}
+
+
+@pytest.fixture(autouse=True)
+def every_epoch(monkeypatch):
+    """These trainings take milliseconds an epoch: without a budget every epoch is measured."""
+    monkeypatch.setattr(dynamics, "BUDGET", math.inf)
 
 
 def mlp(seed: int = 0) -> nn.Sequential:
@@ -99,3 +110,45 @@ def test_steps_far_from_the_usual_size(ratio: float, kind: str | None) -> None:
                             "update_ratio": [ratio] * 5})
     kinds = {f.kind for f in diagnose(history, "val_accuracy", "max")}
     assert kinds & DYNAMICS_FINDINGS == ({kind} if kind else set())
+
+
+def test_measurements_over_the_budget_skip_the_next_epochs(monkeypatch) -> None:
+    monkeypatch.setattr(dynamics, "BUDGET", 0.0)  # any cost is over it: only the first epoch is measured
+    history, _, _ = train(mlp())
+    assert history.loc[0, sorted(COLUMNS)].notna().all()
+    assert history.loc[1:, sorted(COLUMNS)].isna().all().all()
+    assert len(history) == 6 and history["val_accuracy"].notna().all()
+
+
+def histograms(directory) -> dict[str, list[int]]:
+    """tag -> steps of the histograms in tensorboardX event files (TFRecord frames of Event protos)."""
+    from tensorboardX.proto.event_pb2 import Event
+
+    found: dict[str, list[int]] = {}
+    for path in directory.glob("events.out.tfevents.*"):
+        data, offset = path.read_bytes(), 0
+        while offset < len(data):
+            (length,) = struct.unpack("<Q", data[offset:offset + 8])
+            event = Event.FromString(data[offset + 12:offset + 12 + length])
+            offset += 12 + length + 4
+            for value in event.summary.value:
+                if value.HasField("histo"):
+                    found.setdefault(value.tag, []).append(event.step)
+    return found
+
+
+def test_histograms_of_weights_gradients_and_activations_in_the_trial_folder(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv(TRIAL_LOG_DIR, str(tmp_path))
+    train(mlp(), dynamics_histograms=True, epochs=3)
+    found = histograms(tmp_path / "dynamics")
+    assert set(found) == {"weights/0.weight", "weights/0.bias", "weights/2.weight", "weights/2.bias", "gradients/0.weight",
+                          "gradients/0.bias", "gradients/2.weight", "gradients/2.bias", "activations/1"}
+    assert all(steps == [1, 2, 3] for steps in found.values())
+
+
+def test_no_histograms_unless_asked(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv(TRIAL_LOG_DIR, str(tmp_path))
+    train(mlp(), epochs=2)
+    assert not (tmp_path / "dynamics").exists()
+    with pytest.raises(ValidationError, match="dynamics_histograms: needs dynamics: true"):
+        config(dynamics_histograms=True)

@@ -46,6 +46,8 @@ def test_digits_cnn_example_trains_through_the_cli(ray_session, in_repo, tmp_pat
     ("tabular_mlp", []),
     ("text_transformer", ["--set", "config.synthetic_samples=300", "--set", "config.max_length=24"]),
     ("custom_model", []),
+    ("seq2seq_numbers", ["--set", "config.synthetic_samples=300", "--set", "config.bleu_sentences=20",
+                         "--set", "space.d_model={choice: [32]}", "--set", "space.dim_feedforward={choice: [64]}"]),
 ])
 def test_cpu_examples_run_at_tiny_sizes(example, extra, ray_session, in_repo, tmp_path):
     result = CliRunner().invoke(app, ["run", f"examples/{example}.yaml", "--storage", str(tmp_path),

@@ -1,9 +1,6 @@
 """Kill the driver with SIGKILL mid-job, run it again: it completes, nothing lost or doubled. While
 the first driver lives, a second run of the job is refused."""
 
-import contextlib
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.results_files import rows_of
+from tests.results_files import rows_of, sigkill_driver
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,12 +40,8 @@ def test_sigkilled_driver_resumes_with_every_iteration_exactly_once(tmp_path):
         assert second.returncode == 2, second.stdout + second.stderr  # one driver per job
         assert second.stderr.strip().splitlines()[-1].startswith("storage: job 'killed' is already running in ")
         assert f"(pid {driver.pid} on " in second.stderr and "Traceback" not in second.stderr
-        os.kill(driver.pid, signal.SIGKILL)  # the driver only: no cleanup, no final flush
-        driver.wait(timeout=30)
-        before = rows_of(results)
     finally:
-        with contextlib.suppress(ProcessLookupError):  # the orphaned embedded Ray of the killed driver
-            os.killpg(driver.pid, signal.SIGKILL)
+        before = sigkill_driver(driver, results)
     assert 6 <= len(before) < 32
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -33,6 +33,6 @@ def test_registry_lists_valid_names_for_unknown_ones():
     with pytest.raises(UnknownNameError) as info:
         resolve_trainable("nope")
     assert str(info.value) == ("unknown trainable 'nope'; valid: custom_model, digits_cnn, digits_mlp, image_cnn, lightning, resnet18, "
-                               "tabular_mlp, text_rnn, text_transformer, vgg11_bn")
+                               "seq2seq_transformer, tabular_mlp, text_rnn, text_transformer, vgg11_bn")
     assert "digits_mlp" in TRAINABLES.names()
     assert TRAINABLES.get("digits_mlp").accepts_checkpoint

@@ -60,7 +60,8 @@ def classifier(config: dict[str, Any]) -> Any:
     return Classifier(model, train_split, val_split, settings, data_time, test_split)
 
 
-@register_trainable("digits_mlp", config=DigitsMLPConfig, metrics=METRICS, classifier=classifier)  # type: ignore[arg-type]
+@register_trainable("digits_mlp", config=DigitsMLPConfig, metrics=METRICS, classifier=classifier,  # type: ignore[arg-type]
+                    fusable=True)
 def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
     """MLP classifier of 8x8 handwritten digits (scikit-learn, bundled, offline)."""
     from trainables.loop import fit_classifier

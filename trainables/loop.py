@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainables.api import Report
+from trainables.api import TRIAL_LOG_DIR, Report
 from trainables.dynamics import DynamicsProbe
 from trainables.loop_config import ConfigError, LoopConfig
 from trainables.schedules import lr_factor
@@ -133,7 +134,7 @@ class ModelRun:
     """One model trained epoch by epoch on one train/validation split (a trial, or one fold of it)."""
 
     def __init__(self, model: nn.Module, train: Split, val: Split, settings: LoopConfig, device: torch.device,
-                 state: dict[str, Any] | None = None) -> None:
+                 state: dict[str, Any] | None = None, histogram_dir: str | None = None) -> None:
         self.model, self.settings, self.device = model.to(device), settings, device
         self.train, self.val = train.to(device), val.to(device)
         self.optimizer = make_optimizer(settings, model.parameters())
@@ -141,16 +142,19 @@ class ModelRun:
             model.load_state_dict(state["model"])
             restore_optimizer(self.optimizer, state["optimizer"], settings)
         self.loss_function = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
-        self.probe = DynamicsProbe(model, self.val.inputs) if settings.dynamics else None
+        self.probe = DynamicsProbe(model, self.val.inputs, histogram_dir) if settings.dynamics else None
         self.generator = torch.Generator().manual_seed(settings.seed)
 
     def run_epoch(self, epoch: int, lr: float) -> dict[str, float]:
         settings, device, model, train = self.settings, self.device, self.model, self.train
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        # Same batch order on a resumed run as on an uninterrupted one.
+        # Same batch order, dropout masks and augmentation on a resumed run as on an uninterrupted one.
         self.generator.manual_seed(settings.seed * 100_003 + epoch)
+        torch.manual_seed(settings.seed * 100_003 + epoch)
         started = time.perf_counter()
+        if self.probe is not None:
+            self.probe.start_epoch()
         model.train()
         order = torch.randperm(len(train), generator=self.generator).to(device)
         loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
@@ -175,7 +179,7 @@ class ModelRun:
         train_loss, train_correct = float(loss_sum), int(correct)
         train_time = time.perf_counter() - started
         val_loss, val_accuracy = evaluate(model, self.val, settings.batch_size, device)
-        dynamics = self.probe.epoch_metrics(autocast_for(device)) if self.probe is not None else {}
+        dynamics = self.probe.epoch_metrics(autocast_for(device), epoch) if self.probe is not None else {}
         return {"train_loss": train_loss / len(train), "train_accuracy": train_correct / len(train), "val_loss": val_loss,
                 "val_accuracy": val_accuracy, "train_time_s": train_time, **dynamics}
 
@@ -197,6 +201,15 @@ def cross_validation_folds(train: Split, val: Split, folds: int) -> list[tuple[S
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
     return [(Split(inputs[fit_rows], targets[fit_rows]), Split(inputs[held_rows], targets[held_rows]))
             for fit_rows, held_rows in splitter.split(np.zeros(len(targets)), targets.cpu().numpy())]
+
+
+def histogram_dir(settings: LoopConfig) -> str | None:
+    """Where ``dynamics_histograms`` go: ``dynamics/`` in the trial's TensorBoard folder, when the
+    trial has one (under tune-jobs); None without histograms or outside a job."""
+    folder = os.environ.get(TRIAL_LOG_DIR)
+    if not (settings.dynamics and settings.dynamics_histograms) or not folder:
+        return None
+    return os.path.join(folder, "dynamics")
 
 
 def fit(
@@ -223,10 +236,11 @@ def fit(
     if settings.cv_folds:
         folds = cross_validation_folds(train, val, settings.cv_folds)
         saved = checkpoint["folds"] if checkpoint is not None else [None] * len(folds)
-        runs = [ModelRun(copy.deepcopy(model), fold_train, fold_val, settings, device, state)
-                for (fold_train, fold_val), state in zip(folds, saved, strict=True)]
+        runs = [ModelRun(copy.deepcopy(model), fold_train, fold_val, settings, device, state,
+                         histogram_dir(settings) if fold == 0 else None)
+                for fold, ((fold_train, fold_val), state) in enumerate(zip(folds, saved, strict=True))]
     else:
-        runs = [ModelRun(model, train, val, settings, device, checkpoint)]
+        runs = [ModelRun(model, train, val, settings, device, checkpoint, histogram_dir(settings))]
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     for epoch in range(first_epoch, settings.epochs + 1):

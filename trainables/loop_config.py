@@ -37,12 +37,16 @@ class LoopConfig(BaseModel):
                                  "pooled train and validation rows: k times the compute; the mean is the metric")
     dynamics: bool = Field(False, description="per-epoch gradient/weight norms, update ratios and activation statistics "
                            "(trainables.dynamics)")
+    dynamics_histograms: bool = Field(False, description="with dynamics: TensorBoard histograms of weights, gradients "
+                                      "and activations per measured epoch (tensorboard/<trial>/dynamics)")
     share_data: bool = Field(True, description="load the data once and share it between trials (Ray object store)")
 
     @model_validator(mode="after")
     def _consistent(self) -> LoopConfig:
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be less than epochs ({self.epochs})")
+        if self.dynamics_histograms and not self.dynamics:
+            raise ValueError("dynamics_histograms: needs dynamics: true")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise ValueError(f"nesterov needs optimizer sgd with momentum > 0, got {self.optimizer} "
                              f"with momentum {self.momentum:g}")
@@ -64,4 +68,11 @@ def parse_config(model: type[ConfigT], config: dict) -> ConfigT:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "config"
         message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"config.{where}: {message}" if first["loc"] else f"config: {message}") from None
+        raise ConfigError(f"config.{where}: {message}" if first["loc"] else rule_error(model, message)) from None
+
+
+def rule_error(model: type[BaseModel], message: str) -> str:
+    """A rule across keys, as the one line a user sees: ``config.data: ...`` when the message
+    starts with the key it is about (``data: must be ...``), else ``config: ...``."""
+    key, separator, rest = message.partition(": ")
+    return f"config.{key}: {rest}" if separator and key in model.model_fields else f"config: {message}"

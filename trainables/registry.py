@@ -31,6 +31,10 @@ class TrainableDef:
     metrics: dict[str, Mode] = field(default_factory=dict)
     description: str = ""
     classifier: Callable[[dict[str, Any]], Any] | None = None  # config -> trainables.loop.Classifier
+    # (config, checkpoint) -> scores by split ("train", "validation", "test"): how `tune-jobs evaluate`
+    # measures a trainable that is not a classifier
+    evaluator: Callable[[dict[str, Any], Any], dict[str, dict[str, float]]] | None = None
+    fusable: bool = False  # its models are stackable (trainables.fused): execution.fuse may train trials together
 
     @property
     def accepts_checkpoint(self) -> bool:
@@ -48,11 +52,14 @@ TRAINABLES: Registry[TrainableDef] = Registry("trainable")
 def register_trainable(
     name: str, *, config: type[BaseModel], metrics: dict[str, Mode], description: str = "",
     classifier: Callable[[dict[str, Any]], Any] | None = None,
+    evaluator: Callable[[dict[str, Any], Any], dict[str, dict[str, float]]] | None = None, fusable: bool = False,
 ) -> Callable[[TrainFunction], TrainFunction]:
-    """``classifier``: the config -> ``Classifier`` set-up the function trains, for ensembles."""
+    """``classifier``: the config -> ``Classifier`` set-up the function trains, for ensembles and
+    evaluate; ``evaluator``: scores by split from a checkpoint, for evaluate, when not a classifier."""
     def add(function: TrainFunction) -> TrainFunction:
         TRAINABLES.register(name)(
-            TrainableDef(name, function, config, dict(metrics), description or (function.__doc__ or "").strip(), classifier)
+            TrainableDef(name, function, config, dict(metrics), description or (function.__doc__ or "").strip(), classifier,
+                         evaluator, fusable)
         )
         return function
 

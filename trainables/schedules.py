@@ -26,3 +26,10 @@ def lr_factor(epoch: int, epochs: int, schedule: str, warmup_epochs: int = 0, st
         span = epochs - warmup_epochs
         return 0.5 * (1.0 + math.cos(math.pi * t / span))
     raise ValueError(f"unknown schedule {schedule!r}")
+
+
+def inverse_sqrt_factor(step: int, warmup_steps: int) -> float:
+    """Multiplier of the base rate at optimizer step ``step`` (1-based): linear warmup to 1 over
+    ``warmup_steps``, then ``sqrt(warmup_steps / step)``, the schedule Transformers are trained with
+    ("Attention is all you need", with the peak rate as the knob instead of d_model)."""
+    return min(step / warmup_steps, math.sqrt(warmup_steps / step))

@@ -29,3 +29,15 @@ def three_way_split(features: Any, labels: Any, val_fraction: float, test_fracti
     x_train, x_val, y_train, y_val = train_test_split(features, labels, test_size=val_fraction, random_state=seed,
                                                       stratify=labels)
     return (x_train, y_train), (x_val, y_val), test
+
+
+def three_way_rows(rows: list[Any], val_fraction: float, test_fraction: float,
+                   seed: int = 0) -> tuple[list[Any], list[Any], list[Any] | None]:
+    """(train, validation, test or None) for rows without a label to stratify by (sentence pairs)."""
+    from sklearn.model_selection import train_test_split
+
+    test = None
+    if test_fraction > 0:
+        rows, test = train_test_split(rows, test_size=test_fraction, random_state=seed)
+    train, val = train_test_split(rows, test_size=val_fraction, random_state=seed)
+    return train, val, test

@@ -88,7 +88,8 @@ def classifier(config: dict[str, Any]) -> Any:
     return Classifier(nn.Sequential(*blocks), train, val, settings, data_time, test)
 
 
-@register_trainable("tabular_mlp", config=TabularMLPConfig, metrics=METRICS, classifier=classifier)  # type: ignore[arg-type]
+@register_trainable("tabular_mlp", config=TabularMLPConfig, metrics=METRICS, classifier=classifier,  # type: ignore[arg-type]
+                    fusable=True)
 def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
     """MLP classifier on a table (scikit-learn's bundled datasets, or a CSV/Parquet file)."""
     from trainables.loop import fit_classifier

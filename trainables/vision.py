@@ -39,14 +39,16 @@ def _classifier(settings: VisionDataConfig, build: Any) -> Any:
     from trainables.shared_data import shared
     from trainables.vision_data import load_images
 
-    key = f"images:{settings.dataset}:{Path(settings.data_dir).expanduser().resolve()}:{settings.train_subset}"
-    (x_train, y_train, x_val, y_val), data_time = shared(key, lambda: load_images(settings), settings.share_data)
+    key = (f"images:{settings.dataset}:{Path(settings.data_dir).expanduser().resolve()}:{settings.train_subset}:"
+           f"{settings.test_fraction}")
+    ((x_train, y_train), (x_val, y_val), test), data_time = shared(key, lambda: load_images(settings), settings.share_data)
     channels, size, classes, mean, std, _ = SHAPES[settings.dataset]
     pad_to = 32 if size == 28 else size  # MNIST-sized images padded to 32 so the deep nets keep a spatial map
     torch.manual_seed(settings.seed)
     model = nn.Sequential(Preprocess(mean, std, pad_to, settings.augment, flip=settings.dataset == "cifar10"),
                           build(channels, classes, pad_to))
-    return Classifier(model, Split(x_train, y_train), Split(x_val, y_val), settings, data_time)
+    return Classifier(model, Split(x_train, y_train), Split(x_val, y_val), settings, data_time,
+                      None if test is None else Split(*test))
 
 
 def cnn_classifier(config: dict[str, Any]) -> Any:

@@ -31,21 +31,30 @@ class VisionDataConfig(LoopConfig):
     download: bool = False
     augment: bool = Field(False, description="random shifts (4 px at 32 px) and, for CIFAR-10, horizontal flips")
     train_subset: int | None = Field(None, ge=10, description="use only this many training images (quick sweeps)")
+    test_fraction: float = Field(0.0, ge=0, lt=1, description="held out for `tune-jobs evaluate`, never trained on or "
+                                 "ranked by: of digits, before its 25% validation split; of MNIST/FashionMNIST/CIFAR-10's "
+                                 "official test images, which are otherwise the validation split")
 
 
-def load_images(settings: VisionDataConfig) -> tuple[Any, Any, Any, Any]:
-    """uint8 images (N, C, H, W) and int64 labels, train then validation (the dataset's test split)."""
+Images = tuple[Any, Any]  # uint8 (N, C, H, W), int64 labels
+
+
+def load_images(settings: VisionDataConfig) -> tuple[Images, Images, Images | None]:
+    """(train, validation, test or None). Digits: stratified 25% validation, ``test_fraction`` held
+    out first. The torchvision datasets: their training images train; their official test images
+    validate, ``test_fraction`` of them (stratified, fixed seed) held out as the test split."""
     import torch
+
+    from trainables.splits import three_way_split
 
     if settings.dataset == "digits":
         from sklearn.datasets import load_digits
-        from sklearn.model_selection import train_test_split
 
         digits = load_digits()
         images = torch.tensor(digits.images * 255 / 16, dtype=torch.uint8).unsqueeze(1)
         labels = torch.tensor(digits.target)
-        x_train, x_val, y_train, y_val = train_test_split(images, labels, test_size=0.25, random_state=0, stratify=labels)
-        return _subset(x_train, y_train, settings.train_subset) + (x_val, y_val)
+        train, val, test = three_way_split(images, labels, 0.25, settings.test_fraction)
+        return _subset(*train, settings.train_subset), val, test
     import torchvision
 
     root = Path(settings.data_dir).expanduser().resolve()
@@ -65,8 +74,16 @@ def load_images(settings: VisionDataConfig) -> tuple[Any, Any, Any, Any]:
         images = data.permute(0, 3, 1, 2) if data.ndim == 4 else data.unsqueeze(1)  # NHWC (CIFAR) or NHW
         return images.contiguous(), torch.as_tensor(dataset.targets, dtype=torch.long)
 
-    return _subset(*as_tensors(train), settings.train_subset) + as_tensors(val)
+    official_test = as_tensors(val)
+    held_out = None
+    if settings.test_fraction > 0:
+        from sklearn.model_selection import train_test_split
+
+        x_val, x_test, y_val, y_test = train_test_split(*official_test, test_size=settings.test_fraction, random_state=0,
+                                                        stratify=official_test[1])
+        official_test, held_out = (x_val, y_val), (x_test, y_test)
+    return _subset(*as_tensors(train), settings.train_subset), official_test, held_out
 
 
-def _subset(images: Any, labels: Any, size: int | None) -> tuple[Any, Any]:
+def _subset(images: Any, labels: Any, size: int | None) -> Images:
     return (images[:size], labels[:size]) if size else (images, labels)

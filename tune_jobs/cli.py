@@ -233,13 +233,15 @@ def evaluate(
     except SpecError as error:
         fail_bad_input(error)
     samples = ", ".join(f"{split} {found.samples[split]}" for split in SPLITS)
-    table = Table(title=f"{results.name}: accuracy (loss) by split; rows: {samples}")
+    headline, *others = found.figures
+    table = Table(title=f"{results.name}: {headline} ({', '.join(others)}) by split; rows: {samples}")
     for column in ("model", "checkpoint epoch", *SPLITS):
         table.add_column(column, no_wrap=True)
     for model in (found.best, found.ensemble):
         if model is not None:
             table.add_row(model.name, "" if model.epoch is None else str(model.epoch),
-                          *(f"{model.scores[s].accuracy:.4f} ({model.scores[s].loss:.4f})" for s in SPLITS))
+                          *(f"{model.scores[s][headline]:.4f} ({', '.join(f'{model.scores[s][o]:.4f}' for o in others)})"
+                            for s in SPLITS))
     print_table(table)
     for line in found.reading:
         out.print(line, highlight=False, markup=False)

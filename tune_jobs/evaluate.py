@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from tune_jobs.analysis.job_results import JobResults
-from tune_jobs.ensemble import accuracy_of, classifier_trainable, nll_of, predicted_probabilities, restored_model
+from tune_jobs.ensemble import accuracy_of, best_state, classifier_trainable, nll_of, predicted_probabilities, restored_model
 from tune_jobs.errors import SpecError
 from tune_jobs.results.files import EVALUATION_FILE
 from tune_jobs.results.store import ResultsStore
@@ -24,17 +24,15 @@ HIGH_VARIANCE_GAP = 0.05  # validation error this much above training error
 OPTIMISM_GAP = 0.02  # test error this much above validation error
 
 
-@dataclass(frozen=True)
-class Scores:
-    accuracy: float
-    loss: float  # mean negative log-likelihood
+CLASSIFIER_FIGURES = ("accuracy", "loss")  # loss: mean negative log-likelihood
+TRANSLATION_FIGURES = ("bleu", "chrf", "exact")  # exact: the share of sentences translated exactly
 
 
 @dataclass(frozen=True)
 class Evaluated:
     name: str  # a trial id, or "ensemble of k"
     epoch: int | None
-    scores: dict[str, Scores]  # by split
+    scores: dict[str, dict[str, float]]  # by split, then figure
 
 
 @dataclass(frozen=True)
@@ -44,6 +42,7 @@ class Evaluation:
     ensemble: Evaluated | None
     samples: dict[str, int]
     reading: list[str]
+    figures: tuple[str, ...] = CLASSIFIER_FIGURES  # what scores holds; the first is the headline
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,6 +51,14 @@ class Evaluation:
 def evaluate_job(results: JobResults, top: int) -> Evaluation:
     import torch
 
+    from trainables.registry import resolve_trainable
+
+    try:
+        evaluator = resolve_trainable(results.spec["trainable"]).evaluator
+    except ValueError:
+        evaluator = None  # classifier_trainable says why, in one line
+    if evaluator is not None:
+        return _evaluate_best_trial(results, evaluator)
     trainable = classifier_trainable(results, "evaluate and ensembles")
     scored = results.scored()
     if not len(scored):
@@ -85,17 +92,36 @@ def evaluate_job(results: JobResults, top: int) -> Evaluation:
     return Evaluation(results.metric, best, ensemble, {split: len(targets[split]) for split in SPLITS}, reading(best))
 
 
-def _scores(probs: Any, targets: Any) -> Scores:
-    return Scores(accuracy_of(probs, targets), nll_of(probs, targets))
+def _evaluate_best_trial(results: JobResults, evaluator: Any) -> Evaluation:
+    """A trainable that is not a classifier (a translator): its best trial, scored by its own
+    evaluator; no ensemble (averaging models while decoding is not built)."""
+    scored = results.scored()
+    if not len(scored):
+        raise SpecError([f"{results.directory}: no successful trial to evaluate"])
+    row = scored.iloc[0]
+    state = best_state(results, ResultsStore(results.directory), row["trial_id"])
+    try:
+        scores = evaluator(results.config_of(row), state)
+    except ValueError as error:  # ConfigError: no test pairs held out
+        raise SpecError([f"{results.directory}: {error}"]) from None
+    samples = {split: int(figures.pop("sentences")) for split, figures in scores.items()}
+    best = Evaluated(str(row["trial_id"]), int(state["epoch"]), scores)
+    return Evaluation(results.metric, best, None, samples, reading(best, "exact", "sentences are translated wrongly"),
+                      TRANSLATION_FIGURES)
 
 
-def reading(model: Evaluated) -> list[str]:
-    """The bias/variance reading of train -> validation -> test errors (1 - accuracy)."""
-    train, val, test = (1 - model.scores[split].accuracy for split in SPLITS)
-    found = [f"errors: train {train:.4f}, validation {val:.4f}, test {test:.4f}"]
+def _scores(probs: Any, targets: Any) -> dict[str, float]:
+    return {"accuracy": accuracy_of(probs, targets), "loss": nll_of(probs, targets)}
+
+
+def reading(model: Evaluated, figure: str = "accuracy", wrong: str = "rows are misclassified") -> list[str]:
+    """The bias/variance reading of train -> validation -> test errors (1 - accuracy, or 1 - the
+    share of sentences translated exactly)."""
+    train, val, test = (1 - model.scores[split][figure] for split in SPLITS)
+    found = [f"errors (1 - {figure}): train {train:.4f}, validation {val:.4f}, test {test:.4f}"]
     if train > HIGH_BIAS_ERROR:
-        found.append(f"high bias: {train:.1%} of the training rows are misclassified; more capacity (width, depth), "
-                     "more epochs or a higher learning rate")
+        found.append(f"high bias: {train:.1%} of the training {wrong}; more capacity (width, depth), more epochs or a "
+                     "higher learning rate")
     if val - train > HIGH_VARIANCE_GAP:
         found.append(f"high variance: validation error is {val - train:.1%} above training error; more regularisation "
                      "(dropout, weight_decay), more data or fewer epochs")

@@ -8,9 +8,11 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
+from trainables.fused.run import MEMBERS, member_configs
 from trainables.ray_adapter import ERROR_KEY
 from tune_jobs.progress import Progress
-from tune_jobs.results.schema import FAILED, STOPPED
+from tune_jobs.ray_fusion import member_endings, member_rows
+from tune_jobs.results.schema import COMPLETED, FAILED, STOPPED
 from tune_jobs.results.sink import ParquetSink
 from tune_jobs.results.tensorboard import TensorBoardWriter
 from tune_jobs.schedulers import STATES, SchedulerSpec, paused_trials, save_state
@@ -38,6 +40,7 @@ def trial_error_line(trial: Trial) -> str:
     return _QUALIFIED_EXCEPTION.sub(r"\1", lines[-1])
 
 
+ENDED_STATUSES = (COMPLETED, STOPPED, FAILED)
 _QUALIFIED_EXCEPTION = re.compile(r"^(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*:)")
 
 
@@ -99,15 +102,34 @@ class ResultsCallback(Callback):
         self.progress.update(self.sink.counts(), self.sink.best_trial(), force=force)
 
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
-        self.sink.trial_started(trial.trial_id, trial.config)
+        for trial_id, config in self._members(trial).items():
+            self.sink.trial_started(trial_id, config)
         self._refresh()
+
+    def _members(self, trial: Trial, running_only: bool = True) -> dict[str, dict[str, Any]]:
+        """The job's trials that ``trial`` runs, by id, with their configs: itself, or the members of
+        a stack (``execution.fuse``) that have not ended (a resumed stack does not rerun those)."""
+        if MEMBERS not in trial.config:
+            return {trial.trial_id: trial.config}
+        return {trial_id: config for trial_id, config in member_configs(trial.config).items()
+                if not (running_only and trial_id in self.sink.trials and self.sink.trials[trial_id].status in ENDED_STATUSES)}
 
     def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any) -> None:
         metrics = {k: v for k, v in result.items() if k not in _RAY_KEYS and k != ERROR_KEY}
-        self.sink.trial_result(trial.trial_id, metrics)
-        if self.tensorboard is not None:
-            self.tensorboard.trial_result(trial.trial_id, trial.config, metrics)
+        rows = {trial.trial_id: metrics} if MEMBERS not in result else member_rows(result)
+        configs = self._members(trial, running_only=False)
+        for trial_id, row in rows.items():
+            self.sink.trial_result(trial_id, row)
+            if self.tensorboard is not None:
+                self.tensorboard.trial_result(trial_id, configs[trial_id], row)
+        for trial_id, (status, error) in member_endings(result, self.scheduler.trial_status).items():
+            self._ended(trial_id, status, error)
         self._refresh()
+
+    def _ended(self, trial_id: str, status: str, error: str | None) -> None:
+        self.sink.trial_ended(trial_id, status, error)
+        if self.tensorboard is not None:
+            self.tensorboard.trial_ended(trial_id)
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         last = trial.last_result or {}
@@ -117,9 +139,8 @@ class ResultsCallback(Callback):
             status, error = STOPPED, None
         else:
             status, error = self.scheduler.trial_status(int(last.get("training_iteration", 0))), None
-        self.sink.trial_ended(trial.trial_id, status, error)
-        if self.tensorboard is not None:
-            self.tensorboard.trial_ended(trial.trial_id)
+        for trial_id in self._members(trial):  # a stack's members that are still running end with it
+            self._ended(trial_id, STOPPED if trial_id != trial.trial_id and status != FAILED else status, error)
         self._refresh()
 
     def on_step_begin(self, iteration: int, trials: list[Trial], **info: Any) -> None:
@@ -136,11 +157,13 @@ class ResultsCallback(Callback):
         self._had_paused = bool(paused)
 
     def on_trial_recover(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
-        self.sink.trial_retried(trial.trial_id, trial_error_line(trial))
+        for trial_id in self._members(trial):
+            self.sink.trial_retried(trial_id, trial_error_line(trial))
         self._refresh()
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
-        self.sink.trial_ended(trial.trial_id, FAILED, trial_error_line(trial))
+        for trial_id in self._members(trial):
+            self.sink.trial_ended(trial_id, FAILED, trial_error_line(trial))
         self._refresh()
 
     def on_checkpoint(self, iteration: int, trials: list[Trial], trial: Trial, checkpoint: Any, **info: Any) -> None:

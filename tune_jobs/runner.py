@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
+from trainables.registry import TrainableDef
 from tune_jobs.errors import SpecError
 from tune_jobs.interrupts import INTERRUPTS
 from tune_jobs.progress import Progress
@@ -158,11 +159,37 @@ def _searcher(spec: JobSpec, mode: str, job_key: str) -> Any:
     if not isinstance(searcher, Searcher):
         return searcher  # Ray's variant generator (grid keys) limits concurrency itself
     limit = spec.search.max_concurrent or trials_that_fit(ray.cluster_resources(), spec.resources.cpu, spec.resources.gpu)
-    return ConcurrencyLimit(searcher, limit, functools.partial(paused_trials, job_key))
+    fuse = spec.execution.fuse
+    limited = ConcurrencyLimit(searcher, limit * fuse, functools.partial(paused_trials, job_key))
+    if fuse == 1:
+        return limited
+    from tune_jobs.ray_fusion import StackSearcher
+    from tune_jobs.ray_space import param_space
+
+    member_space = {} if spec.search.owns_space else param_space({}, dict(spec.space))
+    return StackSearcher(limited, fuse, spec.search.trials, member_space)
+
+
+def _fused(spec: JobSpec, mode: str) -> tuple[TrainableDef, Any]:
+    """The stack trainable for ``execution.fuse`` and, when the job's scheduler compares trials,
+    the actor that decides for each member."""
+    from trainables.fused.run import stack_trainable
+    from tune_jobs.ray_fusion import decide_with, member_scheduler_class
+    from tune_jobs.schedulers import JobContext
+
+    actor, decide = None, None
+    if spec.scheduler.milestones:
+        name = f"tune-jobs-members-{uuid.uuid4().hex[:12]}"
+        job = JobContext(spec.metric, mode, spec.results_dir, spec.planned_trials, dict(spec.space))
+        actor = member_scheduler_class().options(name=name).remote(spec.scheduler.build(job), spec.metric, mode)
+        decide = decide_with(name)
+    function = stack_trainable(spec.trainable_def, spec.metric, mode, decide)
+    return TrainableDef(f"{spec.trainable_def.name}_stacks", function), actor
 
 
 def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], store: ResultsStore, callback: Any) -> Any:
     from ray import tune
+    from ray.tune.schedulers import FIFOScheduler
 
     from tune_jobs.schedulers import JobContext
 
@@ -174,8 +201,9 @@ def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], 
             metric=spec.metric,
             mode=mode,
             search_alg=_searcher(spec, mode, job.job_key),
-            scheduler=spec.scheduler.build(job),
-            num_samples=spec.search.trials,
+            # Fused: Ray runs stacks one after another; the job's scheduler decides per member.
+            scheduler=spec.scheduler.build(job) if spec.execution.fuse == 1 else FIFOScheduler(),
+            num_samples=-(-spec.search.trials // spec.execution.fuse),
             time_budget_s=spec.stop.time_budget_s,
             reuse_actors=True,
             trial_dirname_creator=lambda trial: trial.trial_id,
@@ -239,6 +267,7 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
     status = "failed"
     record: JobRecord | None = None
     registry: Any = None
+    member_scheduler: Any = None
     tensorboard: TensorBoardWriter | None = None
     try:
         resuming = _prepare_results_dir(spec, store, restart)
@@ -256,14 +285,17 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
         # Trials find the data they share through this actor; it lives as long as this run.
         registry_name = f"tune-jobs-data-{uuid.uuid4().hex[:12]}"
         registry = data_registry_class().options(name=registry_name).remote()
+        trainable_def = spec.trainable_def
+        if spec.execution.fuse > 1:
+            trainable_def, member_scheduler = _fused(spec, mode)
         trainable = tune.with_resources(
-            ray_trainable(spec.trainable_def, spec.metric, spec.resources.cpu, registry_name,
+            ray_trainable(trainable_def, spec.metric, spec.resources.cpu, registry_name,
                           log_root=str(Path(store.path) / TENSORBOARD_DIR) if spec.tensorboard and store.local else None),
             {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
         )
         space = param_space(
             spec.config,
-            {} if spec.search.owns_space else dict(spec.space),
+            {} if spec.search.owns_space or spec.execution.fuse > 1 else dict(spec.space),
             choices_as_grid=spec.search.algorithm == "grid",
         )
         with Progress(console, spec.metric, total=spec.planned_trials) as progress:
@@ -289,8 +321,9 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
         if tensorboard is not None:
             tensorboard.close()
         detach(directory)
-        if registry is not None:
-            ray.kill(registry)
+        for actor in (registry, member_scheduler):
+            if actor is not None:
+                ray.kill(actor)
         if record is not None:
             sink.close()
             if directory in STATES:

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from trainables.loop_config import rule_error
 from trainables.registry import TrainableDef, resolve_trainable
 from tune_jobs.errors import SpecError, format_validation_error
 from tune_jobs.model import StrictModel
@@ -33,7 +34,7 @@ from tune_jobs.registry import Registry, UnknownNameError
 from tune_jobs.remote.auth import TOKEN_VARIABLES
 from tune_jobs.schedulers import DEFAULT_SCHEDULER, SCHEDULERS, SchedulerSpec
 from tune_jobs.search import DEFAULT_SEARCH, SEARCHES, SearchSpec
-from tune_jobs.space import Param, SpaceParam, show
+from tune_jobs.space import Grid, Param, SpaceParam, show
 from tune_jobs.spec_yaml import DuplicateKeyError, load_yaml
 
 
@@ -80,6 +81,11 @@ class Resources(StrictModel):
 
 class Stop(StrictModel):
     time_budget_s: float | None = Field(None, gt=0)
+
+
+class Execution(StrictModel):
+    fuse: int = Field(1, ge=1, le=512, description="trials per stack: up to this many trials of one architecture "
+                      "trained together in one process as one stacked model (1: a process per trial)")
 
 
 class Failure(StrictModel):
@@ -131,6 +137,7 @@ class JobSpec(BaseModel):
     resources: Resources = Field(default_factory=Resources)
     stop: Stop = Field(default_factory=Stop)
     failure: Failure = Field(default_factory=Failure)
+    execution: Execution = Field(default_factory=Execution)
     storage: str = Field("results", min_length=1)
     runtime_env: RuntimeEnv = Field(default_factory=RuntimeEnv)
     tensorboard: bool = Field(True, description="per-trial event files in <results>/tensorboard (local storage)")
@@ -183,6 +190,7 @@ class JobSpec(BaseModel):
             self._chosen_by, self.search = self.search.algorithm, chosen
         problems += self.search.check_space(dict(self.space))
         problems += self._check_stages()
+        problems += self._check_fusion()
         problems += self.scheduler.check(dict(self.space), self.search.algorithm)
         epochs = self.config.get("epochs", self._trainable.defaults().get("epochs")) if self._trainable else None
         if self._trainable is not None and not isinstance(epochs, bool):  # a boolean is reported as config.epochs
@@ -206,6 +214,25 @@ class JobSpec(BaseModel):
             problems.append("search.num_samples: not used with stages; each stage sets its own trials")
         if not self.space:
             problems.append("stages: the space is empty; later stages narrow searched keys")
+        return problems
+
+    def _check_fusion(self) -> list[str]:
+        if self.execution.fuse == 1 or self._trainable is None:
+            return []
+        from trainables.fused import PER_MEMBER_KEYS
+
+        where = "execution.fuse"
+        if not self._trainable.fusable:
+            return [f"{where}: {self._trainable.name} cannot be fused; fusable trainables: digits_mlp, tabular_mlp (MLPs), "
+                    "or set fuse: 1"]
+        problems = [f"{where}: space.{key} would give members different models, data or batches; fused members "
+                    f"may differ only in {', '.join(PER_MEMBER_KEYS)}" for key in self.space if key not in PER_MEMBER_KEYS]
+        if not self.scheduler.decides_per_result:
+            problems.append(f"{where}: scheduler {self.scheduler.type} cannot stop members one by one; use fifo or asha")
+        if self.search.variant_generated or any(isinstance(param, Grid) for param in self.space.values()):
+            problems.append(f"{where}: grid keys and grid search draw trials without a searcher; use random, tpe or bayesopt")
+        if self.stages is not None:
+            problems.append(f"{where}: not with stages yet")
         return problems
 
     def _check_against_trainable(self, trainable: TrainableDef) -> list[str]:
@@ -269,6 +296,8 @@ class JobSpec(BaseModel):
         """The job's identity for resuming: ``OUTPUT_ONLY`` is left out, so a spec run locally
         resumes when submitted (with its storage made absolute) and back."""
         identity = {k: v for k, v in self.resolved().items() if k not in OUTPUT_ONLY}
+        if identity["execution"] == Execution().model_dump(mode="json"):
+            del identity["execution"]  # jobs from before fused execution existed keep their identity
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
@@ -296,7 +325,7 @@ def _check_together(model: type[BaseModel], config: dict[str, Any], searched: se
         for error in exc.errors():
             message = str(error["msg"]).removeprefix("Value error, ")
             if not error["loc"] and not any(re.search(rf"\b{re.escape(key)}\b", message) for key in searched):
-                found.append(f"config: {message}")
+                found.append(rule_error(model, message))
         return found
     return []
 

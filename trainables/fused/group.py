@@ -134,6 +134,8 @@ def _train_pass(members: list[Member], template: nn.Sequential, params: dict[str
     smoothing = _tensor([m.settings.label_smoothing for m in members], device)
     clip = _tensor([m.settings.grad_clip or float("inf") for m in members], device)
     dropout = [dropout_rates(m.classifier.model) for m in members]  # type: ignore[arg-type]
+    for member, epoch in zip(members, epochs, strict=True):  # the plain loop reseeds its dropout stream each epoch
+        member.generator.manual_seed(member.settings.seed * 100_003 + epoch)
     generators = [m.generator for m in members]
     loss_sum = torch.zeros(len(members), device=device)
     correct = torch.zeros(len(members), device=device, dtype=torch.long)

@@ -14,6 +14,16 @@ def _masked_mean(states: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
+def sinusoidal_positions(max_length: int, d_model: int) -> torch.Tensor:
+    """(1, max_length, d_model) position table, as in "Attention is all you need" (even d_model)."""
+    position = torch.arange(max_length).unsqueeze(1)
+    frequency = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10_000.0) / d_model))
+    table = torch.zeros(1, max_length, d_model)
+    table[0, :, 0::2] = torch.sin(position * frequency)
+    table[0, :, 1::2] = torch.cos(position * frequency[: d_model // 2])
+    return table
+
+
 class RecurrentClassifier(nn.Module):
     def __init__(self, vocab: int, classes: int, cell: str, embedding_dim: int, hidden_size: int, layers: int,
                  bidirectional: bool, dropout: float) -> None:
@@ -39,13 +49,8 @@ class TransformerClassifier(nn.Module):
         if positional == "learned":
             self.position = nn.Parameter(torch.zeros(1, max_length, d_model))
             nn.init.normal_(self.position, std=0.02)
-        else:  # sinusoidal, as in "Attention is all you need"
-            position = torch.arange(max_length).unsqueeze(1)
-            frequency = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10_000.0) / d_model))
-            table = torch.zeros(1, max_length, d_model)
-            table[0, :, 0::2] = torch.sin(position * frequency)
-            table[0, :, 1::2] = torch.cos(position * frequency[: d_model // 2])
-            self.register_buffer("position", table)
+        else:
+            self.register_buffer("position", sinusoidal_positions(max_length, d_model))
         layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.dropout = nn.Dropout(dropout)

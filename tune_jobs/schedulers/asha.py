@@ -83,6 +83,10 @@ class SuccessiveHalving(SchedulerSpec):
 class AshaScheduler(SuccessiveHalving):
     type: Literal["asha"] = "asha"
 
+    @property
+    def decides_per_result(self) -> bool:
+        return True
+
     def build(self, job: JobContext) -> Any:
         return self._ray_asha()
 

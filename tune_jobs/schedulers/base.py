@@ -118,6 +118,12 @@ class SchedulerSpec(StrictModel):
         return 1
 
     @property
+    def decides_per_result(self) -> bool:
+        """True when the Ray scheduler's decisions need nothing but a trial's id and results (no
+        pausing, no cloning, no synchronous brackets), so it can stop fused members one by one."""
+        return False
+
+    @property
     def needs_variant_generator(self) -> bool:
         """True when Ray accepts no searcher with this scheduler, only its own variant generator."""
         return False

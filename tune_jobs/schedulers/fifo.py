@@ -11,6 +11,10 @@ from tune_jobs.schedulers.base import SCHEDULERS, JobContext, SchedulerSpec
 class FifoScheduler(SchedulerSpec):
     type: Literal["fifo"] = "fifo"
 
+    @property
+    def decides_per_result(self) -> bool:
+        return True
+
     def build(self, job: JobContext) -> Any:
         from ray.tune.schedulers import FIFOScheduler
 

@@ -31,6 +31,7 @@ class SearchSpec(StrictModel):
     options: Any = None
 
     default_num_samples: ClassVar[int] = 10
+    variant_generated: ClassVar[bool] = False  # Ray's variant generator draws every trial, no Searcher
 
     @property
     def trials(self) -> int:

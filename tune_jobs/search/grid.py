@@ -14,6 +14,7 @@ class GridSearch(SearchSpec):
     algorithm: Literal["grid"] = "grid"
     options: NoOptions = NoOptions()
     default_num_samples: ClassVar[int] = 1
+    variant_generated: ClassVar[bool] = True
 
     def planned_trials(self, space: dict[str, Param]) -> int:
         """Every combination of the grid, choice and ordinal keys, ``num_samples`` times."""
