@@ -105,11 +105,25 @@ def test_what_cannot_be_fused_is_one_line(change: dict, message: str) -> None:
     assert any(problem.startswith(message) for problem in info.value.problems), info.value.problems
 
 
+def test_auto_spreads_the_trials_over_the_slots_or_falls_back_to_a_process_each() -> None:
+    spec = validate_spec({**JOB, "storage": "/tmp", "execution": {"fuse": "auto"}, "search": {"num_samples": 16}})
+    assert [spec.stack_size(slots) for slots in (1, 2, 3, 16, 32)] == [16, 8, 6, 1, 1]
+    many = validate_spec({**JOB, "storage": "/tmp", "execution": {"fuse": "auto"}, "search": {"num_samples": 500}})
+    assert many.stack_size(2) == 16  # a model-based searcher would suggest bigger stacks blind
+    shaped = validate_spec({**JOB, "storage": "/tmp", "execution": {"fuse": "auto"}, "config": {"epochs": 4},
+                            "space": {**JOB["space"], "hidden": {"randint": [16, 64]}}})
+    assert shaped.stack_size(2) == 1 and shaped.fusion_problems()[0].startswith("execution.fuse: space.hidden ")
+    with pytest.raises(SpecError) as info:
+        validate_spec({**JOB, "storage": "/tmp", "execution": {"fuse": 0}})
+    assert info.value.problems == ["execution.fuse: must be auto or 1 to 512, got 0"]
+
+
 def run_job(tmp_path, **changes) -> tuple[pd.DataFrame, pd.DataFrame]:
     spec = tmp_path / "job.yaml"
     spec.write_text(json.dumps({**JOB, "storage": str(tmp_path), **changes}))
     result = CliRunner().invoke(app, ["run", str(spec)])
     assert result.exit_code == 0, result.output
+    run_job.output = result.output  # type: ignore[attr-defined]
     return (pd.read_parquet(tmp_path / "fused" / "trials.parquet"), pd.read_parquet(tmp_path / "fused" / "iterations.parquet"))
 
 
@@ -126,11 +140,21 @@ def test_every_member_is_a_trial_with_its_own_rows_and_asha_stops_members(ray_se
     assert (per_trial.loc[stopped, "max"] < 4).all()  # ASHA stopped them at a rung
     assert (iterations.fused_members > 1).any()
     assert trials.best_val_accuracy.max() > 0.9
+    ensemble = CliRunner().invoke(app, ["ensemble", str(tmp_path / "fused"), "--top", "3"])
+    assert ensemble.exit_code == 0, ensemble.output  # members' checkpoints are slices of their stacks'
+    found = json.loads((tmp_path / "fused" / "ensemble.json").read_text())
+    assert [m["trial_id"] for m in found["members"]] == list(trials.sort_values("best_val_accuracy", ascending=False)
+                                                                .trial_id[:3])
 
 
 @pytest.mark.integration
-def test_bayesopt_learns_from_members(ray_session, tmp_path) -> None:
-    trials, _ = run_job(tmp_path, search={"algorithm": "bayesopt", "num_samples": 8, "seed": 0})
+def test_bayesopt_learns_from_members_in_stacks_sized_automatically(ray_session, tmp_path) -> None:
+    import ray
+
+    trials, _ = run_job(tmp_path, search={"algorithm": "bayesopt", "num_samples": 8, "seed": 0}, execution={"fuse": "auto"})
+    size = -(-8 // int(ray.cluster_resources()["CPU"]))
+    assert json.loads((tmp_path / "fused" / "job.json").read_text())["stack_size"] == size
+    assert f"fused: 8 trials in {-(-8 // size)} stacks of up to {size}, each one process" in " ".join(run_job.output.split())
     assert len(trials) == 8 and set(trials.status) == {"completed"}
     assert trials[["config/lr", "config/weight_decay", "config/dropout"]].drop_duplicates().shape[0] == 8
 

@@ -50,6 +50,18 @@ class EnsembleResult:
 
 
 def _checkpoint_states(store: ResultsStore, trial_id: str) -> list[dict[str, Any]]:
+    """The trial's saved states; a fused trial's are its slices of its stack's checkpoints."""
+    from trainables.fused.run import stack_of
+
+    states = _states_under(store, trial_id)
+    stack = stack_of(trial_id)
+    if states or stack is None:
+        return states
+    return [state["members"][trial_id] for state in _states_under(store, stack)
+            if isinstance(state, dict) and trial_id in state.get("members", {})]
+
+
+def _states_under(store: ResultsStore, trial_id: str) -> list[Any]:
     import torch
 
     selector = pafs.FileSelector(f"{store.path}/{EXPERIMENT_DIR}/{trial_id}", allow_not_found=True)

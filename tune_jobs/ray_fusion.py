@@ -16,7 +16,7 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
-from trainables.fused.run import DIVERGED, ENDED, FINISHED, MEMBERS
+from trainables.fused.run import DIVERGED, ENDED, FINISHED, MEMBERS, member_id
 from tune_jobs.results.schema import FAILED, STOPPED
 
 
@@ -37,13 +37,13 @@ class StackSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:  # or Searcher.FINISHED, as Ray's own searchers
         members: list[dict[str, Any]] = []
         for index in range(min(self.members, self.total - self.suggested)):
-            member_id = f"{trial_id}-{index}"
-            config = self.searcher.suggest(member_id)
+            member = member_id(trial_id, index)
+            config = self.searcher.suggest(member)
             if config is None or config == Searcher.FINISHED:
                 if not members:
                     return config  # type: ignore[no-any-return]
                 break
-            members.append({"trial_id": member_id, "config": config})
+            members.append({"trial_id": member, "config": config})
         if not members:
             return Searcher.FINISHED  # type: ignore[return-value]
         self.suggested += len(members)
@@ -51,23 +51,23 @@ class StackSearcher(Searcher):
         return {MEMBERS: members}
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        for member_id, row in member_rows(result).items():
-            self.last[member_id] = row
-            self.searcher.on_trial_result(member_id, row)
-        for member_id, reason in (result.get(ENDED) or {}).items():
-            self._member_complete(trial_id, member_id, error=reason.startswith(DIVERGED))
+        for member, row in member_rows(result).items():
+            self.last[member] = row
+            self.searcher.on_trial_result(member, row)
+        for member, reason in (result.get(ENDED) or {}).items():
+            self._member_complete(trial_id, member, error=reason.startswith(DIVERGED))
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
-        for member_id in list(self.stacks.get(trial_id, [])):
-            self._member_complete(trial_id, member_id, error=error)
+        for member in list(self.stacks.get(trial_id, [])):
+            self._member_complete(trial_id, member, error=error)
         self.stacks.pop(trial_id, None)
 
-    def _member_complete(self, trial_id: str, member_id: str, error: bool) -> None:
-        if member_id not in self.stacks.get(trial_id, []):
+    def _member_complete(self, trial_id: str, member: str, error: bool) -> None:
+        if member not in self.stacks.get(trial_id, []):
             return
-        self.stacks[trial_id].remove(member_id)
-        last = self.last.pop(member_id, None)
-        self.searcher.on_trial_complete(member_id, result=last, error=error or last is None)
+        self.stacks[trial_id].remove(member)
+        last = self.last.pop(member, None)
+        self.searcher.on_trial_complete(member, result=last, error=error or last is None)
 
     def get_state(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -88,8 +88,8 @@ def member_rows(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """A stack's result as one result per member: its metrics, its epoch as its iteration, and the
     stack's clock."""
     clock: dict[str, Any] = {key: result[key] for key in ("time_total_s", "timestamp") if key in result}
-    return {member_id: {**metrics, **clock, "training_iteration": metrics["epoch"]}
-            for member_id, metrics in (result.get(MEMBERS) or {}).items()}
+    return {member: {**metrics, **clock, "training_iteration": metrics["epoch"]}
+            for member, metrics in (result.get(MEMBERS) or {}).items()}
 
 
 def member_endings(result: dict[str, Any], finished_status: Any) -> dict[str, tuple[str, str | None]]:
@@ -97,13 +97,13 @@ def member_endings(result: dict[str, Any], finished_status: Any) -> dict[str, tu
     the job scheduler's status for a trial that ended itself after so many iterations."""
     rows = member_rows(result)
     found: dict[str, tuple[str, str | None]] = {}
-    for member_id, reason in (result.get(ENDED) or {}).items():
+    for member, reason in (result.get(ENDED) or {}).items():
         if reason == FINISHED:
-            found[member_id] = (finished_status(int(rows[member_id]["training_iteration"])), None)
+            found[member] = (finished_status(int(rows[member]["training_iteration"])), None)
         elif reason.startswith(DIVERGED):
-            found[member_id] = (FAILED, reason.removeprefix(DIVERGED))
+            found[member] = (FAILED, reason.removeprefix(DIVERGED))
         else:
-            found[member_id] = (STOPPED, None)
+            found[member] = (STOPPED, None)
     return found
 
 
@@ -131,14 +131,14 @@ def member_scheduler_class() -> Any:
             from ray.tune.schedulers import TrialScheduler
 
             stop = []
-            for member_id, metrics in results.items():
-                member = _Member(member_id)
-                if member_id not in self.seen:
-                    self.seen.add(member_id)
+            for trial_id, metrics in results.items():
+                member = _Member(trial_id)
+                if trial_id not in self.seen:
+                    self.seen.add(trial_id)
                     self.scheduler.on_trial_add(None, member)
                 row = {**metrics, "training_iteration": metrics["epoch"]}
                 if self.scheduler.on_trial_result(None, member, row) == TrialScheduler.STOP:
-                    stop.append(member_id)
+                    stop.append(trial_id)
             return stop
 
     return MemberScheduler

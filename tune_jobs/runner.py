@@ -142,15 +142,14 @@ def _prepare_results_dir(spec: JobSpec, store: ResultsStore, restart: bool) -> b
     return False
 
 
-def _searcher(spec: JobSpec, mode: str, job_key: str) -> Any:
+def _searcher(spec: JobSpec, mode: str, job_key: str, fuse: int) -> Any:
     """The spec's search, limited to ``max_concurrent`` running trials (paused ones not counted;
     by default as many as the cluster holds)."""
     import functools
 
-    import ray
     from ray.tune.search import Searcher
 
-    from tune_jobs.concurrency import ConcurrencyLimit, trials_that_fit
+    from tune_jobs.concurrency import ConcurrencyLimit
     from tune_jobs.schedulers import paused_trials
 
     if spec.scheduler.needs_variant_generator:
@@ -158,9 +157,7 @@ def _searcher(spec: JobSpec, mode: str, job_key: str) -> Any:
     searcher = spec.search.build_searcher(dict(spec.space), spec.metric, mode, rungs=spec.scheduler.milestones)
     if not isinstance(searcher, Searcher):
         return searcher  # Ray's variant generator (grid keys) limits concurrency itself
-    limit = spec.search.max_concurrent or trials_that_fit(ray.cluster_resources(), spec.resources.cpu, spec.resources.gpu)
-    fuse = spec.execution.fuse
-    limited = ConcurrencyLimit(searcher, limit * fuse, functools.partial(paused_trials, job_key))
+    limited = ConcurrencyLimit(searcher, _slots(spec) * fuse, functools.partial(paused_trials, job_key))
     if fuse == 1:
         return limited
     from tune_jobs.ray_fusion import StackSearcher
@@ -187,7 +184,34 @@ def _fused(spec: JobSpec, mode: str) -> tuple[TrainableDef, Any]:
     return TrainableDef(f"{spec.trainable_def.name}_stacks", function), actor
 
 
-def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], store: ResultsStore, callback: Any) -> Any:
+def _slots(spec: JobSpec) -> int:
+    """Trials (stacks, when fused) running at once: ``max_concurrent``, or as many as the cluster holds."""
+    import ray
+
+    from tune_jobs.concurrency import trials_that_fit
+
+    return spec.search.max_concurrent or trials_that_fit(ray.cluster_resources(), spec.resources.cpu, spec.resources.gpu)
+
+
+def _stack_size(spec: JobSpec, store: ResultsStore, resuming: bool, console: Console) -> int:
+    """``execution.fuse`` resolved for this cluster; a resumed job keeps the size it started with
+    (its Ray trials are stacks of that size, or plain trials)."""
+    if resuming:
+        return int(store.read_json(JOB_FILE).get("stack_size", 1))
+    size = spec.stack_size(_slots(spec))
+    if spec.execution.fuse == "auto" and size == 1:
+        why = [problem.split(": ", 1)[1] for problem in spec.fusion_problems()]
+        reason = why[0] if why else "no more trials than run at once"
+        console.print(f"execution.fuse auto: a process per trial ({reason})", highlight=False)
+    if size > 1:
+        stacks = -(-spec.search.trials // size)
+        console.print(f"fused: {spec.search.trials} trials in {stacks} stacks of up to {size}, each one process "
+                      f"(execution.fuse {spec.execution.fuse})", highlight=False)
+    return size
+
+
+def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], store: ResultsStore, callback: Any,
+               fuse: int) -> Any:
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
 
@@ -200,10 +224,10 @@ def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], 
         tune_config=tune.TuneConfig(
             metric=spec.metric,
             mode=mode,
-            search_alg=_searcher(spec, mode, job.job_key),
+            search_alg=_searcher(spec, mode, job.job_key, fuse),
             # Fused: Ray runs stacks one after another; the job's scheduler decides per member.
-            scheduler=spec.scheduler.build(job) if spec.execution.fuse == 1 else FIFOScheduler(),
-            num_samples=-(-spec.search.trials // spec.execution.fuse),
+            scheduler=spec.scheduler.build(job) if fuse == 1 else FIFOScheduler(),
+            num_samples=-(-spec.search.trials // fuse),
             time_budget_s=spec.stop.time_budget_s,
             reuse_actors=True,
             trial_dirname_creator=lambda trial: trial.trial_id,
@@ -281,12 +305,13 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
                 if state is not None:
                     STATES[directory] = state
             console.print(f"resuming job {spec.name} from {directory} (--restart starts over)", highlight=False)
-        record.save(cluster_resources=ray.cluster_resources())
+        fuse = _stack_size(spec, store, resuming, console)
+        record.save(cluster_resources=ray.cluster_resources(), stack_size=fuse)
         # Trials find the data they share through this actor; it lives as long as this run.
         registry_name = f"tune-jobs-data-{uuid.uuid4().hex[:12]}"
         registry = data_registry_class().options(name=registry_name).remote()
         trainable_def = spec.trainable_def
-        if spec.execution.fuse > 1:
+        if fuse > 1:
             trainable_def, member_scheduler = _fused(spec, mode)
         trainable = tune.with_resources(
             ray_trainable(trainable_def, spec.metric, spec.resources.cpu, registry_name,
@@ -295,7 +320,7 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
         )
         space = param_space(
             spec.config,
-            {} if spec.search.owns_space or spec.execution.fuse > 1 else dict(spec.space),
+            {} if spec.search.owns_space or fuse > 1 else dict(spec.space),
             choices_as_grid=spec.search.algorithm == "grid",
         )
         with Progress(console, spec.metric, total=spec.planned_trials) as progress:
@@ -308,7 +333,7 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
                 tuner = tune.Tuner.restore(store.ray_path(EXPERIMENT_DIR), trainable, resume_unfinished=True,
                                            resume_errored=True, param_space=space, storage_filesystem=store.filesystem)
             else:
-                tuner = _new_tuner(spec, mode, trainable, space, store, ResultsCallback(directory, spec.scheduler))
+                tuner = _new_tuner(spec, mode, trainable, space, store, ResultsCallback(directory, spec.scheduler), fuse)
             with INTERRUPTS.tune_running():
                 tuner.fit()
         if INTERRUPTS.requested:  # Tune stopped gracefully: its state is saved, the rerun resumes

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
@@ -83,9 +84,20 @@ class Stop(StrictModel):
     time_budget_s: float | None = Field(None, gt=0)
 
 
+AUTO_STACK_LIMIT = 16  # fuse: auto stacks at most this many: a model-based searcher suggests a whole stack blind
+
+
 class Execution(StrictModel):
-    fuse: int = Field(1, ge=1, le=512, description="trials per stack: up to this many trials of one architecture "
-                      "trained together in one process as one stacked model (1: a process per trial)")
+    fuse: int | Literal["auto"] = Field(1, description="trials per stack: up to this many trials of one architecture "
+                                        "trained together in one process as one stacked model (1: a process per trial; "
+                                        "auto: fused when the job allows it, in as many stacks as run at once)")
+
+    @field_validator("fuse")
+    @classmethod
+    def _stack_size(cls, fuse: int | str) -> int | str:
+        if isinstance(fuse, int) and not 1 <= fuse <= 512:
+            raise ValueError(f"must be auto or 1 to 512, got {fuse}")
+        return fuse
 
 
 class Failure(StrictModel):
@@ -217,7 +229,24 @@ class JobSpec(BaseModel):
         return problems
 
     def _check_fusion(self) -> list[str]:
-        if self.execution.fuse == 1 or self._trainable is None:
+        """Only an explicit stack size is refused; ``auto`` falls back to a process per trial."""
+        if self.execution.fuse in (1, "auto"):
+            return []
+        return self.fusion_problems()
+
+    def stack_size(self, slots: int) -> int:
+        """Trials per stack when ``slots`` trials (stacks) run at once: ``fuse``, or for ``auto`` the
+        trials spread over the slots (at most ``AUTO_STACK_LIMIT``), 1 when they cannot be fused."""
+        fuse = self.execution.fuse
+        if fuse != "auto":
+            return int(fuse)
+        if self.fusion_problems():
+            return 1
+        return max(1, min(AUTO_STACK_LIMIT, math.ceil(self.search.trials / max(slots, 1))))
+
+    def fusion_problems(self) -> list[str]:
+        """Why this job's trials cannot share stacks, one ``execution.fuse: ...`` line each."""
+        if self._trainable is None:
             return []
         from trainables.fused import PER_MEMBER_KEYS
 

@@ -25,6 +25,16 @@ DIVERGED = "diverged: "
 Decide = Callable[[dict[str, dict[str, Any]]], set[str]]
 
 
+def member_id(stack_id: str, index: int) -> str:
+    """A member's trial id: its stack's (a Ray trial id, which has no '-') and its place in it."""
+    return f"{stack_id}-{index}"
+
+
+def stack_of(trial_id: str) -> str | None:
+    """The stack a member's trial id belongs to (None for a trial that was not fused)."""
+    return trial_id.rsplit("-", 1)[0] if "-" in trial_id else None
+
+
 def member_configs(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each member's whole config: the shared keys and its own."""
     shared = {key: value for key, value in config.items() if key != MEMBERS}
