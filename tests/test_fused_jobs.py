@@ -140,11 +140,15 @@ def test_every_member_is_a_trial_with_its_own_rows_and_asha_stops_members(ray_se
     assert (per_trial.loc[stopped, "max"] < 4).all()  # ASHA stopped them at a rung
     assert (iterations.fused_members > 1).any()
     assert trials.best_val_accuracy.max() > 0.9
+    assert json.loads((tmp_path / "fused" / "member_scheduler.json").read_text())["state"]  # its rungs, for a resume
+    assert CliRunner().invoke(app, ["report", str(tmp_path / "fused")]).exit_code == 0
+    assert "per stack of up to 4 fused trials" in (tmp_path / "fused" / "report.html").read_text()
     ensemble = CliRunner().invoke(app, ["ensemble", str(tmp_path / "fused"), "--top", "3"])
     assert ensemble.exit_code == 0, ensemble.output  # members' checkpoints are slices of their stacks'
     found = json.loads((tmp_path / "fused" / "ensemble.json").read_text())
-    assert [m["trial_id"] for m in found["members"]] == list(trials.sort_values("best_val_accuracy", ascending=False)
-                                                                .trial_id[:3])
+    best = trials.set_index("trial_id").best_val_accuracy
+    assert len(found["members"]) == 3 and best[found["members"][0]["trial_id"]] == best.max()
+    assert found["best_single_accuracy"] > 0.9
 
 
 @pytest.mark.integration
@@ -192,3 +196,27 @@ def test_a_killed_fused_job_resumes_with_every_member_iteration_exactly_once(tmp
     assert len(after) == 240 and not after.duplicated(["trial_id", "training_iteration"]).any()
     kept = before.merge(after, on=["trial_id", "training_iteration"], suffixes=("_before", "_after"))
     assert len(kept) == len(before)  # nothing reported before the kill was lost
+
+
+@pytest.mark.integration
+def test_the_member_scheduler_goes_on_with_its_rungs_after_a_restart(ray_session) -> None:
+    import ray
+    from ray.tune.schedulers import ASHAScheduler
+
+    from tune_jobs.ray_fusion import member_scheduler_class
+
+    def asha() -> ASHAScheduler:
+        return ASHAScheduler(time_attr="training_iteration", max_t=4, grace_period=1, reduction_factor=2)
+
+    def ask(actor, member: str, value: float) -> list[str]:
+        return ray.get(actor.decide.remote({member: {"epoch": 1, "val_accuracy": value}}))
+
+    cls = member_scheduler_class()
+    first = cls.remote(asha(), "val_accuracy", "max")
+    assert ask(first, "a", 0.9) == [] and ask(first, "b", 0.8) == ["b"]  # below the rung's top half
+    saved = ray.get(first.snapshot.remote())
+    again, fresh = cls.remote(asha(), "val_accuracy", "max", saved), cls.remote(asha(), "val_accuracy", "max")
+    assert ask(again, "c", 0.85) == ["c"]  # the rung still holds a's 0.9 and b's 0.8
+    assert ask(fresh, "c", 0.85) == []  # an empty rung stops nobody
+    for actor in (first, again, fresh):
+        ray.kill(actor)

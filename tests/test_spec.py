@@ -90,11 +90,11 @@ def test_the_default_sample_count_is_not_a_spec_field():
         ({"name": DELETE}, "name: required"),
         ({"metric": DELETE}, "metric: required"),
         ({"colour": "blue"}, "colour: unknown key; valid keys: name, trainable, metric, mode, config, space, search, "
-                             "scheduler, resources, stop, failure, storage, runtime_env, tensorboard, stages"),
+                             "scheduler, resources, stop, failure, execution, storage, runtime_env, tensorboard, stages"),
         ({"mode": "maximise"}, "mode: input should be 'max' or 'min', got 'maximise'"),
         ({"trainable": "resnet9000"},
          "trainable: unknown trainable 'resnet9000'; valid: custom_model, digits_cnn, digits_mlp, image_cnn, lightning, resnet18, "
-         "tabular_mlp, text_rnn, text_transformer, vgg11_bn"),
+         "seq2seq_transformer, tabular_mlp, text_rnn, text_transformer, vgg11_bn"),
         ({"search__algorithm": "hyperopt"},
          "search.algorithm: unknown search algorithm 'hyperopt'; valid: auto, bayesopt, grid, optuna_gp, random, tpe"),
         ({"search__num_samples": 0}, "search.num_samples: input should be greater than or equal to 1, got 0"),
@@ -112,7 +112,8 @@ def test_the_default_sample_count_is_not_a_spec_field():
         ({"space__width": {"lograndint": [16, 256]}},
          "space.width: digits_mlp does not accept 'width'; accepted: lr, batch_size, epochs, optimizer, momentum, "
          "nesterov, weight_decay, schedule, step_size, gamma, warmup_epochs, grad_clip, label_smoothing, patience, "
-         "patience_metric, device, seed, cv_folds, dynamics, share_data, hidden, layers, dropout, val_fraction, test_fraction"),
+         "patience_metric, device, seed, cv_folds, dynamics, dynamics_histograms, share_data, hidden, layers, dropout, "
+         "val_fraction, test_fraction"),
         ({"metric": "accuracy"},
          "metric: digits_mlp does not report 'accuracy'; it reports train_loss, train_accuracy, val_loss, val_accuracy"),
         ({"config__epochs": "ten"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ray.tune import Callback
@@ -70,11 +71,14 @@ def fall_back_to_a_checkpoint_on_storage(trial: Trial) -> None:
 # The live sink, progress line and TensorBoard writer of each running job, by job key (its results
 # directory). Ray pickles the run config, callbacks included, and unpickles it on Tuner.restore;
 # the callback therefore holds only its key and finds the live objects here.
-_ACTIVE: dict[str, tuple[ParquetSink, Progress, TensorBoardWriter | None]] = {}
+_ACTIVE: dict[str, tuple[ParquetSink, Progress, TensorBoardWriter | None, Callable[[], None] | None]] = {}
 
 
-def attach(job_key: str, sink: ParquetSink, progress: Progress, tensorboard: TensorBoardWriter | None = None) -> None:
-    _ACTIVE[job_key] = (sink, progress, tensorboard)
+def attach(job_key: str, sink: ParquetSink, progress: Progress, tensorboard: TensorBoardWriter | None = None,
+           snapshot: Callable[[], None] | None = None) -> None:
+    """``snapshot``: saves what else a resume needs (a fused job's member scheduler), with each of
+    Ray's experiment snapshots."""
+    _ACTIVE[job_key] = (sink, progress, tensorboard, snapshot)
 
 
 def detach(job_key: str) -> None:
@@ -181,6 +185,9 @@ class ResultsCallback(Callback):
         state = STATES.get(self.job_key)
         if state is not None and self.job_key in _ACTIVE:  # rungs and promotions, as of this snapshot
             save_state(self.sink.store, state)
+        snapshot = _ACTIVE[self.job_key][3] if self.job_key in _ACTIVE else None
+        if snapshot is not None:
+            snapshot()
         return None
 
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:

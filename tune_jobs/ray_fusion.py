@@ -10,7 +10,9 @@ members, and every member is a trial of the job everywhere else.
 
 from __future__ import annotations
 
+import base64
 import copy
+import pickle
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,10 +123,17 @@ def member_scheduler_class() -> Any:
 
     @ray.remote(num_cpus=0)
     class MemberScheduler:
-        def __init__(self, scheduler: Any, metric: str, mode: str) -> None:
-            self.scheduler = scheduler
-            self.scheduler.set_search_properties(metric, mode)
-            self.seen: set[str] = set()
+        def __init__(self, scheduler: Any, metric: str, mode: str, saved: str | None = None) -> None:
+            """``saved``: a ``snapshot`` of an earlier run of the job, whose rungs it goes on with."""
+            self.scheduler, self.seen = scheduler, set[str]()
+            if saved is not None:
+                self.scheduler, self.seen = pickle.loads(base64.b64decode(saved))
+            else:
+                self.scheduler.set_search_properties(metric, mode)
+
+        def snapshot(self) -> str:
+            """The scheduler's state (the rungs and what each member recorded there), for a resume."""
+            return base64.b64encode(pickle.dumps((self.scheduler, self.seen))).decode()
 
         def decide(self, results: dict[str, dict[str, Any]]) -> list[str]:
             """The members to stop, given their metrics of the epoch just trained."""

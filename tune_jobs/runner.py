@@ -167,9 +167,12 @@ def _searcher(spec: JobSpec, mode: str, job_key: str, fuse: int) -> Any:
     return StackSearcher(limited, fuse, spec.search.trials, member_space)
 
 
-def _fused(spec: JobSpec, mode: str) -> tuple[TrainableDef, Any]:
+MEMBER_SCHEDULER_FILE = "member_scheduler.json"  # fused jobs: the per-member scheduler's rungs, for a resume
+
+
+def _fused(spec: JobSpec, mode: str, store: ResultsStore, resuming: bool) -> tuple[TrainableDef, Any]:
     """The stack trainable for ``execution.fuse`` and, when the job's scheduler compares trials,
-    the actor that decides for each member."""
+    the actor that decides for each member (a resumed job's goes on with the rungs saved)."""
     from trainables.fused.run import stack_trainable
     from tune_jobs.ray_fusion import decide_with, member_scheduler_class
     from tune_jobs.schedulers import JobContext
@@ -178,7 +181,8 @@ def _fused(spec: JobSpec, mode: str) -> tuple[TrainableDef, Any]:
     if spec.scheduler.milestones:
         name = f"tune-jobs-members-{uuid.uuid4().hex[:12]}"
         job = JobContext(spec.metric, mode, spec.results_dir, spec.planned_trials, dict(spec.space))
-        actor = member_scheduler_class().options(name=name).remote(spec.scheduler.build(job), spec.metric, mode)
+        saved = store.read_json(MEMBER_SCHEDULER_FILE)["state"] if resuming and store.exists(MEMBER_SCHEDULER_FILE) else None
+        actor = member_scheduler_class().options(name=name).remote(spec.scheduler.build(job), spec.metric, mode, saved)
         decide = decide_with(name)
     function = stack_trainable(spec.trainable_def, spec.metric, mode, decide)
     return TrainableDef(f"{spec.trainable_def.name}_stacks", function), actor
@@ -312,7 +316,7 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
         registry = data_registry_class().options(name=registry_name).remote()
         trainable_def = spec.trainable_def
         if fuse > 1:
-            trainable_def, member_scheduler = _fused(spec, mode)
+            trainable_def, member_scheduler = _fused(spec, mode, store, resuming)
         trainable = tune.with_resources(
             ray_trainable(trainable_def, spec.metric, spec.resources.cpu, registry_name,
                           log_root=str(Path(store.path) / TENSORBOARD_DIR) if spec.tensorboard and store.local else None),
@@ -326,7 +330,11 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
         with Progress(console, spec.metric, total=spec.planned_trials) as progress:
             if spec.tensorboard and store.local:
                 tensorboard = TensorBoardWriter(store.path, sink.last_iterations())
-            attach(directory, sink, progress, tensorboard)
+            snapshot = None
+            if member_scheduler is not None:
+                def snapshot() -> None:
+                    store.write_json(MEMBER_SCHEDULER_FILE, {"state": ray.get(member_scheduler.snapshot.remote())})
+            attach(directory, sink, progress, tensorboard, snapshot)
             if resuming:
                 # Unfinished and errored trials go on from their checkpoints; the searcher's
                 # state and the callbacks come back with the experiment.
