@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainables import digits_mlp
+from trainables import digits_cnn, digits_mlp
 from trainables.api import Recorder
 from trainables.fused.group import Member, group_key, train_epoch
 from trainables.fused.optim import MemberHyperparameters, StackedOptimizer
@@ -69,6 +69,27 @@ def test_every_member_trains_as_it_would_alone(optimizer: str) -> None:
     for config, member_rows in zip(config_list, rows, strict=True):
         assert_same(member_rows, alone(config).rows, tolerance, samples)
     assert {r["fused_members"] for member_rows in rows for r in member_rows} == {3}
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_convolutions_and_batchnorm_train_as_they_would_alone(optimizer: str) -> None:
+    """digits_cnn (conv, BatchNorm with its running statistics, pooling): batch statistics per
+    member in training, each member's running statistics in evaluation."""
+    base = {"epochs": 2, "channels": 4, "depth": 2, "share_data": False, "device": "cpu", "optimizer": optimizer}
+    config_list = [{**base, **member, "lr": member["lr"] * 0.5, "nesterov": False} for member in MEMBERS]
+    members = [Member.start(str(i), digits_cnn.classifier(c)) for i, c in enumerate(config_list)]
+    assert len({repr(group_key(m)) for m in members}) == 1
+    rows: list[list[dict]] = [[] for _ in members]
+    for _ in range(2):
+        for index, (metrics, _) in enumerate(train_epoch(members)):
+            rows[index].append(metrics)
+    for config, member, member_rows in zip(config_list, members, rows, strict=True):
+        recorder = Recorder()
+        fit_classifier(digits_cnn.classifier(config), recorder)
+        assert_same(member_rows, recorder.rows, 1e-4, 1)
+        expected = recorder.checkpoint["model"]
+        for name, value in member.classifier.model.state_dict().items():
+            assert torch.allclose(value.float(), expected[name].float(), atol=1e-4), name  # running statistics too
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
@@ -134,7 +155,8 @@ def test_only_compatible_members_share_a_stack() -> None:
 
 
 def test_models_the_stack_cannot_map_say_why() -> None:
-    assert architecture(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))) == "BatchNorm1d layers are not fused"
+    assert architecture(nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.Linear(4, 4)))) == "Sequential layers are not fused"
+    assert isinstance(architecture(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))), tuple)  # BatchNorm is fused
     assert architecture(nn.LSTM(4, 4)) == "LSTM is not an nn.Sequential"
     classifier = digits_mlp.classifier(configs("adam")[0])
     member = Member.start("x", Classifier(nn.Sequential(nn.Linear(64, 10), nn.LayerNorm(10)), classifier.train,

@@ -97,7 +97,8 @@ JOB = {"name": "fused", "trainable": "digits_mlp", "metric": "val_accuracy",
     ({"scheduler": {"type": "pbt"}}, "execution.fuse: scheduler pbt cannot stop members one by one; use fifo or asha"),
     ({"search": {"algorithm": "grid"}, "space": {"lr": {"grid": [0.01, 0.1]}}},
      "execution.fuse: grid keys and grid search draw trials without a searcher"),
-    ({"trainable": "digits_cnn"}, "execution.fuse: digits_cnn cannot be fused; fusable trainables: digits_mlp, tabular_mlp"),
+    ({"trainable": "image_cnn"}, "execution.fuse: image_cnn cannot be fused; fusable trainables: digits_mlp, digits_cnn, "
+                                 "tabular_mlp"),
 ])
 def test_what_cannot_be_fused_is_one_line(change: dict, message: str) -> None:
     with pytest.raises(SpecError) as info:
@@ -149,6 +150,14 @@ def test_every_member_is_a_trial_with_its_own_rows_and_asha_stops_members(ray_se
     best = trials.set_index("trial_id").best_val_accuracy
     assert len(found["members"]) == 3 and best[found["members"][0]["trial_id"]] == best.max()
     assert found["best_single_accuracy"] > 0.9
+
+
+@pytest.mark.integration
+def test_a_cnn_with_batchnorm_runs_fused(ray_session, tmp_path) -> None:
+    trials, iterations = run_job(tmp_path, trainable="digits_cnn", config={"epochs": 2, "channels": 4, "depth": 2},
+                                 search={"algorithm": "random", "num_samples": 3, "seed": 0}, execution={"fuse": 3})
+    assert len(trials) == 3 and set(trials.status) == {"completed"} and (iterations.fused_members == 3).all()
+    assert len(iterations) == 6 and trials.best_val_accuracy.max() > 0.3
 
 
 @pytest.mark.integration

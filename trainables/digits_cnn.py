@@ -39,7 +39,8 @@ def classifier(config: dict[str, Any]) -> Any:
     return Classifier(model, train, val, settings, data_time, test)
 
 
-@register_trainable("digits_cnn", config=DigitsCNNConfig, metrics=METRICS, classifier=classifier)  # type: ignore[arg-type]
+@register_trainable("digits_cnn", config=DigitsCNNConfig, metrics=METRICS, classifier=classifier,  # type: ignore[arg-type]
+                    fusable=True)
 def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
     """Small CNN classifier of 8x8 handwritten digits (scikit-learn, bundled, offline)."""
     from trainables.loop import fit_classifier

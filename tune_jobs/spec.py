@@ -252,8 +252,8 @@ class JobSpec(BaseModel):
 
         where = "execution.fuse"
         if not self._trainable.fusable:
-            return [f"{where}: {self._trainable.name} cannot be fused; fusable trainables: digits_mlp, tabular_mlp (MLPs), "
-                    "or set fuse: 1"]
+            return [f"{where}: {self._trainable.name} cannot be fused; fusable trainables: digits_mlp, digits_cnn, "
+                    "tabular_mlp, or set fuse: 1"]
         problems = [f"{where}: space.{key} would give members different models, data or batches; fused members "
                     f"may differ only in {', '.join(PER_MEMBER_KEYS)}" for key in self.space if key not in PER_MEMBER_KEYS]
         if not self.scheduler.decides_per_result:

@@ -88,6 +88,8 @@ def train_epoch(members: list[Member]) -> list[tuple[dict[str, Any], dict[str, A
     names = [name for name, _ in template.named_parameters()]
     params = {name: torch.stack([m.classifier.model.get_parameter(name).detach() for m in members]).to(device)
               .requires_grad_() for name in names}
+    buffers = {name: torch.stack([m.classifier.model.get_buffer(name).detach() for m in members]).to(device)
+               for name, _ in template.named_buffers()}  # BatchNorm's running statistics, per member
     kind = first.settings.optimizer
     optimizer = StackedOptimizer(
         kind, first.settings.nesterov, params,
@@ -98,14 +100,18 @@ def train_epoch(members: list[Member]) -> list[tuple[dict[str, Any], dict[str, A
     lrs = [m.settings.lr * lr_factor(e, m.settings.epochs, m.settings.schedule, m.settings.warmup_epochs,
                                       m.settings.step_size, m.settings.gamma) for m, e in zip(members, epochs, strict=True)]
     started = time.perf_counter()
-    loss_sum, correct = _train_pass(members, template, params, optimizer, train, epochs, _tensor(lrs, device), device)
+    loss_sum, correct = _train_pass(members, template, params, buffers, optimizer, train, epochs, _tensor(lrs, device),
+                                    device)
     train_time = time.perf_counter() - started
-    val_loss, val_accuracy = _evaluate(template, params, val, max(first.settings.batch_size, EVAL_CHUNK), device)
+    val_loss, val_accuracy = _evaluate(template, {**params, **buffers}, val, max(first.settings.batch_size, EVAL_CHUNK),
+                                       device)
     epoch_time = time.perf_counter() - started
     outcomes = []
     for index, member in enumerate(members):
         for name in names:
             member.classifier.model.get_parameter(name).data.copy_(params[name][index].detach().to("cpu"))
+        for name, stacked in buffers.items():
+            member.classifier.model.get_buffer(name).copy_(stacked[index].to("cpu"))
         member.optimizer_state = _optimizer_state(member, optimizer, names, index)
         member.epoch = epochs[index]
         metrics = {
@@ -127,8 +133,8 @@ def train_epoch(members: list[Member]) -> list[tuple[dict[str, Any], dict[str, A
 
 
 def _train_pass(members: list[Member], template: nn.Sequential, params: dict[str, torch.Tensor],
-                optimizer: StackedOptimizer, train: Split, epochs: list[int], lrs: torch.Tensor,
-                device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+                buffers: dict[str, torch.Tensor], optimizer: StackedOptimizer, train: Split, epochs: list[int],
+                lrs: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     batch_size = members[0].settings.batch_size
     orders = torch.stack([_order(m, e, len(train)) for m, e in zip(members, epochs, strict=True)]).to(device)
     smoothing = _tensor([m.settings.label_smoothing for m in members], device)
@@ -139,11 +145,12 @@ def _train_pass(members: list[Member], template: nn.Sequential, params: dict[str
     generators = [m.generator for m in members]
     loss_sum = torch.zeros(len(members), device=device)
     correct = torch.zeros(len(members), device=device, dtype=torch.long)
+    template.train()  # BatchNorm: batch statistics, running statistics updated
     for start in range(0, len(train), batch_size):
         index = orders[:, start : start + batch_size]
         x, y = train.inputs[index], train.targets[index]
         with autocast_for(device):
-            logits = stacked_forward(template, params, x, dropout, generators).float()
+            logits = stacked_forward(template, {**params, **buffers}, x, dropout, generators).float()
         losses = _member_losses(logits, y, smoothing)
         grads = torch.autograd.grad(losses.sum(), list(params.values()))
         grads_by_name = dict(zip(params, _clip(list(grads), clip), strict=True))
@@ -175,6 +182,7 @@ def _clip(grads: list[torch.Tensor], max_norm: torch.Tensor) -> list[torch.Tenso
 def _evaluate(template: nn.Sequential, params: dict[str, torch.Tensor], split: Split, chunk: int,
               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     members = next(iter(params.values())).shape[0]
+    template.eval()  # BatchNorm: running statistics
     loss_sum = torch.zeros(members, device=device)
     correct = torch.zeros(members, device=device, dtype=torch.long)
     for start in range(0, len(split), chunk):

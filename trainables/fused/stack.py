@@ -1,11 +1,14 @@
 """Which models can share a stack, and the stacked forward pass.
 
 A stack is a flat ``nn.Sequential`` of layers that ``torch.func.vmap`` maps over members
-(``Linear``, element-wise activations, ``Flatten``) plus ``Dropout``, which is applied by hand:
+(``Linear``, ``Conv2d``, pooling, element-wise activations, ``Flatten``, and ``BatchNorm``, whose
+running statistics are stacked buffers updated in place per member, as each member's own module
+would) plus ``Dropout``, which is applied by hand:
 each member draws its masks from its own generator with the same call ``nn.Dropout`` makes on the
 CPU (``bernoulli_(1 - p)`` on a tensor of the input's shape), so a member seeded like the plain
-loop sees the same masks, and members may differ in ``p``. Models with other layers (BatchNorm,
-convolutions, attention) are not fused yet: ``architecture`` says why, and the trial runs alone.
+loop sees the same masks, and members may differ in ``p``. Models with other layers (attention,
+recurrent cells, LayerNorm) or nested modules (the ResNets) are not fused yet: ``architecture``
+says why, and the trial runs alone.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-MAPPED_LAYERS = (nn.Linear, nn.ReLU, nn.GELU, nn.Tanh, nn.SiLU, nn.Flatten, nn.Identity)
+MAPPED_LAYERS = (nn.Linear, nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.ReLU, nn.GELU, nn.Tanh,
+                 nn.SiLU, nn.Flatten, nn.Identity)
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)  # their buffers are stacked per member
 
 
 def architecture(model: nn.Module) -> tuple[tuple[str, tuple[tuple[int, ...], ...]], ...] | str:
@@ -25,11 +30,12 @@ def architecture(model: nn.Module) -> tuple[tuple[str, tuple[tuple[int, ...], ..
     if not isinstance(model, nn.Sequential):
         return f"{type(model).__name__} is not an nn.Sequential"
     for layer in model:
-        if not isinstance(layer, (*MAPPED_LAYERS, nn.Dropout)):
+        if not isinstance(layer, (*MAPPED_LAYERS, *BATCH_NORMS, nn.Dropout)):
             return f"{type(layer).__name__} layers are not fused"
-    if any(True for _ in model.buffers()):
-        return "models with buffers are not fused"
-    return tuple((type(layer).__name__, tuple(tuple(p.shape) for p in layer.parameters())) for layer in model)
+    if any(True for layer in model if not isinstance(layer, BATCH_NORMS) for _ in layer.buffers()):
+        return "models with buffers outside BatchNorm are not fused"
+    return tuple((type(layer).__name__, tuple(tuple(p.shape) for p in [*layer.parameters(), *layer.buffers()]))
+                 for layer in model)
 
 
 def dropout_rates(model: nn.Sequential) -> list[float]:
@@ -39,8 +45,10 @@ def dropout_rates(model: nn.Sequential) -> list[float]:
 def stacked_forward(template: nn.Sequential, params: dict[str, torch.Tensor], inputs: torch.Tensor,
                     dropout: Sequence[Sequence[float]] | None = None,
                     generators: Sequence[torch.Generator] | None = None) -> torch.Tensor:
-    """``inputs`` (members, batch, ...) -> outputs (members, batch, ...). ``dropout[m]`` is member
-    m's rate per Dropout layer; with ``generators`` (training) masks are drawn, else none."""
+    """``inputs`` (members, batch, ...) -> outputs (members, batch, ...). ``params``: stacked
+    parameters and buffers by name (BatchNorm updates its buffers in place when ``template`` is in
+    training mode). ``dropout[m]`` is member m's rate per Dropout layer; with ``generators``
+    (training) masks are drawn, else none."""
     x = inputs
     dropout_index = 0
     for index, layer in enumerate(template):
