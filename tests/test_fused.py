@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainables import digits_cnn, digits_mlp
+from trainables import digits_cnn, digits_mlp, vision
 from trainables.api import Recorder
 from trainables.fused.group import Member, group_key, train_epoch
 from trainables.fused.optim import MemberHyperparameters, StackedOptimizer
@@ -92,6 +92,38 @@ def test_convolutions_and_batchnorm_train_as_they_would_alone(optimizer: str) ->
             assert torch.allclose(value.float(), expected[name].float(), atol=1e-4), name  # running statistics too
 
 
+@pytest.mark.parametrize("trainable, config, tolerance", [
+    (vision.cnn_classifier, {"channels": 4, "depth": 2, "dropout": 0.0}, 1e-4),
+    # SGD: Adam's first steps divide by the gradient's own size, so the last-bit differences of
+    # batched convolutions in ResNet's near-zero gradients become steps of about lr (as RMSprop above).
+    # Epoch 1 agrees to 1e-6; 20 layers of BatchNorm over 64 images carry the last bits further.
+    (vision.resnet18_classifier, {"train_subset": 64, "optimizer": "sgd"}, 1e-3),
+], ids=["image_cnn", "resnet18"])
+def test_models_mapped_whole_train_as_they_would_alone(trainable, config: dict, tolerance: float) -> None:
+    """Nested modules and residual blocks (Preprocess + CNN, ResNet-18 with BatchNorm), vmapped whole."""
+    base = {"epochs": 2, "share_data": False, "device": "cpu", "batch_size": 32, **config}
+    config_list = [{**base, "lr": lr, "seed": seed, "weight_decay": decay}
+                   for lr, seed, decay in ((3e-3, 1, 0.0), (1e-3, 2, 1e-4))]
+    members = [Member.start(str(i), trainable(c)) for i, c in enumerate(config_list)]
+    assert group_key(members[0])[1][0] == "whole"  # type: ignore[index]
+    rows: list[list[dict]] = [[] for _ in members]
+    for _ in range(2):
+        for index, (metrics, _) in enumerate(train_epoch(members)):
+            rows[index].append(metrics)
+    for config_one, member_rows in zip(config_list, rows, strict=True):
+        recorder = Recorder()
+        fit_classifier(trainable(config_one), recorder)
+        assert_same(member_rows, recorder.rows, tolerance, 2)
+
+
+def test_dropout_in_a_model_mapped_whole_draws_masks_per_member() -> None:
+    config = {"channels": 4, "depth": 2, "dropout": 0.5, "epochs": 1, "share_data": False, "device": "cpu"}
+    twins = [Member.start(name, vision.cnn_classifier(config)) for name in ("a", "b")]  # same seed, same weights
+    first, second = (metrics for metrics, _ in train_epoch(twins))
+    assert first["train_loss"] != second["train_loss"]  # their own masks, not one shared draw
+    assert abs(first["train_loss"] - second["train_loss"]) < 0.5
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
 def test_a_stacked_step_is_torch_optims_step(optimizer: str) -> None:
     """Given the same gradients, each member's parameters move as under its own torch.optim
@@ -155,9 +187,12 @@ def test_only_compatible_members_share_a_stack() -> None:
 
 
 def test_models_the_stack_cannot_map_say_why() -> None:
-    assert architecture(nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.Linear(4, 4)))) == "Sequential layers are not fused"
+    nested = architecture(nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.2))))
+    assert nested[0] == "whole" and nested[-1] == (0.2,)  # mapped whole; members share its dropout rates
     assert isinstance(architecture(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))), tuple)  # BatchNorm is fused
-    assert architecture(nn.LSTM(4, 4)) == "LSTM is not an nn.Sequential"
+    assert architecture(nn.LSTM(4, 4)) == "LSTM layers are not fused"
+    augmented = vision.cnn_classifier({"augment": True, "share_data": False}).model
+    assert architecture(augmented) == "random augmentation is drawn once per batch, not per member: set augment: false to fuse"
     classifier = digits_mlp.classifier(configs("adam")[0])
     member = Member.start("x", Classifier(nn.Sequential(nn.Linear(64, 10), nn.LayerNorm(10)), classifier.train,
                                           classifier.val, classifier.settings))

@@ -97,8 +97,10 @@ JOB = {"name": "fused", "trainable": "digits_mlp", "metric": "val_accuracy",
     ({"scheduler": {"type": "pbt"}}, "execution.fuse: scheduler pbt cannot stop members one by one; use fifo or asha"),
     ({"search": {"algorithm": "grid"}, "space": {"lr": {"grid": [0.01, 0.1]}}},
      "execution.fuse: grid keys and grid search draw trials without a searcher"),
-    ({"trainable": "image_cnn"}, "execution.fuse: image_cnn cannot be fused; fusable trainables: digits_mlp, digits_cnn, "
-                                 "tabular_mlp"),
+    ({"trainable": "image_cnn", "config": {"augment": True}},
+     "execution.fuse: config.augment: the random shift is drawn once per batch, not per member; set augment: false"),
+    ({"trainable": "text_rnn"}, "execution.fuse: text_rnn cannot be fused; fusable trainables: digits_cnn, digits_mlp, "
+                                "image_cnn, resnet18, tabular_mlp, vgg11_bn; or set fuse: 1"),
 ])
 def test_what_cannot_be_fused_is_one_line(change: dict, message: str) -> None:
     with pytest.raises(SpecError) as info:

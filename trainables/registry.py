@@ -35,6 +35,7 @@ class TrainableDef:
     # measures a trainable that is not a classifier
     evaluator: Callable[[dict[str, Any], Any], dict[str, dict[str, float]]] | None = None
     fusable: bool = False  # its models are stackable (trainables.fused): execution.fuse may train trials together
+    fusion_blocker: Callable[[dict[str, Any]], str | None] | None = None  # fixed config -> why it cannot be fused
 
     @property
     def accepts_checkpoint(self) -> bool:
@@ -53,13 +54,14 @@ def register_trainable(
     name: str, *, config: type[BaseModel], metrics: dict[str, Mode], description: str = "",
     classifier: Callable[[dict[str, Any]], Any] | None = None,
     evaluator: Callable[[dict[str, Any], Any], dict[str, dict[str, float]]] | None = None, fusable: bool = False,
+    fusion_blocker: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> Callable[[TrainFunction], TrainFunction]:
     """``classifier``: the config -> ``Classifier`` set-up the function trains, for ensembles and
     evaluate; ``evaluator``: scores by split from a checkpoint, for evaluate, when not a classifier."""
     def add(function: TrainFunction) -> TrainFunction:
         TRAINABLES.register(name)(
             TrainableDef(name, function, config, dict(metrics), description or (function.__doc__ or "").strip(), classifier,
-                         evaluator, fusable)
+                         evaluator, fusable, fusion_blocker)
         )
         return function
 

@@ -51,6 +51,12 @@ def _classifier(settings: VisionDataConfig, build: Any) -> Any:
                       None if test is None else Split(*test))
 
 
+def augmentation_blocks_fusion(config: dict[str, Any]) -> str | None:
+    if config.get("augment"):
+        return "config.augment: the random shift is drawn once per batch, not per member; set augment: false to fuse"
+    return None
+
+
 def cnn_classifier(config: dict[str, Any]) -> Any:
     from trainables.models.cnn import build_cnn
 
@@ -71,7 +77,8 @@ def vgg11_bn_classifier(config: dict[str, Any]) -> Any:
     return _classifier(s, lambda c, k, size: vgg11_bn_small(c, k, size, s.dropout))
 
 
-@register_trainable("image_cnn", config=ImageCNNConfig, metrics=METRICS, classifier=cnn_classifier)  # type: ignore[arg-type]
+@register_trainable("image_cnn", config=ImageCNNConfig, metrics=METRICS, classifier=cnn_classifier,  # type: ignore[arg-type]
+                    fusable=True, fusion_blocker=augmentation_blocks_fusion)
 def train_cnn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
     """Small CNN on digits / MNIST / FashionMNIST / CIFAR-10."""
     from trainables.loop import fit_classifier
@@ -79,7 +86,8 @@ def train_cnn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any]
     fit_classifier(cnn_classifier(config), report, checkpoint)
 
 
-@register_trainable("resnet18", config=ResNetConfig, metrics=METRICS, classifier=resnet18_classifier)  # type: ignore[arg-type]
+@register_trainable("resnet18", config=ResNetConfig, metrics=METRICS, classifier=resnet18_classifier,  # type: ignore[arg-type]
+                    fusable=True, fusion_blocker=augmentation_blocks_fusion)
 def train_resnet18(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
     """torchvision ResNet-18 for small images, on digits / MNIST / FashionMNIST / CIFAR-10."""
     from trainables.loop import fit_classifier
@@ -87,7 +95,8 @@ def train_resnet18(config: dict[str, Any], report: Report, checkpoint: dict[str,
     fit_classifier(resnet18_classifier(config), report, checkpoint)
 
 
-@register_trainable("vgg11_bn", config=VGGConfig, metrics=METRICS, classifier=vgg11_bn_classifier)  # type: ignore[arg-type]
+@register_trainable("vgg11_bn", config=VGGConfig, metrics=METRICS, classifier=vgg11_bn_classifier,  # type: ignore[arg-type]
+                    fusable=True, fusion_blocker=augmentation_blocks_fusion)
 def train_vgg11_bn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
     """torchvision VGG-11 with batch norm for small images, on digits / MNIST / FashionMNIST / CIFAR-10."""
     from trainables.loop import fit_classifier

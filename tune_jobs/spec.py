@@ -252,10 +252,14 @@ class JobSpec(BaseModel):
 
         where = "execution.fuse"
         if not self._trainable.fusable:
-            return [f"{where}: {self._trainable.name} cannot be fused; fusable trainables: digits_mlp, digits_cnn, "
-                    "tabular_mlp, or set fuse: 1"]
-        problems = [f"{where}: space.{key} would give members different models, data or batches; fused members "
-                    f"may differ only in {', '.join(PER_MEMBER_KEYS)}" for key in self.space if key not in PER_MEMBER_KEYS]
+            from trainables.registry import TRAINABLES
+
+            fusable = ", ".join(name for name in TRAINABLES.names() if TRAINABLES.get(name).fusable)
+            return [f"{where}: {self._trainable.name} cannot be fused; fusable trainables: {fusable}; or set fuse: 1"]
+        blocker = self._trainable.fusion_blocker(self.config) if self._trainable.fusion_blocker else None
+        problems = [f"{where}: {blocker}"] if blocker else []
+        problems += [f"{where}: space.{key} would give members different models, data or batches; fused members "
+                     f"may differ only in {', '.join(PER_MEMBER_KEYS)}" for key in self.space if key not in PER_MEMBER_KEYS]
         if not self.scheduler.decides_per_result:
             problems.append(f"{where}: scheduler {self.scheduler.type} cannot stop members one by one; use fifo or asha")
         if self.search.variant_generated or any(isinstance(param, Grid) for param in self.space.values()):

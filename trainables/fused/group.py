@@ -84,7 +84,7 @@ def train_epoch(members: list[Member]) -> list[tuple[dict[str, Any], dict[str, A
     _check_same_data(members)
     device = pick_device(first.settings.device)
     train, val = first.classifier.train.to(device), first.classifier.val.to(device)
-    template: nn.Sequential = first.classifier.model  # type: ignore[assignment]
+    template = first.classifier.model
     names = [name for name, _ in template.named_parameters()]
     params = {name: torch.stack([m.classifier.model.get_parameter(name).detach() for m in members]).to(device)
               .requires_grad_() for name in names}
@@ -132,14 +132,14 @@ def train_epoch(members: list[Member]) -> list[tuple[dict[str, Any], dict[str, A
     return outcomes
 
 
-def _train_pass(members: list[Member], template: nn.Sequential, params: dict[str, torch.Tensor],
+def _train_pass(members: list[Member], template: nn.Module, params: dict[str, torch.Tensor],
                 buffers: dict[str, torch.Tensor], optimizer: StackedOptimizer, train: Split, epochs: list[int],
                 lrs: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     batch_size = members[0].settings.batch_size
     orders = torch.stack([_order(m, e, len(train)) for m, e in zip(members, epochs, strict=True)]).to(device)
     smoothing = _tensor([m.settings.label_smoothing for m in members], device)
     clip = _tensor([m.settings.grad_clip or float("inf") for m in members], device)
-    dropout = [dropout_rates(m.classifier.model) for m in members]  # type: ignore[arg-type]
+    dropout = [dropout_rates(m.classifier.model) for m in members]
     for member, epoch in zip(members, epochs, strict=True):  # the plain loop reseeds its dropout stream each epoch
         member.generator.manual_seed(member.settings.seed * 100_003 + epoch)
     generators = [m.generator for m in members]
@@ -179,7 +179,7 @@ def _clip(grads: list[torch.Tensor], max_norm: torch.Tensor) -> list[torch.Tenso
 
 
 @torch.no_grad()
-def _evaluate(template: nn.Sequential, params: dict[str, torch.Tensor], split: Split, chunk: int,
+def _evaluate(template: nn.Module, params: dict[str, torch.Tensor], split: Split, chunk: int,
               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     members = next(iter(params.values())).shape[0]
     template.eval()  # BatchNorm: running statistics

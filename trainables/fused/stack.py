@@ -6,9 +6,10 @@ running statistics are stacked buffers updated in place per member, as each memb
 would) plus ``Dropout``, which is applied by hand:
 each member draws its masks from its own generator with the same call ``nn.Dropout`` makes on the
 CPU (``bernoulli_(1 - p)`` on a tensor of the input's shape), so a member seeded like the plain
-loop sees the same masks, and members may differ in ``p``. Models with other layers (attention,
-recurrent cells, LayerNorm) or nested modules (the ResNets) are not fused yet: ``architecture``
-says why, and the trial runs alone.
+loop sees the same masks, and members may differ in ``p``. Any other model (nested modules,
+residual blocks: ``image_cnn``, ResNet, VGG) is mapped whole by ``vmap``, BatchNorm included; its
+members share dropout rates and draw their masks from ``vmap``'s per-member randomness. Attention,
+recurrent cells and LayerNorm are not fused: ``architecture`` says why.
 """
 
 from __future__ import annotations
@@ -24,34 +25,53 @@ MAPPED_LAYERS = (nn.Linear, nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAv
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)  # their buffers are stacked per member
 
 
-def architecture(model: nn.Module) -> tuple[tuple[str, tuple[tuple[int, ...], ...]], ...] | str:
-    """What must be equal for two models to share a stack (layer types and parameter shapes), or
-    the reason this model cannot be fused."""
-    if not isinstance(model, nn.Sequential):
-        return f"{type(model).__name__} is not an nn.Sequential"
-    for layer in model:
-        if not isinstance(layer, (*MAPPED_LAYERS, *BATCH_NORMS, nn.Dropout)):
-            return f"{type(layer).__name__} layers are not fused"
-    if any(True for layer in model if not isinstance(layer, BATCH_NORMS) for _ in layer.buffers()):
-        return "models with buffers outside BatchNorm are not fused"
-    return tuple((type(layer).__name__, tuple(tuple(p.shape) for p in [*layer.parameters(), *layer.buffers()]))
-                 for layer in model)
+Shape = tuple[object, ...]
+UNMAPPABLE = (nn.RNNBase, nn.MultiheadAttention, nn.LayerNorm)  # not under vmap, or not exactly
 
 
-def dropout_rates(model: nn.Sequential) -> list[float]:
-    return [float(layer.p) for layer in model if isinstance(layer, nn.Dropout)]
+def is_flat(model: nn.Module) -> bool:
+    """A flat ``nn.Sequential`` of layers mapped one by one (dropout masks exactly as alone)."""
+    return (isinstance(model, nn.Sequential) and all(isinstance(layer, (*MAPPED_LAYERS, *BATCH_NORMS, nn.Dropout))
+                                                     for layer in model)
+            and not any(True for layer in model if not isinstance(layer, BATCH_NORMS) for _ in layer.buffers()))
 
 
-def stacked_forward(template: nn.Sequential, params: dict[str, torch.Tensor], inputs: torch.Tensor,
+def architecture(model: nn.Module) -> Shape | str:
+    """What must be equal for two models to share a stack, or the reason this model cannot be fused.
+
+    A flat ``nn.Sequential`` is keyed by its layers and their tensors' shapes. Any other model
+    (residual blocks, nested modules) is mapped whole: keyed by its tensors' shapes and its dropout
+    rates (members of a whole-mapped stack share them; their masks are drawn per member by
+    ``vmap``, not as the plain loop draws them)."""
+    if is_flat(model):
+        return tuple((type(layer).__name__, tuple(tuple(p.shape) for p in [*layer.parameters(), *layer.buffers()]))
+                     for layer in model.children())
+    for module in model.modules():
+        if isinstance(module, UNMAPPABLE):
+            return f"{type(module).__name__} layers are not fused"
+        if getattr(module, "augment", False):
+            return "random augmentation is drawn once per batch, not per member: set augment: false to fuse"
+    tensors = [*model.named_parameters(), *model.named_buffers()]
+    return ("whole", type(model).__name__, tuple((name, tuple(t.shape)) for name, t in tensors), tuple(dropout_rates(model)))
+
+
+def dropout_rates(model: nn.Module) -> list[float]:
+    return [float(module.p) for module in model.modules() if isinstance(module, nn.Dropout)]
+
+
+def stacked_forward(template: nn.Module, params: dict[str, torch.Tensor], inputs: torch.Tensor,
                     dropout: Sequence[Sequence[float]] | None = None,
                     generators: Sequence[torch.Generator] | None = None) -> torch.Tensor:
     """``inputs`` (members, batch, ...) -> outputs (members, batch, ...). ``params``: stacked
     parameters and buffers by name (BatchNorm updates its buffers in place when ``template`` is in
     training mode). ``dropout[m]`` is member m's rate per Dropout layer; with ``generators``
     (training) masks are drawn, else none."""
+    if not is_flat(template):
+        randomness = "different" if generators is not None else "error"
+        return vmap(lambda p, xi: functional_call(template, p, (xi,)), randomness=randomness)(params, inputs)
     x = inputs
     dropout_index = 0
-    for index, layer in enumerate(template):
+    for index, layer in enumerate(template.children()):
         if isinstance(layer, nn.Dropout):
             if generators is not None and dropout is not None:
                 x = x * _dropout_noise(x, [rates[dropout_index] for rates in dropout], generators)
