@@ -142,6 +142,9 @@ def _train_pass(members: list[Member], template: nn.Module, params: dict[str, to
     dropout = [dropout_rates(m.classifier.model) for m in members]
     for member, epoch in zip(members, epochs, strict=True):  # the plain loop reseeds its dropout stream each epoch
         member.generator.manual_seed(member.settings.seed * 100_003 + epoch)
+    # A model mapped whole draws its masks from vmap's randomness, i.e. torch's generator: seeded
+    # per epoch too, so a resumed stack draws what an uninterrupted one would.
+    torch.manual_seed(members[0].settings.seed * 100_003 + epochs[0])
     generators = [m.generator for m in members]
     loss_sum = torch.zeros(len(members), device=device)
     correct = torch.zeros(len(members), device=device, dtype=torch.long)
