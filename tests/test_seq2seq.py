@@ -192,3 +192,15 @@ def test_evaluate_without_held_out_pairs_is_one_line(ray_session, tmp_path):
     result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "no-test")])
     assert result.exit_code == 2
     assert result.output.strip().endswith("config.test_fraction: 0, so there are no test pairs; set it above 0 before training")
+
+
+def test_held_out_scores_are_the_test_split_scores():
+    config = {**TINY, "epochs": 1, "test_fraction": 0.1}
+    recorder = Recorder()
+    train(config, recorder)
+    from trainables.seq2seq import held_out_scores, split_scores
+
+    every = split_scores(config, recorder.checkpoint)
+    assert held_out_scores(config, recorder.checkpoint) == {f"test_{k}": v for k, v in every["test"].items()
+                                                            if k != "sentences"}
+    assert set(split_scores(config, recorder.checkpoint, splits=("test",))) == {"test"}

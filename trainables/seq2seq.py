@@ -71,9 +71,10 @@ def _teacher_forced(model: Any, split: Any, batch_size: int, device: Any) -> tup
 
     model.eval()
     loss_sum, correct, tokens = 0.0, 0, 0
+    chunk = max(batch_size, 256)
     with torch.no_grad(), autocast_for(device):
-        for start in range(0, len(split), max(batch_size, 256)):
-            source, target = split.source[start : start + max(batch_size, 256)], split.target[start : start + max(batch_size, 256)]
+        for start in range(0, len(split), chunk):
+            source, target = split.source[start : start + chunk], split.target[start : start + chunk]
             logits = model(source, target[:, :-1])
             wanted = target[:, 1:]
             real = wanted != PAD
@@ -121,7 +122,8 @@ def build_model(settings: Seq2SeqConfig, data: Any) -> Any:
 EVALUATED_TRAIN_PAIRS = 2000  # training pairs decoded by split_scores: enough for the bias reading
 
 
-def split_scores(config: dict[str, Any], checkpoint: dict[str, Any]) -> dict[str, dict[str, float]]:
+def split_scores(config: dict[str, Any], checkpoint: dict[str, Any],
+                 splits: tuple[str, ...] = ("train", "validation", "test")) -> dict[str, dict[str, float]]:
     """``translation_scores`` and ``sentences`` (how many) by split, of a trained model (a checkpoint
     this trainable wrote): the first 2,000 training pairs, every validation pair and every test pair
     (``test_fraction``: pairs no trial trained on or was ranked by). For ``tune-jobs evaluate``."""
@@ -139,6 +141,8 @@ def split_scores(config: dict[str, Any], checkpoint: dict[str, Any]) -> dict[str
     found = {}
     for name, split, rows in (("train", data.train, EVALUATED_TRAIN_PAIRS), ("validation", data.val, None),
                               ("test", data.test, None)):
+        if name not in splits:
+            continue
         source = split.source[:rows].to(device)
         hypotheses = translate(model, source, data.target_vocabulary, settings.tokens, longest)
         found[name] = {**translation_scores(hypotheses, split.references[: len(source)]), "sentences": len(source)}
@@ -146,7 +150,9 @@ def split_scores(config: dict[str, Any], checkpoint: dict[str, Any]) -> dict[str
 
 
 def held_out_scores(config: dict[str, Any], checkpoint: dict[str, Any]) -> dict[str, float]:
-    return {f"test_{key}": value for key, value in split_scores(config, checkpoint)["test"].items() if key != "sentences"}
+    """The test split's scores only (decoding the others would be wasted), as ``test_*``."""
+    test = split_scores(config, checkpoint, splits=("test",))["test"]
+    return {f"test_{key}": value for key, value in test.items() if key != "sentences"}
 
 
 def fit_seq2seq(settings: Seq2SeqConfig, report: Report, checkpoint: dict[str, Any] | None = None) -> None:
