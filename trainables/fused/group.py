@@ -11,6 +11,7 @@ early stopping.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainables.fused.flat import FlatLayout
 from trainables.fused.optim import STATE_KEYS, MemberHyperparameters, StackedOptimizer
 from trainables.fused.stack import architecture, dropout_rates, stacked_forward
 from trainables.loop import Classifier, EarlyStopping, Split, autocast_for, make_optimizer, pick_device
@@ -25,6 +27,7 @@ from trainables.loop_config import LoopConfig
 from trainables.schedules import lr_factor
 
 EVAL_CHUNK = 512  # validation rows per forward pass, as the plain loop's evaluation
+FLAT = "flat"  # the optimizer's one tensor: every parameter of every member (``FlatLayout``)
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Member:
     optimizer_state: dict[str, Any] | None = None  # torch.optim's state_dict format
     stopping: EarlyStopping | None = None
     generator: torch.Generator = field(default_factory=torch.Generator)  # its dropout masks
+    _optimizer_groups: list[dict[str, Any]] | None = field(default=None, repr=False)
 
     @classmethod
     def start(cls, trial_id: str, classifier: Classifier, checkpoint: dict[str, Any] | None = None) -> Member:
@@ -58,6 +62,13 @@ class Member:
     @property
     def finished(self) -> bool:
         return self.epoch >= self.settings.epochs
+
+    def optimizer_groups(self) -> list[dict[str, Any]]:
+        """``param_groups`` of the plain loop's optimizer for this member, as its state_dict has
+        them (built once: a torch.optim optimizer is not free to make, the first one least)."""
+        if self._optimizer_groups is None:
+            self._optimizer_groups = make_optimizer(self.settings, self.classifier.model.parameters()).state_dict()["param_groups"]
+        return copy.deepcopy(self._optimizer_groups)
 
     def checkpoint(self) -> dict[str, Any]:
         assert self.stopping is not None
@@ -85,34 +96,38 @@ def train_epoch(members: list[Member]) -> list[tuple[dict[str, Any], dict[str, A
     device = pick_device(first.settings.device)
     train, val = first.classifier.train.to(device), first.classifier.val.to(device)
     template = first.classifier.model
-    names = [name for name, _ in template.named_parameters()]
-    params = {name: torch.stack([m.classifier.model.get_parameter(name).detach() for m in members]).to(device)
-              .requires_grad_() for name in names}
+    layout = FlatLayout.of(template)
+    names = list(layout.names)
+    flat = layout.flatten([torch.stack([m.classifier.model.get_parameter(name).detach() for m in members])
+                           for name in names]).to(device).requires_grad_()
     buffers = {name: torch.stack([m.classifier.model.get_buffer(name).detach() for m in members]).to(device)
                for name, _ in template.named_buffers()}  # BatchNorm's running statistics, per member
     kind = first.settings.optimizer
     optimizer = StackedOptimizer(
-        kind, first.settings.nesterov, params,
+        kind, first.settings.nesterov, {FLAT: flat},
         MemberHyperparameters(_tensor([m.settings.weight_decay for m in members], device),
                               _tensor([m.settings.momentum for m in members], device)),
-        _stacked_buffers([_buffers(m, kind, names) for m in members], names, kind, device))
+        {FLAT: _flat_buffers([_buffers(m, kind, names) for m in members], layout, kind, device)})
     epochs = [m.epoch + 1 for m in members]
     lrs = [m.settings.lr * lr_factor(e, m.settings.epochs, m.settings.schedule, m.settings.warmup_epochs,
                                       m.settings.step_size, m.settings.gamma) for m, e in zip(members, epochs, strict=True)]
     started = time.perf_counter()
-    loss_sum, correct = _train_pass(members, template, params, buffers, optimizer, train, epochs, _tensor(lrs, device),
-                                    device)
+    loss_sum, correct = _train_pass(members, template, layout, flat, buffers, optimizer, train, epochs,
+                                    _tensor(lrs, device), device)
     train_time = time.perf_counter() - started
+    params = layout.views(flat.detach())
     val_loss, val_accuracy = _evaluate(template, {**params, **buffers}, val, max(first.settings.batch_size, EVAL_CHUNK),
                                        device)
     epoch_time = time.perf_counter() - started
+    optimizer_state = {key: layout.views(value) if key != "step" else value
+                       for key, value in optimizer.state[FLAT].items()}
     outcomes = []
     for index, member in enumerate(members):
         for name in names:
-            member.classifier.model.get_parameter(name).data.copy_(params[name][index].detach().to("cpu"))
+            member.classifier.model.get_parameter(name).data.copy_(params[name][index].to("cpu"))
         for name, stacked in buffers.items():
             member.classifier.model.get_buffer(name).copy_(stacked[index].to("cpu"))
-        member.optimizer_state = _optimizer_state(member, optimizer, names, index)
+        member.optimizer_state = _optimizer_state(member, optimizer_state, names, index)
         member.epoch = epochs[index]
         metrics = {
             "epoch": member.epoch,
@@ -132,7 +147,7 @@ def train_epoch(members: list[Member]) -> list[tuple[dict[str, Any], dict[str, A
     return outcomes
 
 
-def _train_pass(members: list[Member], template: nn.Module, params: dict[str, torch.Tensor],
+def _train_pass(members: list[Member], template: nn.Module, layout: FlatLayout, flat: torch.Tensor,
                 buffers: dict[str, torch.Tensor], optimizer: StackedOptimizer, train: Split, epochs: list[int],
                 lrs: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     batch_size = members[0].settings.batch_size
@@ -153,11 +168,10 @@ def _train_pass(members: list[Member], template: nn.Module, params: dict[str, to
         index = orders[:, start : start + batch_size]
         x, y = train.inputs[index], train.targets[index]
         with autocast_for(device):
-            logits = stacked_forward(template, {**params, **buffers}, x, dropout, generators).float()
+            logits = stacked_forward(template, {**layout.views(flat), **buffers}, x, dropout, generators).float()
         losses = _member_losses(logits, y, smoothing)
-        grads = torch.autograd.grad(losses.sum(), list(params.values()))
-        grads_by_name = dict(zip(params, _clip(list(grads), clip), strict=True))
-        optimizer.step(grads_by_name, lrs)
+        (grad,) = torch.autograd.grad(losses.sum(), [flat])
+        optimizer.step({FLAT: _clip(grad, layout, clip)}, lrs)
         loss_sum += losses.detach() * y.shape[1]
         correct += (logits.argmax(-1) == y).sum(1)
     return loss_sum.cpu(), correct.cpu()
@@ -172,13 +186,14 @@ def _member_losses(logits: torch.Tensor, targets: torch.Tensor, smoothing: torch
     return (1 - smoothing) * nll + smoothing * uniform
 
 
-def _clip(grads: list[torch.Tensor], max_norm: torch.Tensor) -> list[torch.Tensor]:
-    """``clip_grad_norm_`` per member: each member's global norm over all its parameters."""
+def _clip(grad: torch.Tensor, layout: FlatLayout, max_norm: torch.Tensor) -> torch.Tensor:
+    """``clip_grad_norm_`` per member: each member's global norm (the norm of its parameters'
+    norms, as torch computes it) over its row of the flat gradient."""
     if torch.isinf(max_norm).all():
-        return grads
-    norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads]).norm(dim=0)
+        return grad
+    norms = torch.stack([part.norm(dim=1) for part in grad.split(layout.sizes, dim=1)]).norm(dim=0)
     scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
-    return [g * scale.reshape((-1,) + (1,) * (g.dim() - 1)) for g in grads]
+    return grad * scale.unsqueeze(1)
 
 
 @torch.no_grad()
@@ -218,26 +233,35 @@ def _buffers(member: Member, kind: str, names: list[str]) -> list[dict[str, torc
     return found
 
 
-def _stacked_buffers(per_member: list[list[dict[str, torch.Tensor]]], names: list[str], kind: str,
-                     device: torch.device) -> dict[str, dict[str, torch.Tensor]]:
-    return {name: {key: torch.stack([buffers[i][key] for buffers in per_member]).to(device) for key in STATE_KEYS[kind]}
-            for i, name in enumerate(names)}
+def _flat_buffers(per_member: list[list[dict[str, torch.Tensor]]], layout: FlatLayout, kind: str,
+                  device: torch.device) -> dict[str, torch.Tensor]:
+    """Each optimizer buffer as ``(members, total)``, laid out as the parameters; ``step``, which
+    torch.optim keeps per parameter but advances for all of a member's at once, as ``(members,)``."""
+    found = {}
+    for key in STATE_KEYS[kind]:
+        if key == "step":
+            found[key] = torch.stack([buffers[0][key] for buffers in per_member]).to(device)
+        else:
+            found[key] = layout.flatten([torch.stack([buffers[i][key] for buffers in per_member])
+                                         for i in range(len(layout.names))]).to(device)
+    return found
 
 
-def _optimizer_state(member: Member, optimizer: StackedOptimizer, names: list[str], index: int) -> dict[str, Any]:
-    """The member's slice as the state_dict of the plain loop's optimizer (loadable by it)."""
-    state = make_optimizer(member.settings, member.classifier.model.parameters()).state_dict()
+def _optimizer_state(member: Member, state_by_name: dict[str, Any], names: list[str], index: int) -> dict[str, Any]:
+    """The member's slice as the state_dict of the plain loop's optimizer (loadable by it).
+    ``state_by_name``: each buffer by parameter name (``step``: one per member)."""
+    per_parameter: dict[int, dict[str, Any]] = {}
     momentum_used = member.settings.momentum > 0
-    state["state"] = {}
     for position, name in enumerate(names):
-        buffers = {key: value[index].detach().cpu().clone() for key, value in optimizer.state[name].items()}
+        buffers = {key: (value if key == "step" else value[name])[index].detach().cpu().clone()
+                   for key, value in state_by_name.items()}
         if "momentum_buffer" in buffers and not momentum_used:
-            if optimizer.kind == "sgd":
+            if member.settings.optimizer == "sgd":
                 buffers["momentum_buffer"] = None  # type: ignore[assignment]
             else:
                 del buffers["momentum_buffer"]
-        state["state"][position] = buffers
-    return state
+        per_parameter[position] = buffers
+    return {"state": per_parameter, "param_groups": member.optimizer_groups()}
 
 
 def _check_same_data(members: list[Member]) -> None:

@@ -23,6 +23,7 @@ from torch.func import functional_call, vmap
 MAPPED_LAYERS = (nn.Linear, nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.ReLU, nn.GELU, nn.Tanh,
                  nn.SiLU, nn.Flatten, nn.Identity)
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)  # their buffers are stacked per member
+ELEMENTWISE = (nn.ReLU, nn.GELU, nn.Tanh, nn.SiLU, nn.Identity)  # applied to the whole stack as they are
 
 
 Shape = tuple[object, ...]
@@ -77,13 +78,29 @@ def stacked_forward(template: nn.Module, params: dict[str, torch.Tensor], inputs
                 x = x * _dropout_noise(x, [rates[dropout_index] for rates in dropout], generators)
             dropout_index += 1
             continue
+        if isinstance(layer, ELEMENTWISE):
+            x = layer(x)  # the same function of each element, whatever member it belongs to
+            continue
         prefix = f"{index}."
         layer_params = {name[len(prefix):]: value for name, value in params.items() if name.startswith(prefix)}
-        if layer_params:
+        if isinstance(layer, nn.Linear):
+            x = _stacked_linear(x, layer_params["weight"], layer_params.get("bias"))
+        elif layer_params:
             x = vmap(lambda p, xi, layer=layer: functional_call(layer, p, (xi,)))(layer_params, x)
         else:
             x = vmap(layer)(x)
     return x
+
+
+def _stacked_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """Each member's ``nn.Linear`` as one batched matrix product (what ``vmap`` of ``F.linear``
+    computes, without its per-call dispatch)."""
+    flat = x.reshape(x.shape[0], -1, x.shape[-1])
+    if bias is None:
+        out = torch.bmm(flat, weight.transpose(1, 2))
+    else:
+        out = torch.baddbmm(bias.unsqueeze(1), flat, weight.transpose(1, 2))
+    return out.reshape(*x.shape[:-1], weight.shape[1])
 
 
 def _dropout_noise(x: torch.Tensor, rates: list[float], generators: Sequence[torch.Generator]) -> torch.Tensor:
