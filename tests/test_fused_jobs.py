@@ -100,7 +100,7 @@ JOB = {"name": "fused", "trainable": "digits_mlp", "metric": "val_accuracy",
     ({"trainable": "image_cnn", "config": {"augment": True}},
      "execution.fuse: config.augment: the random shift is drawn once per batch, not per member; set augment: false"),
     ({"trainable": "text_rnn"}, "execution.fuse: text_rnn cannot be fused; fusable trainables: digits_cnn, digits_mlp, "
-                                "image_cnn, resnet18, tabular_mlp, vgg11_bn; or set fuse: 1"),
+                                "image_cnn, resnet18, tabular_mlp, text_transformer, vgg11_bn; or set fuse: 1"),
 ])
 def test_what_cannot_be_fused_is_one_line(change: dict, message: str) -> None:
     with pytest.raises(SpecError) as info:
@@ -169,7 +169,9 @@ def test_bayesopt_learns_from_members_in_stacks_sized_automatically(ray_session,
     trials, _ = run_job(tmp_path, search={"algorithm": "bayesopt", "num_samples": 8, "seed": 0}, execution={"fuse": "auto"})
     size = -(-8 // int(ray.cluster_resources()["CPU"]))
     assert json.loads((tmp_path / "fused" / "job.json").read_text())["stack_size"] == size
-    assert f"fused: 8 trials in {-(-8 // size)} stacks of up to {size}, each one process" in " ".join(run_job.output.split())
+    stacks = -(-8 // size)
+    grouped = f"fused: 8 trials in {stacks} stack{'s' if stacks > 1 else ''} of up to {size}, each one process"
+    assert grouped in " ".join(run_job.output.split())
     assert len(trials) == 8 and set(trials.status) == {"completed"}
     assert trials[["config/lr", "config/weight_decay", "config/dropout"]].drop_duplicates().shape[0] == 8
 

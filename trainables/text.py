@@ -79,7 +79,7 @@ def train_rnn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any]
 
 
 @register_trainable("text_transformer", config=TextTransformerConfig, metrics=METRICS,  # type: ignore[arg-type]
-                    classifier=transformer_classifier)
+                    classifier=transformer_classifier, fusable=True)
 def train_transformer(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
     """Transformer-encoder text classifier (CSV/Parquet text + label, or a generated synthetic dataset)."""
     from trainables.loop import fit_classifier

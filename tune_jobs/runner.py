@@ -209,7 +209,7 @@ def _stack_size(spec: JobSpec, store: ResultsStore, resuming: bool, console: Con
         console.print(f"execution.fuse auto: a process per trial ({reason})", highlight=False)
     if size > 1:
         stacks = -(-spec.search.trials // size)
-        console.print(f"fused: {spec.search.trials} trials in {stacks} stacks of up to {size}, each one process "
+        console.print(f"fused: {spec.search.trials} trials in {stacks} stack{'s' if stacks > 1 else ''} of up to {size}, each one process "
                       f"(execution.fuse {spec.execution.fuse})", highlight=False)
     return size
 

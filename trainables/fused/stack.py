@@ -7,9 +7,9 @@ would) plus ``Dropout``, which is applied by hand:
 each member draws its masks from its own generator with the same call ``nn.Dropout`` makes on the
 CPU (``bernoulli_(1 - p)`` on a tensor of the input's shape), so a member seeded like the plain
 loop sees the same masks, and members may differ in ``p``. Any other model (nested modules,
-residual blocks: ``image_cnn``, ResNet, VGG) is mapped whole by ``vmap``, BatchNorm included; its
-members share dropout rates and draw their masks from ``vmap``'s per-member randomness. Attention,
-recurrent cells and LayerNorm are not fused: ``architecture`` says why.
+residual blocks, attention and LayerNorm: ``image_cnn``, ResNet, VGG, the text Transformer) is
+mapped whole by ``vmap``, BatchNorm included; its members share dropout rates and draw their masks
+from ``vmap``'s per-member randomness. Recurrent cells are not fused: ``architecture`` says why.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 from torch.func import functional_call, vmap
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 MAPPED_LAYERS = (nn.Linear, nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.ReLU, nn.GELU, nn.Tanh,
                  nn.SiLU, nn.Flatten, nn.Identity)
@@ -27,7 +28,7 @@ ELEMENTWISE = (nn.ReLU, nn.GELU, nn.Tanh, nn.SiLU, nn.Identity)  # applied to th
 
 
 Shape = tuple[object, ...]
-UNMAPPABLE = (nn.RNNBase, nn.MultiheadAttention, nn.LayerNorm)  # not under vmap, or not exactly
+UNMAPPABLE = (nn.RNNBase,)  # torch has no batching rule for its fused LSTM/GRU kernels
 
 
 def is_flat(model: nn.Module) -> bool:
@@ -69,7 +70,15 @@ def stacked_forward(template: nn.Module, params: dict[str, torch.Tensor], inputs
     (training) masks are drawn, else none."""
     if not is_flat(template):
         randomness = "different" if generators is not None else "error"
-        return vmap(lambda p, xi: functional_call(template, p, (xi,)), randomness=randomness)(params, inputs)
+        # Attention as plain matrix products: the fused attention kernels (and the encoder
+        # layer's inference fast path) have no batching rule, so vmap would run them member by member.
+        fast_path = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)
+        try:
+            with sdpa_kernel(SDPBackend.MATH):
+                return vmap(lambda p, xi: functional_call(template, p, (xi,)), randomness=randomness)(params, inputs)
+        finally:
+            torch.backends.mha.set_fastpath_enabled(fast_path)
     x = inputs
     dropout_index = 0
     for index, layer in enumerate(template.children()):
