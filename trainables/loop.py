@@ -73,7 +73,11 @@ def make_optimizer(settings: LoopConfig, parameters: Any) -> torch.optim.Optimiz
 def restore_optimizer(optimizer: torch.optim.Optimizer, state: dict[str, Any], settings: LoopConfig) -> None:
     """Load the optimizer's state, then put back this trial's own hyperparameters: a trial that
     resumes from another trial's checkpoint (population based training) runs with its mutated
-    values, not the ones saved in the state (the bug behind ray#36660). The rate is set per epoch."""
+    values, not the ones saved in the state (the bug behind ray#36660). The rate is set per epoch. A fused
+    member's state has its buffers per parameter and no ``param_groups``: this optimizer's own are
+    the ones it would have saved."""
+    if state.get("param_groups") is None:
+        state = {**state, "param_groups": optimizer.state_dict()["param_groups"]}
     optimizer.load_state_dict(state)
     for group in optimizer.param_groups:
         group["weight_decay"] = settings.weight_decay

@@ -11,7 +11,6 @@ early stopping.
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,7 @@ from torch import nn
 from trainables.fused.flat import FlatLayout
 from trainables.fused.optim import STATE_KEYS, MemberHyperparameters, StackedOptimizer
 from trainables.fused.stack import architecture, dropout_rates, stacked_forward
-from trainables.loop import Classifier, EarlyStopping, Split, autocast_for, make_optimizer, pick_device
+from trainables.loop import Classifier, EarlyStopping, Split, autocast_for, pick_device
 from trainables.loop_config import LoopConfig
 from trainables.schedules import lr_factor
 
@@ -40,7 +39,6 @@ class Member:
     optimizer_state: dict[str, Any] | None = None  # torch.optim's state_dict format
     stopping: EarlyStopping | None = None
     generator: torch.Generator = field(default_factory=torch.Generator)  # its dropout masks
-    _optimizer_groups: list[dict[str, Any]] | None = field(default=None, repr=False)
 
     @classmethod
     def start(cls, trial_id: str, classifier: Classifier, checkpoint: dict[str, Any] | None = None) -> Member:
@@ -62,13 +60,6 @@ class Member:
     @property
     def finished(self) -> bool:
         return self.epoch >= self.settings.epochs
-
-    def optimizer_groups(self) -> list[dict[str, Any]]:
-        """``param_groups`` of the plain loop's optimizer for this member, as its state_dict has
-        them (built once: a torch.optim optimizer is not free to make, the first one least)."""
-        if self._optimizer_groups is None:
-            self._optimizer_groups = make_optimizer(self.settings, self.classifier.model.parameters()).state_dict()["param_groups"]
-        return copy.deepcopy(self._optimizer_groups)
 
     def checkpoint(self) -> dict[str, Any]:
         assert self.stopping is not None
@@ -248,7 +239,9 @@ def _flat_buffers(per_member: list[list[dict[str, torch.Tensor]]], layout: FlatL
 
 
 def _optimizer_state(member: Member, state_by_name: dict[str, Any], names: list[str], index: int) -> dict[str, Any]:
-    """The member's slice as the state_dict of the plain loop's optimizer (loadable by it).
+    """The member's slice as the state_dict of the plain loop's optimizer, less ``param_groups``
+    (which ``restore_optimizer`` takes from the optimizer it loads into: making a torch.optim
+    optimizer here would cost the first one's import of torch._dynamo, seconds, for nothing).
     ``state_by_name``: each buffer by parameter name (``step``: one per member)."""
     per_parameter: dict[int, dict[str, Any]] = {}
     momentum_used = member.settings.momentum > 0
@@ -261,7 +254,7 @@ def _optimizer_state(member: Member, state_by_name: dict[str, Any], names: list[
             else:
                 del buffers["momentum_buffer"]
         per_parameter[position] = buffers
-    return {"state": per_parameter, "param_groups": member.optimizer_groups()}
+    return {"state": per_parameter, "param_groups": None}
 
 
 def _check_same_data(members: list[Member]) -> None:
