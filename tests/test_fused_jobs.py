@@ -99,6 +99,10 @@ JOB = {"name": "fused", "trainable": "digits_mlp", "metric": "val_accuracy",
      "execution.fuse: grid keys and grid search draw trials without a searcher"),
     ({"trainable": "image_cnn", "config": {"augment": True}},
      "execution.fuse: config.augment: the random shift is drawn once per batch, not per member; set augment: false"),
+    ({"config": {"epochs": 2, "cv_folds": 3}}, "execution.fuse: config.cv_folds: cross-validation trains a model per "
+                                               "fold inside each trial, which a stack does not; set fuse: 1"),
+    ({"config": {"epochs": 2, "dynamics": True}}, "execution.fuse: config.dynamics: training dynamics are measured by "
+                                                  "the plain loop only; set fuse: 1"),
     ({"trainable": "text_rnn"}, "execution.fuse: text_rnn cannot be fused; fusable trainables: digits_cnn, digits_mlp, "
                                 "image_cnn, resnet18, tabular_mlp, text_transformer, vgg11_bn; or set fuse: 1"),
 ])
@@ -116,6 +120,8 @@ def test_auto_spreads_the_trials_over_the_slots_or_falls_back_to_a_process_each(
     shaped = validate_spec({**JOB, "storage": "/tmp", "execution": {"fuse": "auto"}, "config": {"epochs": 4},
                             "space": {**JOB["space"], "hidden": {"randint": [16, 64]}}})
     assert shaped.stack_size(2) == 1 and shaped.fusion_problems()[0].startswith("execution.fuse: space.hidden ")
+    folds = validate_spec({**JOB, "storage": "/tmp", "execution": {"fuse": "auto"}, "config": {"epochs": 4, "cv_folds": 3}})
+    assert folds.stack_size(2) == 1  # trained with its folds, a process per trial, not fused without them
     with pytest.raises(SpecError) as info:
         validate_spec({**JOB, "storage": "/tmp", "execution": {"fuse": 0}})
     assert info.value.problems == ["execution.fuse: must be auto or 1 to 512, got 0"]

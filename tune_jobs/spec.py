@@ -248,7 +248,7 @@ class JobSpec(BaseModel):
         """Why this job's trials cannot share stacks, one ``execution.fuse: ...`` line each."""
         if self._trainable is None:
             return []
-        from trainables.fused import PER_MEMBER_KEYS
+        from trainables.fused import PER_MEMBER_KEYS, unfused_options
 
         where = "execution.fuse"
         if not self._trainable.fusable:
@@ -258,6 +258,7 @@ class JobSpec(BaseModel):
             return [f"{where}: {self._trainable.name} cannot be fused; fusable trainables: {fusable}; or set fuse: 1"]
         blocker = self._trainable.fusion_blocker(self.config) if self._trainable.fusion_blocker else None
         problems = [f"{where}: {blocker}"] if blocker else []
+        problems += [f"{where}: {line}" for line in unfused_options(self.config)]
         problems += [f"{where}: space.{key} would give members different models, data or batches; fused members "
                      f"may differ only in {', '.join(PER_MEMBER_KEYS)}" for key in self.space if key not in PER_MEMBER_KEYS]
         if not self.scheduler.decides_per_result:

@@ -14,3 +14,15 @@ masks, optimizer state, metrics and checkpoint.
 # the optimizer) is shared by a stack. No torch import here: the job spec checks against it.
 PER_MEMBER_KEYS = ("lr", "weight_decay", "momentum", "dropout", "label_smoothing", "seed", "schedule", "step_size", "gamma",
                    "warmup_epochs", "grad_clip", "epochs", "patience", "patience_metric")
+
+
+def unfused_options(config: dict[str, object]) -> list[str]:
+    """The loop options set in ``config`` that a stack does not implement, one line each: a job
+    that sets them trains a process per trial rather than silently without them."""
+    found = []
+    if config.get("cv_folds"):
+        found.append("config.cv_folds: cross-validation trains a model per fold inside each trial, which a stack "
+                     "does not; set fuse: 1")
+    if config.get("dynamics"):
+        found.append("config.dynamics: training dynamics are measured by the plain loop only; set fuse: 1")
+    return found
