@@ -144,6 +144,7 @@ def _train_pass(members: list[Member], template: nn.Module, layout: FlatLayout, 
     batch_size = members[0].settings.batch_size
     orders = torch.stack([_order(m, e, len(train)) for m, e in zip(members, epochs, strict=True)]).to(device)
     smoothing = _tensor([m.settings.label_smoothing for m in members], device)
+    clipped = any(m.settings.grad_clip for m in members)  # known before the epoch: no per-step check on the device
     clip = _tensor([m.settings.grad_clip or float("inf") for m in members], device)
     dropout = [dropout_rates(m.classifier.model) for m in members]
     for member, epoch in zip(members, epochs, strict=True):  # the plain loop reseeds its dropout stream each epoch
@@ -162,7 +163,7 @@ def _train_pass(members: list[Member], template: nn.Module, layout: FlatLayout, 
             logits = stacked_forward(template, {**layout.views(flat), **buffers}, x, dropout, generators).float()
         losses = _member_losses(logits, y, smoothing)
         (grad,) = torch.autograd.grad(losses.sum(), [flat])
-        optimizer.step({FLAT: _clip(grad, layout, clip)}, lrs)
+        optimizer.step({FLAT: _clip(grad, layout, clip) if clipped else grad}, lrs)
         loss_sum += losses.detach() * y.shape[1]
         correct += (logits.argmax(-1) == y).sum(1)
     return loss_sum.cpu(), correct.cpu()
@@ -179,9 +180,7 @@ def _member_losses(logits: torch.Tensor, targets: torch.Tensor, smoothing: torch
 
 def _clip(grad: torch.Tensor, layout: FlatLayout, max_norm: torch.Tensor) -> torch.Tensor:
     """``clip_grad_norm_`` per member: each member's global norm (the norm of its parameters'
-    norms, as torch computes it) over its row of the flat gradient."""
-    if torch.isinf(max_norm).all():
-        return grad
+    norms, as torch computes it) over its row of the flat gradient; no bound (inf) leaves it as it is."""
     norms = torch.stack([part.norm(dim=1) for part in grad.split(layout.sizes, dim=1)]).norm(dim=0)
     scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
     return grad * scale.unsqueeze(1)
