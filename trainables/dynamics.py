@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -141,16 +142,23 @@ class DynamicsProbe:
         return {k: v for k, v in metrics.items() if math.isfinite(v) or k.startswith("grad_norm")}
 
     def _write_histograms(self, epoch: int, activations: dict[str, torch.Tensor]) -> None:
-        if self.writer is None:
-            from tensorboardX import SummaryWriter
+        """One event per measured epoch, on disk when this returns: tensorboardX's SummaryWriter
+        queues events for a thread, and its ``flush`` does not wait for them, so the last epochs
+        of a trial that ends (or is stopped) right after could be lost."""
+        from tensorboardX.event_file_writer import EventsWriter
+        from tensorboardX.proto.event_pb2 import Event
+        from tensorboardX.proto.summary_pb2 import Summary
+        from tensorboardX.summary import histogram
 
-            self.writer = SummaryWriter(self.histogram_dir)
-        for name, p in self.model.named_parameters():
-            self.writer.add_histogram(f"weights/{name}", p.detach().float().cpu().numpy(), epoch)
-        for name, grad in self.gradients.items():
-            self.writer.add_histogram(f"gradients/{name}", grad.numpy(), epoch)
-        for name, values in activations.items():
-            self.writer.add_histogram(f"activations/{name}", values.cpu().numpy(), epoch)
+        assert self.histogram_dir is not None
+        if self.writer is None:
+            os.makedirs(self.histogram_dir, exist_ok=True)
+            self.writer = EventsWriter(os.path.join(self.histogram_dir, "events"))
+        arrays = {**{f"weights/{name}": p.detach().float().cpu().numpy() for name, p in self.model.named_parameters()},
+                  **{f"gradients/{name}": grad.numpy() for name, grad in self.gradients.items()},
+                  **{f"activations/{name}": values.cpu().numpy() for name, values in activations.items()}}
+        summary = Summary(value=[value for tag, array in arrays.items() for value in histogram(tag, array, "auto").value])
+        self.writer.write_event(Event(wall_time=time.time(), step=epoch, summary=summary))
         self.writer.flush()
 
     def _activations(self, autocast: Any, outputs: dict[str, torch.Tensor]) -> dict[str, float]:
