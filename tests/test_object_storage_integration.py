@@ -13,28 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.ray_nodes import free_port, wait_for_port
+from tests.conftest import S3_CREDENTIALS as CREDENTIALS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory):
-    pytest.importorskip("moto", reason="moto[server] is a dev dependency")
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "server.log"
-    with open(log, "w") as out:
-        server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                  stdout=out, stderr=subprocess.STDOUT)
-    try:
-        if not wait_for_port(port, 30):
-            pytest.fail("moto server did not start:\n" + log.read_text()[-2000:])
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_results_and_checkpoints_go_to_s3_and_the_job_resumes_from_there(s3_endpoint, tmp_path):

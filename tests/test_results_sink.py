@@ -151,9 +151,12 @@ def test_a_flush_writes_only_the_new_rows_and_readers_see_one_table(tmp_path):
     sink = ParquetSink(tmp_path, "score", "max", flush_interval_s=0)
     for i in range(1, 41):
         sink.trial_result("a", result(i, i / 100))  # one part per flush, merged as they pile up
-    parts = sorted((tmp_path / "iterations").iterdir())
+    parts = [tmp_path / name for name in ResultsStore(str(tmp_path)).read_json(iteration_log.MANIFEST_FILE)["files"]]
     assert 1 < len(parts) < iteration_log.MERGE_PARTS + 1
     assert sum(pq.read_table(p).num_rows for p in parts) == 40  # nothing written twice
+    assert len(list((tmp_path / "iterations").iterdir())) > len(parts)  # merged-away parts kept a while for readers
+    sink.iterations._delete_retired(older_than_s=0)
+    assert sorted((tmp_path / "iterations").iterdir()) == sorted(parts)
     sink.trial_result("a", result(7, 0.99))  # a resumed trial reports iteration 7 again
     sink.flush(force=True)
     seen = read_iterations(ResultsStore(str(tmp_path))).to_pandas()

@@ -379,3 +379,22 @@ def test_parallel_workers_get_untried_points_until_the_initial_results_are_in():
         searcher.on_trial_complete(trial, {"s": first[trial]["x"]})
     searcher.suggest("t6")
     assert searcher.kernel is not None
+
+
+def test_the_gp_fits_a_rung_with_fewer_results_than_the_job_has():
+    """A 400-trial bayesopt+ASHA job crashed once more than max_fit_points trials had results:
+    the kernel's fitting subset was drawn by the job's result count from a rung's fewer rows."""
+    space = {"x": Uniform(uniform=(0.0, 1.0)), "y": Uniform(uniform=(0.0, 1.0))}
+    searcher = BayesOptSearcher(space, "s", "max", BayesOptOptions(initial_points=3, max_fit_points=16), seed=0,
+                                rungs=[1, 3])
+    configs = {f"t{i}": searcher.suggest(f"t{i}") for i in range(30)}
+    for trial, config in configs.items():
+        searcher.on_trial_result(trial, {"s": config["x"], "training_iteration": 1})
+    promoted = list(configs)[:6]
+    for trial in promoted:
+        searcher.on_trial_result(trial, {"s": 1 + configs[trial]["y"], "training_iteration": 3})
+    for trial in list(configs)[6:]:
+        searcher.on_trial_complete(trial, {"s": configs[trial]["x"]})  # stopped at rung 1
+    assert len(searcher.optimizer.space) == 24 > 16 and len(searcher._rung_observations()[1]) == 6
+    config = searcher.suggest("t30")
+    assert 0 <= config["x"] <= 1 and 0 <= config["y"] <= 1

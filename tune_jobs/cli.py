@@ -100,6 +100,9 @@ def results(
         trials, metric, mode = best_trials(directory, top)
     except SpecError as error:
         fail_bad_input(error)
+    if trials.empty:
+        out.print(f"{directory}: no trial has reported yet", highlight=False, markup=False)
+        return
     config_columns = [c for c in trials.columns if c.startswith(CONFIG_PREFIX)]
     columns = [TRIAL_ID, STATUS, best_column(metric), ITERATIONS, *config_columns]
     name = directory.split("?")[0].rstrip("/").rsplit("/", 1)[-1]  # a path or a URI with a query string

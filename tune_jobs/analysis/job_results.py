@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -10,10 +11,10 @@ import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 
 from tune_jobs.errors import SpecError
-from tune_jobs.results.files import ITERATIONS_FILE, TRIALS_FILE
-from tune_jobs.results.iteration_log import PARTS_DIR, read_iterations
+from tune_jobs.results.files import TRIALS_FILE
+from tune_jobs.results.iteration_log import READ_ATTEMPTS, read_iterations
 from tune_jobs.results.reader import rank_trials, read_job
-from tune_jobs.results.schema import CONFIG_PREFIX, SUCCEEDED, best_column, is_finite_number
+from tune_jobs.results.schema import CONFIG_PREFIX, ITERATION_COLUMNS, SUCCEEDED, TRIAL_COLUMNS, best_column, is_finite_number
 from tune_jobs.results.store import ResultsStore
 from tune_jobs.schedulers import EVENTS_FILE
 from tune_jobs.space import Param, SpaceParam
@@ -83,20 +84,25 @@ def _plain(value: Any) -> Any:
 
 
 def load_results(directory: str) -> JobResults:
-    """``SpecError`` (one line) when ``directory`` is not a job's results, or has no trial yet."""
+    """``SpecError`` (one line) when ``directory`` is not a job's results. A job that has not
+    reported a trial yet loads with empty tables: a monitor polling a starting job sees it running."""
     record = read_job(directory)
     store = ResultsStore(directory)
     directory = str(store)  # absolute: a follow-up spec that names it works from anywhere
-    for name, present in ((TRIALS_FILE, store.exists(TRIALS_FILE)),
-                          (ITERATIONS_FILE, store.exists(ITERATIONS_FILE) or bool(store.list(PARTS_DIR)))):
-        if not present:
-            raise SpecError([f"{directory}: no {name} yet (the job has not reported any trial)"])
-    try:
-        trials = store.read_table(TRIALS_FILE).to_pandas()
-        iterations = read_iterations(store).to_pandas()
-        events = store.read_table(EVENTS_FILE).to_pandas() if store.exists(EVENTS_FILE) else pd.DataFrame()
-    except (OSError, ValueError) as error:
-        raise SpecError([f"{directory}: cannot read the results: {str(error).splitlines()[0]}"]) from None
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            trials = store.read_table(TRIALS_FILE).to_pandas() if store.exists(TRIALS_FILE) else _no_trials()
+            iterations = read_iterations(store).to_pandas()
+            events = store.read_table(EVENTS_FILE).to_pandas() if store.exists(EVENTS_FILE) else pd.DataFrame()
+            break
+        except (OSError, ValueError) as error:
+            # trials.parquet replaced while it was read (an object store's GETs of one file can
+            # straddle a PUT): read again; a file that stays unreadable is reported.
+            if attempt == READ_ATTEMPTS - 1:
+                raise SpecError([f"{directory}: cannot read the results: {str(error).splitlines()[0]}"]) from None
+            time.sleep(0.05)
+    if iterations.empty:
+        iterations = pd.DataFrame(columns=list(ITERATION_COLUMNS))
     results = JobResults(directory, record, trials, iterations, events)
     if results.best_column not in trials.columns:
         trials[results.best_column] = float("nan")
@@ -105,3 +111,7 @@ def load_results(directory: str) -> JobResults:
     except ValidationError:
         raise SpecError([f"{directory}: job.json has a space this version cannot read"]) from None
     return results
+
+
+def _no_trials() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(TRIAL_COLUMNS))

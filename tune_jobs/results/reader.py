@@ -9,7 +9,7 @@ import pandas as pd
 
 from tune_jobs.errors import SpecError
 from tune_jobs.results.files import JOB_FILE, TRIALS_FILE
-from tune_jobs.results.schema import CONFIG_PREFIX, best_column, is_finite_number
+from tune_jobs.results.schema import CONFIG_PREFIX, TRIAL_COLUMNS, best_column, is_finite_number
 from tune_jobs.results.store import ResultsStore
 
 
@@ -37,8 +37,8 @@ def best_trials(directory: Path | str, top: int) -> tuple[pd.DataFrame, str, str
     job = read_job(directory)
     metric, mode = job["spec"]["metric"], job["spec"]["mode"]
     store = ResultsStore(str(directory))
-    if not store.exists(TRIALS_FILE):
-        raise SpecError([f"{directory}: no {TRIALS_FILE} yet (the job has not reported any trial)"])
+    if not store.exists(TRIALS_FILE):  # a job starting: no trial yet, not an error
+        return pd.DataFrame(columns=[*TRIAL_COLUMNS, best_column(metric)]), metric, mode
     trials = store.read_table(TRIALS_FILE).to_pandas()
     fixed = [c for c in trials.columns if c.startswith(CONFIG_PREFIX) and trials[c].astype(str).nunique() <= 1]
     return rank_trials(trials.drop(columns=fixed), metric, mode).head(top), metric, mode

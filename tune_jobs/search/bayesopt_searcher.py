@@ -405,14 +405,14 @@ class BayesOptSearcher(Searcher):
             # The mean so far as the lie was worse still (HPOLib 0.26x / 0.27x random's regret vs
             # 0.19x / 0.14x for the believer).
             if pending and self.options.pending != "mean":
-                self._fit_gp(gp, observed_x, targets)
+                self._fit_gp(gp, observed_x, targets, observed=len(observed_x))
                 mean, deviation = gp.predict(np.vstack(pending), return_std=True)
                 lies = mean + deviation if self.options.pending == "optimistic" else mean
             else:
                 lies = np.full(len(pending), targets.mean())
             fit_x = np.vstack([observed_x, *pending]) if pending else observed_x.copy()
             fit_y = np.concatenate([targets, lies])
-            self._fit_gp(gp, fit_x, fit_y)
+            self._fit_gp(gp, fit_x, fit_y, observed=len(observed_x))
             incumbents = observed_x[np.argsort(-targets)[:5]]
             acq = self.optimizer.acquisition_function
             if isinstance(acq, acquisition.GPHedge):
@@ -532,11 +532,16 @@ class BayesOptSearcher(Searcher):
             x[columns] = result.x
         return x
 
-    def _fit_gp(self, gp: Any, x: np.ndarray, y: np.ndarray) -> None:
-        n = len(self.optimizer.space)
+    def _fit_gp(self, gp: Any, x: np.ndarray, y: np.ndarray, observed: int) -> None:
+        """Fit ``gp`` to ``x``/``y``, whose first ``observed`` rows are results and the rest
+        running trials' lies; the kernel's hyperparameters are refit from the results alone (at
+        most ``max_fit_points`` of them) only as the observations grow by ``refit_every``."""
+        n = len(self.optimizer.space)  # every result so far: when to refit
         if self.kernel is None or n >= self.kernel_fitted_at * self.options.refit_every:
-            fit_x, fit_y = x[:n], y[:n]
-            if n > self.options.max_fit_points:  # the best half and a random rest
+            # Subsampled from the rows fitted here, which under a rung scheduler are one rung's
+            # results and can be far fewer than n (sampling by n crashed a 400-trial ASHA job).
+            fit_x, fit_y = x[:observed], y[:observed]
+            if observed > self.options.max_fit_points:  # the best half and a random rest
                 order = np.argsort(-fit_y)
                 keep = order[: self.options.max_fit_points // 2]
                 rest = self.rng.choice(order[self.options.max_fit_points // 2 :],
