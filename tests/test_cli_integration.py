@@ -285,3 +285,17 @@ def test_an_ordinal_key_is_searched_stored_and_reported(ray_session, in_repo, tm
     assert job["spec"]["space"]["width"] == {"ordinal": [16, 32, 64, 128]}
     page = build_report(load_results(str(job_dir)))
     assert "width" in page and "Traceback" not in page
+
+
+def test_tensor_and_numpy_metrics_are_numbers_and_other_values_fail_in_one_line(ray_session, in_repo, tmp_path, job_dir):
+    spec = write_spec(tmp_path, trainable="tests.user_trainables:tensor_metrics", search={"num_samples": 2})
+    code, _ = run_cli("run", spec)
+    assert code == 0
+    iterations = pd.read_parquet(job_dir / "iterations.parquet")
+    assert len(iterations) == 4 and iterations.score.dtype == float and iterations.loss.tolist()[:2] == [1.0, 0.5]
+    spec = write_spec(tmp_path, trainable="tests.user_trainables:list_metric", search={"num_samples": 1})
+    code, _ = run_cli("run", spec, "--restart")
+    assert code == 1
+    trial = pd.read_parquet(job_dir / "trials.parquet").iloc[0]
+    assert trial.status == "failed" and trial.error == "metric 'per_class' reported as a list, not a number or a string"
+    assert trial.retries == 0 and trial.best_score == 0.5  # deterministic: not retried

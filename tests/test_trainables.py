@@ -36,3 +36,17 @@ def test_registry_lists_valid_names_for_unknown_ones():
                                "seq2seq_transformer, tabular_mlp, text_rnn, text_transformer, vgg11_bn")
     assert "digits_mlp" in TRAINABLES.names()
     assert TRAINABLES.get("digits_mlp").accepts_checkpoint
+
+
+def test_report_values_become_plain_numbers_or_name_the_key_that_cannot():
+    import numpy as np
+    import torch
+
+    from trainables.ray_adapter import plain_metrics
+
+    row, problem = plain_metrics({"loss": torch.tensor(0.25), "acc": np.float64(0.5), "n": np.int64(3), "name": "a",
+                                  "ok": True, "none": None, "arr": np.array(2.0)})
+    assert row == {"loss": 0.25, "acc": 0.5, "n": 3, "name": "a", "ok": True, "none": None, "arr": 2.0} and problem is None
+    assert all(type(row[k]) in (float, int) for k in ("loss", "acc", "n", "arr"))
+    _, problem = plain_metrics({"loss": 0.1, "logits": torch.zeros(2, 3)})
+    assert problem == "metric 'logits' reported as a Tensor of shape (2, 3), not a number or a string"

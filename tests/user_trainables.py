@@ -69,3 +69,17 @@ def shared_loader(config, report):
 
     data, seconds = shared("user-data", load, enabled=config.get("share", True))
     report({"score": float(sum(data)) + config["x"], "data_time_s": seconds})
+
+
+def tensor_metrics(config, report):
+    """What a PyTorch loop reports naturally: a 0-d tensor and a numpy scalar."""
+    import numpy as np
+    import torch
+
+    for step in range(1, 3):
+        report({"score": torch.tensor(config["x"] * step), "loss": np.float32(1.0 / step)})
+
+
+def list_metric(config, report):
+    report({"score": 0.5})
+    report({"score": 0.6, "per_class": [0.1, 0.2]})

@@ -4,6 +4,9 @@ Ray checkpoints, and bad reports become clear trial failures.
 - A report without the job's metric fails the trial at once, naming what was reported.
 - A non-finite metric is recorded (the row reaches the results with ``tune_jobs_error``) and the
   trial ends there: retrying a diverged trial from its checkpoint would only diverge again.
+- Metrics that are 0-d tensors or numpy scalars (``report({"loss": loss})`` in a PyTorch loop)
+  are reported as plain numbers; any other value that is not a number or a string ends the trial
+  with one line naming the key and its type (deterministic: not retried).
 - A trainable that returns without any report fails with that reason.
 """
 
@@ -34,6 +37,22 @@ class _Diverged(Exception):
     pass
 
 
+def plain_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The metrics as numbers and strings, and the first problem (a value that is neither)."""
+    row: dict[str, Any] = {}
+    problem = None
+    for key, value in metrics.items():
+        if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):  # numpy scalars (np.float64 too), 0-d arrays, tensors
+            row[key] = value.item()
+        elif value is None or isinstance(value, (bool, int, float, str)):
+            row[key] = value
+        elif problem is None:
+            shape = getattr(value, "shape", None)
+            shown = type(value).__name__ + (f" of shape {tuple(shape)}" if shape is not None else "")
+            problem = f"metric {key!r} reported as a {shown}, not a number or a string"
+    return row, problem
+
+
 class RayReport:
     def __init__(self, metric: str) -> None:
         self.metric = metric
@@ -46,10 +65,13 @@ class RayReport:
             raise MetricNotReportedError(
                 f"the job's metric {self.metric!r} is not in the report; reported: {', '.join(sorted(metrics)) or 'nothing'}"
             )
-        row = dict(metrics)
-        value = row[self.metric]
+        row, problem = plain_metrics(metrics)
+        value = row.get(self.metric)
         diverged = not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
-        if diverged:
+        if problem is not None:
+            row = {**row, self.metric: math.nan, ERROR_KEY: problem}  # ends as a diverged trial does
+            diverged, checkpoint = True, None
+        elif diverged:
             row[ERROR_KEY] = f"{self.metric} reported as {value!r}, not a finite number"
             checkpoint = None
         self.reports += 1
