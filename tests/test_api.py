@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,6 +14,7 @@ from tune_jobs.cli import app
 from tune_jobs.results.reader import rank_trials
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_validate_raises_the_lines_the_cli_prints(in_repo, tmp_path):
@@ -93,3 +95,38 @@ def test_a_script_runs_a_job_on_its_own_function(in_repo, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "TRIALS 3 ITERATIONS 6 BEST" in done.stdout
     assert "Trial status" not in done.stdout + done.stderr  # no Ray tables: our one progress line only
+
+
+def test_changed_training_code_is_refused_by_name_or_resumed_when_asked(tmp_path):
+    """Editing a trainable and running the same spec again returned the old results silently."""
+    import json
+    import os
+
+    import yaml
+
+    module = tmp_path / "edited_trainable.py"
+    module.write_text("def train(config, report):\n    report({'score': 0.395})\n")
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump({
+        "name": "edited", "trainable": "edited_trainable:train", "metric": "score", "mode": "max",
+        "space": {"x": {"uniform": [0, 1]}}, "search": {"num_samples": 1}, "tensorboard": False}))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "tune_jobs", "run", "job.yaml", "--num-cpus", "1", *extra],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+    assert run().returncode == 0
+    module.write_text("def train(config, report):\n    report({'score': 0.9})\n")
+    refused = run()
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"trainable: edited_trainable.py changed since job 'edited' wrote its results in {tmp_path / 'results' / 'edited'}; "
+        "pass --restart to start over, or --resume-changed-code to go on with the new code "
+        "(restart=True or resume_changed_code=True in the Python API)")
+    assert "Ray" not in refused.stderr  # refused before Ray started
+    resumed = run("--resume-changed-code")
+    assert resumed.returncode == 0 and "resuming with changed code: edited_trainable.py" in resumed.stderr
+    record = json.loads((tmp_path / "results" / "edited" / "job.json").read_text())
+    assert len(record["code_changes"]) == 1 and record["code"]["sha256"] == record["code_changes"][0]["to"]
+    restarted = run("--restart")
+    assert restarted.returncode == 0 and "best score: 0.9 " in restarted.stdout

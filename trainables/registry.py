@@ -142,5 +142,43 @@ def resolve_trainable(reference: str) -> TrainableDef:
     return TrainableDef(reference, function)
 
 
-__all__ = ["IN_PROCESS_PREFIX", "REFERENCE_PATTERN", "TRAINABLES", "Mode", "TrainableDef", "UnknownNameError", "register_function",
+def code_fingerprint(trainable: TrainableDef) -> dict[str, str]:
+    """What a job's results depend on besides its spec: the trainable's code. A user function by
+    the sha256 of its module's file (``package.module:function``: a helper it calls in that file
+    counts) or of its own source (a function passed to ``tune_jobs.run``); a built-in by the
+    version of tune-jobs. ``what`` names it for a message."""
+    import hashlib
+    from importlib import metadata
+
+    function = trainable.function
+    if trainable.name.startswith(IN_PROCESS_PREFIX):
+        try:
+            source = inspect.getsource(function).encode()
+        except (OSError, TypeError):  # defined where no source is kept (a REPL): its bytecode
+            code = function.__code__
+            source = code.co_code + repr(code.co_consts).encode()
+        what = f"the source of {function.__qualname__}"
+    elif ":" in trainable.name:
+        module = sys.modules[function.__module__]
+        path = inspect.getsourcefile(module) or str(module.__file__)
+        source = Path(path).read_bytes()
+        what = _shown_path(path)
+    else:
+        try:
+            version = metadata.version("tune-jobs")
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+        source, what = f"tune-jobs {version}".encode(), f"tune-jobs {version}"
+    return {"trainable": trainable.name, "sha256": hashlib.sha256(source).hexdigest(), "what": what}
+
+
+def _shown_path(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+__all__ = ["IN_PROCESS_PREFIX", "REFERENCE_PATTERN", "TRAINABLES", "Mode", "TrainableDef", "UnknownNameError", "code_fingerprint",
+           "register_function",
            "register_trainable", "resolve_trainable"]

@@ -155,11 +155,14 @@ def run(
     restart: bool = False,
     num_cpus: int | None = None,
     num_gpus: int | None = None,
+    resume_changed_code: bool = False,
     **overrides: Any,
 ) -> JobResult:
     """Run the job (or resume it, as the CLI does) and return its results. ``address``: None for
     an embedded Ray, ``"auto"`` for a cluster started with ``ray start --head``. A staged spec
-    returns the last stage's results. Ctrl-C (KeyboardInterrupt) leaves the job resumable."""
+    returns the last stage's results. Ctrl-C (KeyboardInterrupt) leaves the job resumable. A rerun
+    whose trainable code changed since the results were written raises ``SpecError`` unless
+    ``restart`` (start over) or ``resume_changed_code`` (go on, recorded in job.json)."""
     from trainables.registry import IN_PROCESS_PREFIX
     from tune_jobs.runner import run_job, run_stages
 
@@ -169,9 +172,11 @@ def run(
                          f"(address None or 'auto'), not on {address}; name it as 'package.module:function' in a "
                          "module the cluster can import, and use `tune-jobs submit`"])
     if job.stages:
-        done = run_stages(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus)
+        done = run_stages(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus,
+                          resume_changed_code=resume_changed_code)
         return load(done[-1][1].results_dir)
-    outcome = run_job(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus)
+    outcome = run_job(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus,
+                      resume_changed_code=resume_changed_code)
     return load(outcome.results_dir)
 
 

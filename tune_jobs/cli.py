@@ -41,6 +41,8 @@ def run(
     restart: Annotated[bool, typer.Option(help="Replace existing results of this job.")] = False,
     num_cpus: Annotated[Optional[int], typer.Option(help="CPUs of the embedded Ray (default: all).")] = None,
     num_gpus: Annotated[Optional[int], typer.Option(help="GPUs of the embedded Ray (default: all visible).")] = None,
+    resume_changed_code: Annotated[bool, typer.Option(help="Resume even though the trainable's code changed "
+                                                           "since the job's results were written (recorded in job.json).")] = False,
 ) -> None:
     """Run a tuning job and write every trial's history to Parquet."""
     job = load_or_exit(spec, set_, storage)
@@ -51,9 +53,11 @@ def run(
               f"{job.scheduler.type} scheduler -> {where}", highlight=False)
     try:
         if job.stages:
-            done = run_stages(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus, console=err)
+            done = run_stages(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus, console=err,
+                              resume_changed_code=resume_changed_code)
         else:
-            done = [(job, run_job(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus, console=err))]
+            done = [(job, run_job(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus, console=err,
+                                  resume_changed_code=resume_changed_code))]
     except SpecError as error:
         fail_bad_input(error)
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
-from trainables.registry import TrainableDef
+from trainables.registry import TrainableDef, code_fingerprint
 from tune_jobs.errors import SpecError
 from tune_jobs.interrupts import INTERRUPTS
 from tune_jobs.progress import Progress
@@ -129,17 +129,43 @@ def _prepare_results_dir(spec: JobSpec, store: ResultsStore, restart: bool) -> b
                                       SCHEDULER_STATE_FILE, EVENTS_FILE) if store.exists(name)]
     except OSError as error:  # an object store that is unreachable or refuses us
         raise SpecError([f"storage: cannot use {store}: {str(error).splitlines()[0]}"]) from None
-    if existing and not restart:
-        earlier = store.read_json(JOB_FILE).get("spec_sha256") if store.exists(JOB_FILE) else None
-        if earlier is not None and earlier != spec.sha256():
-            raise SpecError([f"storage: results of job {spec.name!r} in {store} come from a different spec; "
-                             "pass --restart to replace them, or choose another name"])
-        if tune.Tuner.can_restore(store.ray_path(EXPERIMENT_DIR), storage_filesystem=store.filesystem):
-            return True
+    # The spec and the code were checked before Ray started (_check_identity).
+    if existing and not restart and tune.Tuner.can_restore(store.ray_path(EXPERIMENT_DIR), storage_filesystem=store.filesystem):
+        return True
     for name in existing:  # --restart, or an earlier run that died before Ray saved any state
         store.remove(name)
     store.make()
     return False
+
+
+def _check_identity(spec: JobSpec, store: ResultsStore, restart: bool, resume_changed_code: bool) -> CodeCheck:
+    """Before Ray starts: the job's earlier results come from this spec and this trainable code,
+    or the rerun is refused in one line naming what differs (rerunning edited training code
+    silently returned the old results)."""
+    code = code_fingerprint(spec.trainable_def)
+    try:
+        earlier = store.read_json(JOB_FILE) if not restart and store.exists(JOB_FILE) else None
+    except OSError as error:
+        raise SpecError([f"storage: cannot use {store}: {str(error).splitlines()[0]}"]) from None
+    if earlier is None:
+        return CodeCheck(code, None)
+    if earlier.get("spec_sha256") not in (None, spec.sha256()):
+        raise SpecError([f"storage: results of job {spec.name!r} in {store} come from a different spec; "
+                         "pass --restart to replace them, or choose another name"])
+    before = earlier.get("code")
+    if before is None or before.get("sha256") == code["sha256"]:
+        return CodeCheck(code, None)
+    if not resume_changed_code:
+        raise SpecError([f"trainable: {code['what']} changed since job {spec.name!r} wrote its results in {store}; "
+                         "pass --restart to start over, or --resume-changed-code to go on with the new code "
+                         "(restart=True or resume_changed_code=True in the Python API)"])
+    return CodeCheck(code, before)
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    code: dict[str, str]  # the trainable's code fingerprint now
+    changed_from: dict[str, str] | None  # the earlier run's, when the job goes on with changed code
 
 
 def _searcher(spec: JobSpec, mode: str, job_key: str, fuse: int) -> Any:
@@ -259,6 +285,7 @@ def run_job(
     num_cpus: int | None = None,
     num_gpus: int | None = None,
     console: Console | None = None,
+    resume_changed_code: bool = False,
 ) -> JobOutcome:
     """Run ``spec`` to the end, or resume it when its results directory holds an earlier run.
 
@@ -272,15 +299,16 @@ def run_job(
     except OSError as error:
         raise SpecError([f"storage: cannot use {spec.results_dir}: {str(error).splitlines()[0]}"]) from None
     try:
+        identity = _check_identity(spec, ResultsStore(spec.results_dir), restart, resume_changed_code)
         with INTERRUPTS.catching():  # before Ray starts: Ctrl-C during ray.init is an interrupt too
             started_ray = _start_ray(address, num_cpus, num_gpus)
             with INTERRUPTS.catching():  # again: ray.init replaced our SIGTERM handler with its own
-                return _run_started(spec, restart, started_ray, console)
+                return _run_started(spec, restart, started_ray, console, identity)
     finally:
         lease.release()
 
 
-def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Console) -> JobOutcome:
+def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Console, identity: CodeCheck) -> JobOutcome:
     import ray
     from ray import tune
 
@@ -301,8 +329,15 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
         resuming = _prepare_results_dir(spec, store, restart)
         record = JobRecord(store, spec.resolved(), spec.sha256())
         STATES.pop(directory, None)
+        record.data["code"] = identity.code
         if resuming:
             record.resume_from_file()
+            if identity.changed_from is not None:
+                record.data["code_changes"] = [*record.data.get("code_changes", []),
+                                               {"at": now_iso(), "from": identity.changed_from["sha256"],
+                                                "to": identity.code["sha256"]}]
+                console.print(f"resuming with changed code: {identity.code['what']} (recorded in job.json)",
+                              highlight=False)
             sink.load_existing()
             if store.exists(SCHEDULER_STATE_FILE):
                 state = spec.scheduler.state_from_json(store.read_json(SCHEDULER_STATE_FILE))
@@ -389,6 +424,7 @@ def run_stages(
     num_cpus: int | None = None,
     num_gpus: int | None = None,
     console: Console | None = None,
+    resume_changed_code: bool = False,
 ) -> list[tuple[JobSpec, JobOutcome]]:
     """Run ``spec.stages`` in order on one Ray; stops after a stage with no successful trial."""
     import ray
@@ -407,7 +443,7 @@ def run_stages(
                 console.print(f"stage {index + 1}/{len(spec.stages)} {stage.name}: {stage_spec.search.algorithm} search, "
                               f"{stage.trials} trials over {searched} -> {stage_spec.results_dir}", highlight=False)
                 outcome = run_job(stage_spec, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus,
-                                  console=console)
+                                  console=console, resume_changed_code=resume_changed_code)
                 done.append((stage_spec, outcome))
                 if outcome.exit_code != EXIT_OK:
                     break

@@ -62,6 +62,8 @@ class JobRecord:
         earlier = self.store.read_json(JOB_FILE)
         self.data["start_time"] = earlier.get("start_time", self.data["start_time"])
         self.data["resumed_at"] = [*earlier.get("resumed_at", []), now_iso()]
+        if earlier.get("code_changes"):
+            self.data["code_changes"] = earlier["code_changes"]
 
     def save(self, **changes: Any) -> None:
         self.data.update(changes)
