@@ -15,6 +15,7 @@ measured is the tuner: its searchers, schedulers, bookkeeping and files.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import signal
@@ -266,7 +267,7 @@ def chaos(args: argparse.Namespace) -> None:
 
     rng = random.Random(args.seed)
     total = args.trials * args.steps
-    with tempfile.TemporaryDirectory() as tmp:
+    with (contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory()) as tmp:
         directory, port = Path(tmp), free_port()
         env = node_env({**FAST_HEALTH_CHECKS, **token_env(directory), "PYTHONPATH": str(ROOT)})
         address = f"127.0.0.1:{port}"
@@ -364,6 +365,7 @@ def main() -> None:
     parser.add_argument("--poll-s", type=float, default=1.0, help="readers: pause between two reads of each reader")
     parser.add_argument("--sleep", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", help="chaos: work in this directory and keep it (to look at what went wrong)")
     args = parser.parse_args()
     defaults = {"long": 400, "pairs": 1000, "many": 10000, "readers": 1000, "chaos": 8}
     args.trials = args.trials or defaults.get(args.part, 0)

@@ -130,3 +130,20 @@ def test_changed_training_code_is_refused_by_name_or_resumed_when_asked(tmp_path
     assert len(record["code_changes"]) == 1 and record["code"]["sha256"] == record["code_changes"][0]["to"]
     restarted = run("--restart")
     assert restarted.returncode == 0 and "best score: 0.9 " in restarted.stdout
+
+
+def test_a_job_whose_trials_all_failed_raises_job_failed_with_the_errors(ray_session, in_repo, tmp_path):
+    with pytest.raises(tune_jobs.JobFailed) as failed:
+        tune_jobs.run({"name": "all-failed", "trainable": "tests.user_trainables:misspelt_key", "metric": "score",
+                       "mode": "max", "space": {"x": {"uniform": [0, 1]}}, "search": {"num_samples": 2},
+                       "storage": str(tmp_path), "tensorboard": False})
+    assert str(failed.value) == "job 'all-failed' had no successful trial: 2 x KeyError: 'stepz'"
+    trials = failed.value.result.trials
+    assert len(trials) == 2 and (trials.status == "failed").all() and (trials.error == "KeyError: 'stepz'").all()
+    assert failed.value.result.iterations.empty and failed.value.result.best is None
+    shown = CliRunner().invoke(app, ["results", str(tmp_path / "all-failed")])
+    assert shown.exit_code == 0 and "failed x2: KeyError: 'stepz'" in shown.output and "error" in shown.output
+    report = CliRunner().invoke(app, ["report", str(tmp_path / "all-failed"), "-o", str(tmp_path / "report.html")])
+    assert report.exit_code == 0, report.output
+    page = (tmp_path / "report.html").read_text()
+    assert "2 trial(s) failed, most often with <code>KeyError: &#x27;stepz&#x27;</code> (x2)" in page

@@ -83,3 +83,9 @@ def tensor_metrics(config, report):
 def list_metric(config, report):
     report({"score": 0.5})
     report({"score": 0.6, "per_class": [0.1, 0.2]})
+
+
+def misspelt_key(config, report):
+    """The first-hour mistake: a key the config does not have, before any report."""
+    for step in range(config["stepz"]):
+        report({"score": step})

@@ -6,7 +6,8 @@
 
 Overrides are keyword arguments with ``__`` for the dots of ``--set`` (``search__num_samples=4``
 is ``--set search.num_samples=4``). Bad input raises ``SpecError``, whose message is the lines the
-CLI prints; nothing starts before the spec is valid.
+CLI prints; nothing starts before the spec is valid. A job that ran but had no successful trial
+raises ``JobFailed``, whose ``result`` holds the trials and their errors.
 """
 
 from __future__ import annotations
@@ -114,6 +115,19 @@ class JobResult:
         return spec
 
 
+class JobFailed(Exception):
+    """The job ran but no trial succeeded (every trial failed, or the job itself did): not bad
+    input. ``result`` is what it wrote: its ``trials`` table has each trial's ``error``."""
+
+    def __init__(self, result: JobResult) -> None:
+        errors = result.trials["error"].dropna().astype(str) if "error" in result.trials else []
+        counts = errors.value_counts() if len(errors) else {}
+        reasons = "; ".join(f"{n} x {message}" for message, n in list(counts.items())[:3])
+        super().__init__(f"job {result.spec.get('name')!r} had no successful trial"
+                         + (f": {reasons}" if reasons else ""))
+        self.result = result
+
+
 def spec_data(spec: SpecLike, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """The spec as plain data with the overrides applied; a Python function as the trainable
     becomes an in-process reference (see ``trainables.registry.register_function``)."""
@@ -160,7 +174,7 @@ def run(
 ) -> JobResult:
     """Run the job (or resume it, as the CLI does) and return its results. ``address``: None for
     an embedded Ray, ``"auto"`` for a cluster started with ``ray start --head``. A staged spec
-    returns the last stage's results. Ctrl-C (KeyboardInterrupt) leaves the job resumable. A rerun
+    returns the last stage's results; ``JobFailed`` (carrying them) when no trial succeeded. Ctrl-C (KeyboardInterrupt) leaves the job resumable. A rerun
     whose trainable code changed since the results were written raises ``SpecError`` unless
     ``restart`` (start over) or ``resume_changed_code`` (go on, recorded in job.json)."""
     from trainables.registry import IN_PROCESS_PREFIX
@@ -174,10 +188,14 @@ def run(
     if job.stages:
         done = run_stages(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus,
                           resume_changed_code=resume_changed_code)
-        return load(done[-1][1].results_dir)
-    outcome = run_job(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus,
-                      resume_changed_code=resume_changed_code)
-    return load(outcome.results_dir)
+        outcome = done[-1][1]
+    else:
+        outcome = run_job(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus,
+                          resume_changed_code=resume_changed_code)
+    result = load(outcome.results_dir)
+    if outcome.exit_code != 0:
+        raise JobFailed(result)
+    return result
 
 
 def load(directory: str | Path) -> JobResult:
@@ -185,4 +203,4 @@ def load(directory: str | Path) -> JobResult:
     return JobResult(load_results(str(directory)))
 
 
-__all__ = ["Best", "JobResult", "SpecError", "load", "run", "validate"]
+__all__ = ["Best", "JobFailed", "JobResult", "SpecError", "load", "run", "validate"]

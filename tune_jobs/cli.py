@@ -97,8 +97,8 @@ def results(
     top: Annotated[int, typer.Option(min=1, help="How many trials to show.")] = 10,
 ) -> None:
     """Show the best trials of a job."""
-    from tune_jobs.results.reader import best_trials, event_counts
-    from tune_jobs.results.schema import CONFIG_PREFIX, ITERATIONS, STATUS, TRIAL_ID, best_column
+    from tune_jobs.results.reader import best_trials, event_counts, failure_counts
+    from tune_jobs.results.schema import CONFIG_PREFIX, ERROR, ITERATIONS, STATUS, TRIAL_ID, best_column
 
     try:
         trials, metric, mode = best_trials(directory, top)
@@ -108,7 +108,8 @@ def results(
         out.print(f"{directory}: no trial has reported yet", highlight=False, markup=False)
         return
     config_columns = [c for c in trials.columns if c.startswith(CONFIG_PREFIX)]
-    columns = [TRIAL_ID, STATUS, best_column(metric), ITERATIONS, *config_columns]
+    errors = [ERROR] if trials[ERROR].notna().any() else []
+    columns = [TRIAL_ID, STATUS, best_column(metric), ITERATIONS, *errors, *config_columns]
     name = directory.split("?")[0].rstrip("/").rsplit("/", 1)[-1]  # a path or a URI with a query string
     table = Table(title=f"{name}: best {len(trials)} by {metric} ({mode})")
     headers = {best_column(metric): f"best {metric}", ITERATIONS: "iters"}
@@ -117,6 +118,8 @@ def results(
     for row in trials.to_dict("records"):
         table.add_row(*(cell(row[c]) for c in columns))
     print_table(table)
+    for message, n in failure_counts(directory).items():
+        out.print(f"  failed x{n}: {message}", highlight=False, markup=False)
     decisions = event_counts(directory)
     if decisions:
         out.print("scheduler decisions: " + ", ".join(f"{n} {kind}" for kind, n in decisions.items()), highlight=False)

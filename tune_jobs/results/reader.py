@@ -9,7 +9,7 @@ import pandas as pd
 
 from tune_jobs.errors import SpecError
 from tune_jobs.results.files import JOB_FILE, TRIALS_FILE
-from tune_jobs.results.schema import CONFIG_PREFIX, TRIAL_COLUMNS, best_column, is_finite_number
+from tune_jobs.results.schema import CONFIG_PREFIX, ERROR, TRIAL_COLUMNS, best_column, is_finite_number
 from tune_jobs.results.store import ResultsStore
 
 
@@ -42,6 +42,15 @@ def best_trials(directory: Path | str, top: int) -> tuple[pd.DataFrame, str, str
     trials = store.read_table(TRIALS_FILE).to_pandas()
     fixed = [c for c in trials.columns if c.startswith(CONFIG_PREFIX) and trials[c].astype(str).nunique() <= 1]
     return rank_trials(trials.drop(columns=fixed), metric, mode).head(top), metric, mode
+
+
+def failure_counts(directory: Path | str, most: int = 5) -> dict[str, int]:
+    """The commonest errors of failed trials, with how many trials each ended."""
+    store = ResultsStore(str(directory))
+    if not store.exists(TRIALS_FILE):
+        return {}
+    errors = store.read_table(TRIALS_FILE).to_pandas()[ERROR].dropna().astype(str)
+    return {str(message): int(n) for message, n in errors.value_counts().head(most).items()}
 
 
 def event_counts(directory: Path | str) -> dict[str, int]:
