@@ -174,9 +174,10 @@ def run(
 ) -> JobResult:
     """Run the job (or resume it, as the CLI does) and return its results. ``address``: None for
     an embedded Ray, ``"auto"`` for a cluster started with ``ray start --head``. A staged spec
-    returns the last stage's results; ``JobFailed`` (carrying them) when no trial succeeded. Ctrl-C (KeyboardInterrupt) leaves the job resumable. A rerun
-    whose trainable code changed since the results were written raises ``SpecError`` unless
-    ``restart`` (start over) or ``resume_changed_code`` (go on, recorded in job.json)."""
+    returns the last stage's results. ``JobFailed`` (carrying the results) when no trial
+    succeeded. Ctrl-C (KeyboardInterrupt) leaves the job resumable. A rerun whose trainable code
+    changed since the results were written raises ``SpecError`` unless ``restart`` (start over)
+    or ``resume_changed_code`` (go on, recorded in job.json)."""
     from trainables.registry import IN_PROCESS_PREFIX
     from tune_jobs.runner import run_job, run_stages
 
