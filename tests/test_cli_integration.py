@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,6 +12,8 @@ import yaml
 from typer.testing import CliRunner
 
 from tune_jobs.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.integration
 
@@ -299,3 +302,23 @@ def test_tensor_and_numpy_metrics_are_numbers_and_other_values_fail_in_one_line(
     trial = pd.read_parquet(job_dir / "trials.parquet").iloc[0]
     assert trial.status == "failed" and trial.error == "metric 'per_class' reported as a list, not a number or a string"
     assert trial.retries == 0 and trial.best_score == 0.5  # deterministic: not retried
+
+
+def test_a_crashing_trial_is_one_line_per_failure_and_a_repeated_error_is_not_retried_again(tmp_path):
+    """A KeyError in a 2-trial job printed 154 lines: Ray's dump of 37 traceback lines per attempt."""
+    import os
+
+    spec = write_spec(tmp_path, trainable="tests.user_trainables:misspelt_key", search={"num_samples": 2},
+                      failure={"max_failures": 3})
+    done = subprocess.run([sys.executable, "-m", "tune_jobs", "run", str(spec), "--num-cpus", "2"], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    printed = (done.stdout + done.stderr).splitlines()
+    assert "Traceback" not in done.stderr and "\x1b[" not in done.stderr and len(printed) < 15, done.stderr
+    retried = [line for line in printed if "failed, retried from its last checkpoint (1 of 3): KeyError: 'stepz'" in line]
+    given_up = [line for line in printed
+                if "failed (the same error as its previous attempt: not retried again): KeyError: 'stepz'" in line]
+    assert len(retried) == 2 and len(given_up) == 2, printed
+    trials = pd.read_parquet(tmp_path / "results" / "quad" / "trials.parquet")
+    assert (trials.retries == 1).all() and (trials.error == "KeyError: 'stepz'").all()
+    assert trials.traceback.str.contains('range(config["stepz"])', regex=False).all()

@@ -43,6 +43,10 @@ class Progress:
             self._live.__exit__(None, None, None)
             self._live = None
 
+    def note(self, text: str) -> None:
+        """One line about an event (a trial that failed), above the live line on a terminal."""
+        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
+
     def line(self, counts: dict[str, int], best: TrialRecord | None) -> str:
         done = counts.get(COMPLETED, 0) + counts.get(STOPPED, 0)
         total = f"/{self.total}" if self.total else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -43,6 +44,73 @@ def trial_error_line(trial: Trial) -> str:
 
 ENDED_STATUSES = (COMPLETED, STOPPED, FAILED)
 _QUALIFIED_EXCEPTION = re.compile(r"^(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*:)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+TRACEBACK_CHARS = 8000  # the end of a trial's traceback kept in trials.parquet
+
+
+def trial_traceback(trial: Trial) -> str | None:
+    """The trial's traceback as Ray wrote it to its error file, without terminal colours."""
+    try:
+        with open(trial.error_file) as handle:
+            text = _ANSI.sub("", handle.read()).strip()
+    except (OSError, TypeError):
+        return None
+    return text[-TRACEBACK_CHARS:] or None
+
+
+def error_signature(error: BaseException | None) -> str | None:
+    """Where and how an attempt failed: the innermost frame and the exception line. A lost
+    worker or node says different things (pids, addresses) each time, so it never repeats."""
+    if error is None:
+        return None
+    text = _ANSI.sub("", str(error)).strip()
+    frames = _FRAME.findall(text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"{frames[-1] if frames else ''}|{lines[-1] if lines else type(error).__name__}"
+
+
+# Trials whose last two attempts failed the same way, and each trial's last failure (this driver).
+REPEATED_ERRORS: set[str] = set()
+_LAST_ERRORS: dict[str, str] = {}
+
+
+def stop_retrying_repeated_errors() -> None:
+    """Ray retries a failed trial up to ``failure.max_failures`` times whatever failed. A trial
+    whose attempt fails again with the same exception at the same place (a bug in the training
+    code, not a lost node) is not retried again. Ray asks ``Trial.should_recover()`` right after
+    ``Trial.handle_error``, so a wrapper around the latter lowers that trial's ``max_failures``
+    to its failures so far (private: ``run_metadata.num_failures``; tests/test_ray_noise.py
+    fails when Ray changes it)."""
+    if getattr(Trial.handle_error, "stops_repeated_errors", False):
+        return
+    original = Trial.handle_error
+
+    def handle_error(self: Trial, exc: Any = None) -> None:
+        original(self, exc)
+        signature = error_signature(exc)
+        if signature is not None and _LAST_ERRORS.get(self.trial_id) == signature:
+            self.max_failures = self.run_metadata.num_failures - 1
+            REPEATED_ERRORS.add(self.trial_id)
+        if signature is not None:
+            _LAST_ERRORS[self.trial_id] = signature
+
+    handle_error.stops_repeated_errors = True  # type: ignore[attr-defined]
+    Trial.handle_error = handle_error  # type: ignore[method-assign]
+
+
+class _WithoutTrialFailureDumps(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Trial task failed")
+
+
+def quiet_trial_failure_dumps() -> None:
+    """Ray logs every failed attempt with its whole traceback (37 lines, with terminal colours,
+    in a log too); tune-jobs prints one line per failure and keeps the traceback in the trial's
+    error file and its row of trials.parquet."""
+    logger = logging.getLogger("ray.tune.execution.tune_controller")
+    if not any(isinstance(f, _WithoutTrialFailureDumps) for f in logger.filters):
+        logger.addFilter(_WithoutTrialFailureDumps())
 
 
 def fall_back_to_a_checkpoint_on_storage(trial: Trial) -> None:
@@ -161,13 +229,19 @@ class ResultsCallback(Callback):
         self._had_paused = bool(paused)
 
     def on_trial_recover(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        line = trial_error_line(trial)
         for trial_id in self._members(trial):
-            self.sink.trial_retried(trial_id, trial_error_line(trial))
+            self.sink.trial_retried(trial_id, line)
+        attempts = f" ({trial.run_metadata.num_failures} of {trial.max_failures})" if trial.max_failures >= 0 else ""
+        self.progress.note(f"trial {trial.trial_id} failed, retried from its last checkpoint{attempts}: {line}")
         self._refresh()
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        line, traceback = trial_error_line(trial), trial_traceback(trial)
         for trial_id in self._members(trial):
-            self.sink.trial_ended(trial_id, FAILED, trial_error_line(trial))
+            self.sink.trial_ended(trial_id, FAILED, line, traceback=traceback)
+        repeated = " (the same error as its previous attempt: not retried again)" if trial.trial_id in REPEATED_ERRORS else ""
+        self.progress.note(f"trial {trial.trial_id} failed{repeated}: {line}")
         self._refresh()
 
     def on_checkpoint(self, iteration: int, trials: list[Trial], trial: Trial, checkpoint: Any, **info: Any) -> None:

@@ -109,6 +109,10 @@ def _use_token_if_found() -> None:
 
 
 def _quiet_ray_tune() -> None:
+    from tune_jobs.ray_callback import quiet_trial_failure_dumps, stop_retrying_repeated_errors
+
+    quiet_trial_failure_dumps()
+    stop_retrying_repeated_errors()
     # num_to_keep forces an experiment snapshot per checkpoint; Ray warns about it on every
     # short epoch. The snapshots are what resume needs, so keep them and drop the warning.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")

@@ -14,8 +14,8 @@ RUNNING, PAUSED, COMPLETED, STOPPED, FAILED = "running", "paused", "completed", 
 SUCCEEDED = (COMPLETED, STOPPED)  # a trial with a result a user may pick
 STATUSES = (RUNNING, PAUSED, COMPLETED, STOPPED, FAILED)
 
-TRIAL_ID, STATUS, ERROR, ITERATIONS = "trial_id", "status", "error", "iterations"
-TRIAL_COLUMNS = (TRIAL_ID, STATUS, ERROR, ITERATIONS, "time_total_s", "retries", "retried_after")
+TRIAL_ID, STATUS, ERROR, ITERATIONS, TRACEBACK = "trial_id", "status", "error", "iterations", "traceback"
+TRIAL_COLUMNS = (TRIAL_ID, STATUS, ERROR, ITERATIONS, "time_total_s", "retries", "retried_after", TRACEBACK)
 ITERATION_COLUMNS = (TRIAL_ID, "training_iteration", "time_total_s", "timestamp")
 CONFIG_PREFIX = "config/"
 

@@ -47,6 +47,7 @@ class TrialRecord:
     best: float | None = None
     retries: int = 0  # restarts from the last checkpoint after a crash (a killed worker, a lost node)
     retried_after: str | None = None  # what the last of them followed
+    traceback: str | None = None  # a failed trial's traceback (the end of it)
 
 
 def _arrow_column(values: list[Any]) -> pa.Array:
@@ -130,9 +131,9 @@ class ParquetSink:
             self._changed()
         return changed
 
-    def trial_ended(self, trial_id: str, status: str, error: str | None = None) -> None:
+    def trial_ended(self, trial_id: str, status: str, error: str | None = None, traceback: str | None = None) -> None:
         record = self.trials.setdefault(trial_id, TrialRecord(trial_id, {}))
-        record.status, record.error = status, error
+        record.status, record.error, record.traceback = status, error, traceback
         self._changed()
 
     # -- queries -----------------------------------------------------------------------------
@@ -168,6 +169,7 @@ class ParquetSink:
                 "time_total_s": record.last.get("time_total_s"),
                 "retries": record.retries,
                 "retried_after": record.retried_after,
+                "traceback": record.traceback,
             }
             row.update({config_column(key): value for key, value in record.config.items()})
             row.update({k: v for k, v in record.last.items() if k not in ITERATION_COLUMNS})
@@ -196,6 +198,7 @@ class ParquetSink:
             record.config = config_of(row)
             record.status, record.error = row["status"], row["error"]
             record.retries, record.retried_after = int(row.get("retries") or 0), row.get("retried_after")
+            record.traceback = row.get("traceback")
         iterations = self.iterations.load().to_pandas()
         if len(iterations):  # each trial's last row and best value, not its history
             import numpy as np
