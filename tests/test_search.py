@@ -199,7 +199,7 @@ BASE = {"name": "s", "trainable": "digits_mlp", "metric": "val_accuracy",
         ({"algorithm": "bayesopt", "options": {"acquisition": "thompson"}},
          "search.options.acquisition: input should be 'ucb', 'ei', 'poi' or 'gp_hedge', got 'thompson'"),
         ({"algorithm": "bayesopt", "options": {"init_points": 3}},
-         "search.options.init_points: unknown key; valid keys: initial_points, acquisition, kappa, xi, "
+         "search.options.init_points: unknown key; did you mean 'initial_points'? valid keys: initial_points, acquisition, kappa, xi, "
          "domain_reduction, warm_start, refit_every, max_fit_points, output_transform, noise, pending, numeric_choices"),
         ({"algorithm": "bayesopt", "options": {"warm_start": "/nonexistent/job"}},
          "search.options.warm_start: no trials.parquet in /nonexistent/job; give an earlier job's results directory"),

@@ -115,7 +115,7 @@ def test_the_default_sample_count_is_not_a_spec_field():
          "patience_metric, device, seed, cv_folds, dynamics, dynamics_histograms, share_data, hidden, layers, dropout, "
          "val_fraction, test_fraction"),
         ({"metric": "accuracy"},
-         "metric: digits_mlp does not report 'accuracy'; it reports train_loss, train_accuracy, val_loss, val_accuracy"),
+         "metric: digits_mlp does not report 'accuracy'; did you mean 'val_accuracy'? it reports train_loss, train_accuracy, val_loss, val_accuracy"),
         ({"config__epochs": "ten"},
          "config.epochs: 'ten' not accepted: input should be a valid integer"),
         ({"space__optimizer": {"choice": ["sgd", "adamm"]}},
@@ -218,3 +218,32 @@ def test_spec_results_reader_and_trainables_import_without_ray():
         assert "torch" not in sys.modules, "torch imported"
     """)
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_problem_is_reported_in_one_pass_with_a_hint_for_near_misses():
+    """Six typos were reported three, then three; a misspelt key got a 26-key list."""
+    with pytest.raises(SpecError) as info:
+        validate_spec({"name": "Typos", "trainable": "digits_mlp", "metric": "val_acuracy",
+                       "config": {"epochz": 5, "hiden": 64}, "space": {"lr": {"loguniform": [0, 0.1]}},
+                       "search": {"algorithm": "bayesop"}, "scheduler": {"type": "asha", "grace_period": 20},
+                       "resources": {"cpu": 0}})
+    assert info.value.problems == [
+        "name: must match [a-z0-9_-]+, got 'Typos'",
+        "space.lr: loguniform lower bound must be > 0, got 0",
+        "search.algorithm: unknown search algorithm 'bayesop'; did you mean 'bayesopt'? "
+        "valid: auto, bayesopt, grid, optuna_gp, random, tpe",
+        "resources.cpu: input should be greater than 0, got 0",
+        "metric: digits_mlp does not report 'val_acuracy'; did you mean 'val_accuracy'? "
+        "it reports train_loss, train_accuracy, val_loss, val_accuracy",
+        "config.epochz: digits_mlp does not accept 'epochz'; did you mean 'epochs'? "
+        "(`tune-jobs trainables digits_mlp` lists its keys)",
+        "config.hiden: digits_mlp does not accept 'hiden'; did you mean 'hidden'? "
+        "(`tune-jobs trainables digits_mlp` lists its keys)",
+        "scheduler.grace_period: must be <= max_t (config.epochs = 10), got 20",
+    ]
+
+
+def test_a_bad_epochs_value_is_one_problem_not_also_a_missing_max_t():
+    with pytest.raises(SpecError) as info:
+        validate_spec(spec_with(config__epochs="ten", scheduler={"type": "asha"}))
+    assert info.value.problems == ["config.epochs: 'ten' not accepted: input should be a valid integer"]

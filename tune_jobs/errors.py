@@ -11,6 +11,7 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from tune_jobs.registry import did_you_mean
 from tune_jobs.space import PARAM_TYPES, show
 
 
@@ -86,7 +87,8 @@ def _message(error: Any, parent: Any) -> str:
         return msg.removeprefix("Value error, ")
     if kind == "extra_forbidden":
         valid: list[str] = list(parent.model_fields) if isinstance(parent, type) and issubclass(parent, BaseModel) else []
-        return "unknown key" + (f"; valid keys: {', '.join(valid)}" if valid else "; nothing can be set here")
+        hint = did_you_mean(str(error["loc"][-1]), valid)
+        return "unknown key" + (f"; {hint}valid keys: {', '.join(valid)}" if valid else "; nothing can be set here")
     if kind == "missing":
         return "required"
     if kind == "union_tag_invalid":
@@ -96,7 +98,8 @@ def _message(error: Any, parent: Any) -> str:
         key = kind.partition(":")[2]
         tag = value.get(key) if isinstance(value, dict) else value
         head, _, listing = msg.partition("; ")
-        return f"{head} {show(tag)}; {listing}" if tag is not None else f"required; {listing}"
+        hint = did_you_mean(str(tag), listing.removeprefix("valid: ").split(", "))
+        return f"{head} {show(tag)}; {hint}{listing}" if tag is not None else f"required; {listing}"
     if kind == "union_tag_not_found":
         return msg[:1].lower() + msg[1:]
     text = msg[:1].lower() + msg[1:]

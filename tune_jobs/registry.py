@@ -6,10 +6,24 @@ name answers with the list of valid ones, so a typo never falls through silently
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+
+def close_match(name: str, valid: Iterable[str]) -> str | None:
+    """The valid name a typo most likely meant (``hiden`` -> ``hidden``), or None."""
+    import difflib
+
+    found = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
+def did_you_mean(name: str, valid: Iterable[str]) -> str:
+    """``"did you mean 'hidden'? "`` for a near miss, else nothing: the start of a hint."""
+    match = close_match(name, valid)
+    return f"did you mean {match!r}? " if match else ""
 
 
 class UnknownNameError(KeyError):
@@ -18,7 +32,7 @@ class UnknownNameError(KeyError):
         self.kind, self.name, self.valid = kind, name, valid
 
     def __str__(self) -> str:
-        return f"unknown {self.kind} {self.name!r}; valid: {', '.join(self.valid)}"
+        return f"unknown {self.kind} {self.name!r}; {did_you_mean(self.name, self.valid)}valid: {', '.join(self.valid)}"
 
 
 class Registry(Generic[T]):

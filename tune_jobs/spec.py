@@ -31,7 +31,7 @@ from trainables.loop_config import rule_error
 from trainables.registry import TrainableDef, resolve_trainable
 from tune_jobs.errors import SpecError, format_validation_error
 from tune_jobs.model import StrictModel
-from tune_jobs.registry import Registry, UnknownNameError
+from tune_jobs.registry import Registry, UnknownNameError, close_match, did_you_mean
 from tune_jobs.remote.auth import TOKEN_VARIABLES
 from tune_jobs.schedulers import DEFAULT_SCHEDULER, SCHEDULERS, SchedulerSpec
 from tune_jobs.search import DEFAULT_SEARCH, SEARCHES, SearchSpec
@@ -205,8 +205,9 @@ class JobSpec(BaseModel):
         problems += self._check_fusion()
         problems += self.scheduler.check(dict(self.space), self.search.algorithm)
         epochs = self.config.get("epochs", self._trainable.defaults().get("epochs")) if self._trainable else None
-        if self._trainable is not None and not isinstance(epochs, bool):  # a boolean is reported as config.epochs
-            self.scheduler, found = self.scheduler.with_defaults(epochs if isinstance(epochs, int) else None)
+        # A value that is not a whole number is reported as config.epochs, not again as a max_t it cannot default.
+        if self._trainable is not None and (epochs is None or (isinstance(epochs, int) and not isinstance(epochs, bool))):
+            self.scheduler, found = self.scheduler.with_defaults(epochs)
             problems += found
         if problems:
             raise ValueError("\n".join(problems))
@@ -274,7 +275,7 @@ class JobSpec(BaseModel):
         if trainable.metrics:
             if self.metric not in trainable.metrics:
                 problems.append(f"metric: {trainable.name} does not report {self.metric!r}; "
-                                f"it reports {', '.join(trainable.metrics)}")
+                                f"{did_you_mean(self.metric, trainable.metrics)}it reports {', '.join(trainable.metrics)}")
             elif self.mode is None:
                 self.mode = trainable.metrics[self.metric]
         elif self.mode is None:
@@ -287,7 +288,10 @@ class JobSpec(BaseModel):
         for section, keys in (("config", self.config), ("space", self.space)):
             for key in keys:
                 if key not in fields and not open_keys:
-                    problems.append(f"{section}.{key}: {trainable.name} does not accept {key!r}; accepted: {accepted}")
+                    match = close_match(key, fields)
+                    hint = (f"did you mean {match!r}? (`tune-jobs trainables {trainable.name}` lists its keys)" if match
+                            else f"accepted: {accepted}")
+                    problems.append(f"{section}.{key}: {trainable.name} does not accept {key!r}; {hint}")
         for key, value in self.config.items():
             if key in fields:
                 problems += _check_value(trainable.config, key, value, f"config.{key}")
@@ -433,10 +437,31 @@ def parse_scheduler(data: dict[str, Any]) -> SchedulerSpec:
 
 
 def validate_spec(data: dict[str, Any]) -> JobSpec:
+    """The spec, or ``SpecError`` with every problem at once: the checks across fields run also
+    when some fields are bad (pydantic skips them then), on the fields that are good."""
     try:
         return JobSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(format_validation_error(exc, JobSpec)) from None
+        problems = format_validation_error(exc, JobSpec)
+        bad = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+        raise SpecError(problems + _cross_field_problems(data, bad, problems)) from None
+
+
+def _cross_field_problems(data: dict[str, Any], bad: set[str], known: list[str]) -> list[str]:
+    """The cross-field checks with the bad top-level fields left at their defaults; problems that
+    name a bad field (they only follow from it) and ones already reported are left out."""
+    required = {name for name, field in JobSpec.model_fields.items() if field.is_required()} - {"name"}
+    if not bad or bad & required:  # no trainable or metric to check the others against
+        return []
+    rest = {k: v for k, v in data.items() if k not in bad}
+    if "name" in bad:
+        rest["name"] = "spec-with-errors"  # a bad name changes none of the other checks
+    try:
+        JobSpec.model_validate(rest)
+    except ValidationError as exc:
+        again = format_validation_error(exc, JobSpec)
+        return [line for line in again if line not in known and line.split(":")[0].split(".")[0].split("[")[0] not in bad]
+    return []
 
 
 def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> JobSpec:
