@@ -115,7 +115,8 @@ def test_the_default_sample_count_is_not_a_spec_field():
          "patience_metric, device, seed, cv_folds, dynamics, dynamics_histograms, share_data, hidden, layers, dropout, "
          "val_fraction, test_fraction"),
         ({"metric": "accuracy"},
-         "metric: digits_mlp does not report 'accuracy'; did you mean 'val_accuracy'? it reports train_loss, train_accuracy, val_loss, val_accuracy"),
+         "metric: digits_mlp does not report 'accuracy'; did you mean 'val_accuracy'? "
+         "it reports train_loss, train_accuracy, val_loss, val_accuracy"),
         ({"config__epochs": "ten"},
          "config.epochs: 'ten' not accepted: input should be a valid integer"),
         ({"space__optimizer": {"choice": ["sgd", "adamm"]}},
