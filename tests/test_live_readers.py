@@ -12,16 +12,20 @@ import tune_jobs
 from tune_jobs.cli import app
 from tune_jobs.results import iteration_log
 from tune_jobs.results.files import JOB_FILE
+from tune_jobs.results.lease import LEASE_FILE, JobLease
 from tune_jobs.results.sink import COMPLETED, ParquetSink
 from tune_jobs.results.store import ResultsStore
 
 TRIALS = 4
 
 
-def _job_record(store: ResultsStore) -> None:
-    store.make()
+def _job_record(store: ResultsStore) -> JobLease:
+    """A running job's job.json, and the lease its driver holds while it runs."""
+    lease = JobLease(store, "live")
+    lease.acquire()
     store.write_json(JOB_FILE, {"status": "running", "spec": {"name": "live", "metric": "score", "mode": "max",
                                                               "space": {}}})
+    return lease
 
 
 def _write_a_job(store: ResultsStore, iterations: int, done: threading.Event) -> None:
@@ -47,7 +51,7 @@ def _poll_while_written(location: str, iterations: int, monkeypatch: pytest.Monk
     monkeypatch.setattr(iteration_log, "MERGE_ROWS", 60)
     monkeypatch.setattr(iteration_log, "RETIRE_AFTER_S", 0.0)
     store = ResultsStore(location)
-    _job_record(store)
+    lease = _job_record(store)
     done = threading.Event()
     writer = threading.Thread(target=_write_a_job, args=(store, iterations, done))
     counts: list[int] = []
@@ -58,6 +62,7 @@ def _poll_while_written(location: str, iterations: int, monkeypatch: pytest.Monk
         counts.append(len(tune_jobs.load(location).iterations))
     finally:
         writer.join()
+        lease.release()
     return counts
 
 
@@ -91,11 +96,23 @@ def test_a_reader_polling_a_running_job_on_s3_never_fails_nor_goes_backwards(s3_
 
 def test_a_job_that_has_not_reported_yet_loads_as_running_with_empty_tables(tmp_path):
     store = ResultsStore(str(tmp_path / "starting"))
-    _job_record(store)
+    lease = _job_record(store)
     result = tune_jobs.load(tmp_path / "starting")
     assert result.status == "running" and result.trials.empty and result.iterations.empty and result.best is None
     shown = CliRunner().invoke(app, ["results", str(tmp_path / "starting")])
     assert shown.exit_code == 0 and "no trial has reported yet" in shown.output
+    lease.release()
+
+
+def test_a_job_whose_driver_died_reads_as_interrupted_not_running(tmp_path):
+    """A killed driver cannot write how the job ended: job.json stays `running`, its lease stale."""
+    store = ResultsStore(str(tmp_path / "killed"))
+    lease = _job_record(store)
+    lease._stop.set()  # the driver stops beating, as a killed one does
+    store.write_json(LEASE_FILE, {**store.read_json(LEASE_FILE), "pid": 2**22 + 12345})  # a process that is gone
+    assert tune_jobs.load(tmp_path / "killed").status == "interrupted"
+    shown = CliRunner().invoke(app, ["results", str(tmp_path / "killed")])
+    assert "interrupted" in shown.output
 
 
 def test_a_part_written_but_not_yet_listed_by_a_killed_writer_is_adopted_on_resume(tmp_path):

@@ -115,7 +115,8 @@ def test_the_entrypoint_is_the_local_run_command(project):
     command = "run job.yaml --address auto --set search.num_samples=2 --storage /shared/runs --restart"
     assert plan.metadata["tune_jobs_command"] == f"tune-jobs {command}"
     assert f"exec \"$py\" -m tune_jobs {command};" in plan.entrypoint  # through the cluster's own Python
-    assert plan.runtime_env["pip"] == ["einops", "rich"] and plan.runtime_env["env_vars"] == {"A": "1", "B": "2"}
+    assert plan.runtime_env["pip"] == ["einops", "rich"]
+    assert plan.runtime_env["env_vars"] == {"RAY_JOB_STOP_WAIT_TIME_S": "60", "A": "1", "B": "2"}
     assert plan.runtime_env["working_dir"] == str(project) and plan.submission_id.startswith("j-")
 
 

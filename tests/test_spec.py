@@ -248,3 +248,23 @@ def test_a_bad_epochs_value_is_one_problem_not_also_a_missing_max_t():
     with pytest.raises(SpecError) as info:
         validate_spec(spec_with(config__epochs="ten", scheduler={"type": "asha"}))
     assert info.value.problems == ["config.epochs: 'ten' not accepted: input should be a valid integer"]
+
+
+def test_switching_the_scheduler_type_drops_the_keys_the_new_type_does_not_take(tmp_path):
+    """`--set scheduler.type=fifo` on an ASHA spec failed with `scheduler.grace_period: unknown key`."""
+    import yaml
+
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    notes: list[str] = []
+    job = load_spec(path, ["scheduler.type=fifo"], notes)
+    assert job.scheduler.type == "fifo"
+    assert notes == ["--set scheduler.type=fifo: dropped scheduler.grace_period, scheduler.max_t, "
+                     "scheduler.reduction_factor (fifo does not take them)"]
+    notes.clear()
+    job = load_spec(path, ["scheduler.type=hyperband"], notes)  # takes every key ASHA's section has: all kept
+    assert (job.scheduler.type, job.scheduler.max_t, job.scheduler.grace_period) == ("hyperband", 4, 1) and notes == []
+    with pytest.warns(UserWarning, match="override scheduler.type=fifo: dropped scheduler.grace_period, scheduler.max_t"):
+        import tune_jobs
+
+        assert tune_jobs.validate(str(path), scheduler__type="fifo").scheduler.type == "fifo"

@@ -3,6 +3,7 @@ token authentication, the job's code shipped in its working directory."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -133,6 +134,10 @@ def test_stop_ends_a_running_job_and_resubmitting_resumes_it(cluster, project):
             break
         time.sleep(1)
     assert f"{job_id}: STOPPED" in status
+    # The driver finished as after Ctrl-C: job.json says so, the lease is released, the log says how to go on.
+    assert json.loads((results / "job.json").read_text())["status"] == "interrupted"
+    assert not (results / "lease.json").exists()
+    assert "interrupted: results so far are in" in cli(["logs", job_id, "--address", address], project, token).stdout
     resumed = cli(["submit", "job.yaml", "--address", address, "--wait", *slow], project, token, timeout=240)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     rows = rows_of(results)

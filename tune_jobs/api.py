@@ -12,6 +12,7 @@ raises ``JobFailed``, whose ``result`` holds the trials and their errors.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import pandas as pd
 from tune_jobs.analysis.job_results import JobResults, load_results
 from tune_jobs.errors import SpecError
 from tune_jobs.results.schema import searched_part
-from tune_jobs.spec import JobSpec, read_spec_file, set_dotted, validate_spec
+from tune_jobs.spec import JobSpec, apply_override, read_spec_file, validate_spec
 
 SpecLike = str | Path | Mapping[str, Any] | JobSpec
 
@@ -120,9 +121,8 @@ class JobFailed(Exception):
     input. ``result`` is what it wrote: its ``trials`` table has each trial's ``error``."""
 
     def __init__(self, result: JobResult) -> None:
-        errors = result.trials["error"].dropna().astype(str) if "error" in result.trials else []
-        counts = errors.value_counts() if len(errors) else {}
-        reasons = "; ".join(f"{n} x {message}" for message, n in list(counts.items())[:3])
+        errors = result.trials["error"].dropna().astype(str) if "error" in result.trials else pd.Series(dtype=str)
+        reasons = "; ".join(f"{n} x {message}" for message, n in list(errors.value_counts().items())[:3])
         super().__init__(f"job {result.spec.get('name')!r} had no successful trial"
                          + (f": {reasons}" if reasons else ""))
         self.result = result
@@ -142,7 +142,9 @@ def spec_data(spec: SpecLike, overrides: Mapping[str, Any]) -> dict[str, Any]:
     else:
         raise SpecError([f"spec: a path, a dict or a JobSpec, got {type(spec).__name__}"])
     for key, value in overrides.items():
-        set_dotted(data, key.replace("__", "."), value)
+        note = apply_override(data, key.replace("__", "."), value)
+        if note is not None:
+            warnings.warn(note.replace("--set ", "override ", 1), stacklevel=3)
     if callable(data.get("trainable")):
         data["trainable"] = register_function(data["trainable"])
     return data

@@ -97,15 +97,16 @@ def results(
     top: Annotated[int, typer.Option(min=1, help="How many trials to show.")] = 10,
 ) -> None:
     """Show the best trials of a job."""
-    from tune_jobs.results.reader import best_trials, event_counts, failure_counts
+    from tune_jobs.results.reader import best_trials, event_counts, failure_counts, read_job
     from tune_jobs.results.schema import CONFIG_PREFIX, ERROR, ITERATIONS, STATUS, TRIAL_ID, best_column
 
     try:
         trials, metric, mode = best_trials(directory, top)
     except SpecError as error:
         fail_bad_input(error)
+    status = read_job(directory).get("status", "unknown")
     if trials.empty:
-        out.print(f"{directory}: no trial has reported yet", highlight=False, markup=False)
+        out.print(f"{directory}: {status}, no trial has reported yet", highlight=False, markup=False)
         return
     config_columns = [c for c in trials.columns if c.startswith(CONFIG_PREFIX)]
     errors = [ERROR] if trials[ERROR].notna().any() else []
@@ -118,6 +119,8 @@ def results(
     for row in trials.to_dict("records"):
         table.add_row(*(cell(row[c]) for c in columns))
     print_table(table)
+    if status != "finished":
+        out.print(f"job {status}" + ("; a rerun resumes it" if status == "interrupted" else ""), highlight=False)
     for message, n in failure_counts(directory).items():
         out.print(f"  failed x{n}: {message}", highlight=False, markup=False)
     decisions = event_counts(directory)

@@ -34,7 +34,11 @@ def load_or_exit(spec: Path, overrides: list[str] | None, storage: Path | None =
     extra = list(overrides or [])
     if storage is not None:
         extra.append(f"storage={storage}")
+    notes: list[str] = []
     try:
-        return load_spec(spec, extra)
+        return load_spec(spec, extra, notes)
     except SpecError as error:
         fail_bad_input(error)
+    finally:
+        for note in notes:
+            err.print(note, highlight=False, markup=False)

@@ -392,6 +392,29 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
+_TYPE_KEYS: dict[tuple[str, str], Registry[Any]] = {("scheduler", "type"): SCHEDULERS, ("search", "algorithm"): SEARCHES}
+
+
+def apply_override(data: dict[str, Any], dotted: str, value: Any) -> str | None:
+    """``--set dotted=value``. Switching a section's type (``scheduler.type``, ``search.algorithm``)
+    drops the keys of the section that the new type does not take (``grace_period`` for fifo),
+    and the returned note says which; otherwise None."""
+    section, _, leaf = dotted.partition(".")
+    registry = _TYPE_KEYS.get((section, leaf))
+    block = data.get(section)
+    before = block.get(leaf) if isinstance(block, dict) else None
+    set_dotted(data, dotted, value)
+    if registry is None or not isinstance(value, str) or value == before or value not in registry.names():
+        return None
+    block = data[section]
+    takes = registry.get(value).model_fields
+    dropped = [key for key in block if key not in takes or (key == "options" and block[key])]
+    for key in dropped:
+        del block[key]
+    shown = ", ".join(f"{section}.{key}" for key in dropped)
+    return f"--set {dotted}={value}: dropped {shown} ({value} does not take them)" if dropped else None
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """``search.num_samples=8`` -> (``search.num_samples``, 8); the value is read as YAML."""
     key, sep, raw = text.partition("=")
@@ -464,11 +487,14 @@ def _cross_field_problems(data: dict[str, Any], bad: set[str], known: list[str])
     return []
 
 
-def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> JobSpec:
+def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = (), notes: list[str] | None = None) -> JobSpec:
+    """``notes`` collects what the overrides changed besides their own key (see ``apply_override``)."""
     data = read_spec_file(Path(path))
     for text in overrides:
         key, value = parse_override(text)
-        set_dotted(data, key, value)
+        note = apply_override(data, key, value)
+        if note is not None and notes is not None:
+            notes.append(note)
     return validate_spec(data)
 
 

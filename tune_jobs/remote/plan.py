@@ -54,6 +54,9 @@ def env_pairs(pairs: list[str]) -> dict[str, str]:
     return found
 
 
+STOP_WAIT_VARIABLE, STOP_GRACE_S = "RAY_JOB_STOP_WAIT_TIME_S", 60  # `tune-jobs stop`: SIGTERM, SIGKILL this much later
+
+
 def build_submission(job: JobSpec, spec_path: Path, workdir: WorkingDir, overrides: list[str], storage: str | None,
                      restart: bool, pip: list[str], env: dict[str, str]) -> Submission:
     command = ["run", workdir.relative(spec_path), "--address", "auto"]
@@ -67,12 +70,13 @@ def build_submission(job: JobSpec, spec_path: Path, workdir: WorkingDir, overrid
     packages = [*job.runtime_env.pip, *pip]
     if packages:
         runtime_env["pip"] = packages
-    env_vars = {**job.runtime_env.env_vars, **env}
+    # Ray's job server SIGKILLs a stopped job 3 s after its SIGTERM: too soon for the driver to
+    # flush, save the experiment and release its lease (job.json stayed `running`).
+    env_vars = {STOP_WAIT_VARIABLE: str(STOP_GRACE_S), **job.runtime_env.env_vars, **env}
     for key in TOKEN_VARIABLES:
         if key in env_vars:
             raise SpecError([f"--env: {key} must not travel in env vars (visible to anyone who can list jobs)"])
-    if env_vars:
-        runtime_env["env_vars"] = env_vars
+    runtime_env["env_vars"] = env_vars
     submission_id = f"{job.name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
     return Submission(entrypoint(command), runtime_env, submission_id,
                       {NAME_KEY: job.name, COMMAND_KEY: shlex.join(["tune-jobs", *command])})

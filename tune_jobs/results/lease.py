@@ -41,6 +41,22 @@ def _clock(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
 
 
+def live_holder(store: ResultsStore) -> dict[str, Any] | None:
+    """The lease of the driver running the job, or None when no driver holds one or its holder
+    died (its process gone on this host, or no heartbeat for ``STALE_S``)."""
+    if not store.exists(LEASE_FILE):
+        return None
+    try:
+        lease = dict(store.read_json(LEASE_FILE))
+    except (OSError, ValueError):
+        return None  # half-written by a driver that died while writing: nobody holds it
+    if lease.get("host") == socket.gethostname() and not _alive(int(lease.get("pid", -1))):
+        return None
+    if time.time() - float(lease.get("heartbeat", 0)) > STALE_S:
+        return None
+    return lease
+
+
 class JobLease:
     def __init__(self, store: ResultsStore, job_name: str) -> None:
         self.store, self.job_name = store, job_name
@@ -51,20 +67,8 @@ class JobLease:
         self._since = time.time()
 
     def _held_by_someone_else(self) -> dict[str, Any] | None:
-        if not self.store.exists(LEASE_FILE):
-            return None
-        try:
-            lease = dict(self.store.read_json(LEASE_FILE))
-        except (OSError, ValueError):
-            return None  # half-written by a driver that died while writing: nobody holds it
-        if lease.get("token") == self.token:
-            return None
-        same_host = lease.get("host") == self.holder["host"]
-        if same_host and not _alive(int(lease.get("pid", -1))):
-            return None
-        if time.time() - float(lease.get("heartbeat", 0)) > STALE_S:
-            return None
-        return lease
+        lease = live_holder(self.store)
+        return None if lease is None or lease.get("token") == self.token else lease
 
     def acquire(self) -> None:
         """Take the lease, or raise ``SpecError`` naming who holds it and since when."""

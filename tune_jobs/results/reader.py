@@ -14,10 +14,17 @@ from tune_jobs.results.store import ResultsStore
 
 
 def read_job(directory: Path | str) -> dict[str, Any]:
+    """``job.json``; a job it calls ``running`` whose driver is gone (killed: it could not record
+    how the job ended) reads as ``interrupted``, as a rerun would resume it."""
+    from tune_jobs.results.lease import live_holder
+
     store = ResultsStore(str(directory))
     if not store.exists(JOB_FILE):
         raise SpecError([f"{directory}: not a tune-jobs results directory (no {JOB_FILE})"])
-    return dict(store.read_json(JOB_FILE))
+    record = dict(store.read_json(JOB_FILE))
+    if record.get("status") == "running" and live_holder(store) is None:
+        record["status"], record["status_note"] = "interrupted", "its driver stopped without recording the end"
+    return record
 
 
 def rank_trials(trials: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
