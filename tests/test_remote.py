@@ -169,3 +169,15 @@ def test_the_entrypoint_says_in_one_line_when_the_cluster_lacks_tune_jobs(tmp_pa
     ray_message = f"Job entrypoint command failed with exit code 127, last available logs:\n{done.stderr}"
     assert explain(ray_message) == done.stderr.strip()
     assert explain("Job was stopped") == "Job was stopped"
+
+
+def test_a_jobs_log_names_the_command_not_the_interpreter_finder_and_a_failure_is_not_the_log_again():
+    """Submitted jobs' logs opened with an 846-character shell line; `--wait` printed the log twice."""
+    from tune_jobs.remote.entrypoint import entrypoint, explain, readable_log
+
+    line = entrypoint(["run", "my job.yaml", "--address", "auto", "--set", "search.num_samples=4"])
+    log = f"Running entrypoint for job raysubmit_7: {line}\njob demo: digits_mlp, random search\n"
+    assert readable_log(log) == ("Running entrypoint for job raysubmit_7: tune-jobs run 'my job.yaml' --address auto "
+                                 "--set search.num_samples=4\njob demo: digits_mlp, random search\n")
+    assert explain("Job entrypoint command failed with exit code 1, last available logs (truncated to 20,000 chars):\n"
+                   "job demo: ...\ntrials: 2 failed\n") == "Job entrypoint command failed with exit code 1"

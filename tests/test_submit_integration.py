@@ -109,7 +109,7 @@ def test_submit_wait_status_logs_list(cluster, project):
     assert status.returncode == 0 and f"{job_id}: SUCCEEDED" in status.stdout
     assert "command: tune-jobs run job.yaml --address auto" in status.stdout
     logs = cli(["logs", job_id, "--address", address], project, token)
-    assert logs.returncode == 0 and "best score" in logs.stdout
+    assert logs.returncode == 0 and "best score" in logs.stdout and "for py in" not in logs.stdout
     listed = cli(["list", "--address", address], project, token)
     assert listed.returncode == 0 and job_id in listed.stdout and "SUCCEEDED" in listed.stdout
 

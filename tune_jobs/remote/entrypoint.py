@@ -12,6 +12,7 @@ job; when none does, one line says so and the job ends with exit code 127.
 
 from __future__ import annotations
 
+import re
 import shlex
 
 MISSING = "tune-jobs is not installed on the cluster"
@@ -33,9 +34,19 @@ def entrypoint(tune_jobs_args: list[str]) -> str:
             f"&& exec \"$py\" -m tune_jobs {command}; done; echo {message} >&2; exit {EXIT_MISSING}")
 
 
+_ENTRYPOINT_LINE = re.compile(r"^(Running entrypoint for job \S+: ).*exec \"\$py\" -m tune_jobs (.*?); done; .*$", re.MULTILINE)
+_FAILED_WITH_LOGS = re.compile(r"^(Job entrypoint command failed with exit code -?\d+)\b.*", re.DOTALL)
+
+
+def readable_log(text: str) -> str:
+    """A job's log with Ray's first line, the whole shell line above, shown as the command it runs."""
+    return _ENTRYPOINT_LINE.sub(r"\1tune-jobs \2", text)
+
+
 def explain(message: str) -> str:
-    """A failed job's status message, or our one line when the cluster lacked tune-jobs."""
+    """A failed job's status message: our one line when the cluster lacked tune-jobs; Ray's
+    'failed with exit code N' without the log it appends (already shown, or `tune-jobs logs`)."""
     for line in message.splitlines():
         if line.startswith(MISSING):
             return line.strip()
-    return message
+    return _FAILED_WITH_LOGS.sub(r"\1", message)

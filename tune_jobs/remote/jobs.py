@@ -106,17 +106,21 @@ class RemoteJobs:
         return [_summary(j.submission_id or j.job_id or "?", j) for j in self._call(self.client.list_jobs)]
 
     def logs(self, job_id: str) -> str:
-        return str(self._call(lambda: self.client.get_job_logs(job_id)))
+        from tune_jobs.remote.entrypoint import readable_log
+
+        return readable_log(str(self._call(lambda: self.client.get_job_logs(job_id))))
 
     def follow(self, job_id: str) -> Iterator[str]:
         """Log text as it is written, until the job finishes."""
+        from tune_jobs.remote.entrypoint import readable_log
+
         self.summary(job_id)  # a clear error for an unknown id before streaming starts
         loop = asyncio.new_event_loop()
         stream = self.client.tail_job_logs(job_id)
         try:
             while True:
                 try:
-                    yield loop.run_until_complete(stream.__anext__())
+                    yield readable_log(loop.run_until_complete(stream.__anext__()))
                 except StopAsyncIteration:
                     return
                 except Exception as error:
