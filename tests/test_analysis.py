@@ -172,3 +172,13 @@ def test_narrowing_an_ordinal_keeps_the_listed_values_near_the_top_trials():
     kept = narrowed.space["width"]["ordinal"]
     assert kept == [32, 64, 128, 256]  # 64..128 plus a tenth of the list's (log) span each side
     assert "dropped 16, 512, 1024" in narrowed.why["width"]
+
+
+def test_narrowing_keeps_every_range_and_warns_when_too_few_top_trials():
+    """`narrow` fixed the optimizer and shrank lr 35x from the top 2 of 8 trials, silently."""
+    results = make_results(n=8)
+    narrowed = narrow_space(results)  # the top quarter: 2 trials
+    assert narrowed.fixed == {} and narrowed.space == results.spec["space"]
+    assert narrowed.warnings == ["only 2 top trial(s) of 8 successful: too few to narrow on (at least 4); every key keeps "
+                                 "its range. Run more trials, or raise --top-fraction"]
+    assert not narrow_space(make_results(n=16)).warnings  # the top 4 of 16 are enough

@@ -70,3 +70,35 @@ def test_each_bad_input_is_one_line_and_exit_2(case, tmp_path, monkeypatch):
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines() == [expected.format(root=tmp_path)]
     assert "Traceback" not in result.output
+
+
+def test_trainables_lists_the_shared_loop_keys_once_and_shows_one_trainable_in_full():
+    from typer.testing import CliRunner
+
+    from tune_jobs.cli import app
+
+    listing = CliRunner().invoke(app, ["trainables"])
+    assert listing.exit_code == 0 and listing.output.count("weight_decay=") == 1  # once, not per trainable
+    assert max(len(line) for line in listing.output.splitlines() if "shared training-loop keys" not in line) < 200
+    one = CliRunner().invoke(app, ["trainables", "digits_mlp"])
+    assert one.exit_code == 0 and "  hidden = 128" in one.output and "  weight_decay = " in one.output
+    typo = CliRunner().invoke(app, ["trainables", "digits_mpl"])
+    assert typo.exit_code == 2 and "did you mean 'digits_mlp'?" in typo.output
+    version = CliRunner().invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.output.startswith("tune-jobs ")
+
+
+def test_an_example_run_from_another_directory_says_where_modules_are_imported_from(tmp_path):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "my_trainable.yaml"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-m", "tune_jobs", "validate", str(example)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        f"trainable: cannot import 'examples.my_trainable': No module named 'examples' (modules are imported from the "
+        f"working directory, {tmp_path}: run from the directory that holds examples/ or examples.py, or add that "
+        "directory to PYTHONPATH)")

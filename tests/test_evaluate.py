@@ -94,6 +94,7 @@ def test_evaluate_measures_the_chosen_models_on_rows_nobody_ranked(held_out_job)
     # The validation figure is the one the job ranked by (the best epoch's checkpoint); test is new.
     assert best["scores"]["validation"]["accuracy"] == pytest.approx(trials.best_val_accuracy.iloc[0], abs=1e-6)
     assert found["ensemble"]["name"] == "ensemble of 3"
+    assert found["ensemble"]["members"] == trials.trial_id.iloc[:3].tolist()  # named, best first
     for model in (best, found["ensemble"]):
         assert set(model["scores"]) == {"train", "validation", "test"}
         assert all(0.5 < s["accuracy"] <= 1 and s["loss"] > 0 for s in model["scores"].values())

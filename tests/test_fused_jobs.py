@@ -152,12 +152,21 @@ def test_every_member_is_a_trial_with_its_own_rows_and_asha_stops_members(ray_se
     assert json.loads((tmp_path / "fused" / "member_scheduler.json").read_text())["state"]  # its rungs, for a resume
     assert CliRunner().invoke(app, ["report", str(tmp_path / "fused")]).exit_code == 0
     assert "per stack of up to 4 fused trials" in (tmp_path / "fused" / "report.html").read_text()
-    ensemble = CliRunner().invoke(app, ["ensemble", str(tmp_path / "fused"), "--top", "3"])
+    ensemble = CliRunner().invoke(app, ["ensemble", str(tmp_path / "fused"), "--top", "3", "--include-stopped"])
     assert ensemble.exit_code == 0, ensemble.output  # members' checkpoints are slices of their stacks'
     found = json.loads((tmp_path / "fused" / "ensemble.json").read_text())
     best = trials.set_index("trial_id").best_val_accuracy
     assert len(found["members"]) == 3 and best[found["members"][0]["trial_id"]] == best.max()
     assert found["best_single_accuracy"] > 0.9
+    # By default only trials that ran to the end are members (ASHA's early-stopped ones rank high on short jobs).
+    completed = set(trials[trials.status == "completed"].trial_id)
+    default = CliRunner().invoke(app, ["ensemble", str(tmp_path / "fused"), "--top", "3"])
+    if len(completed) >= 2:
+        assert default.exit_code == 0, default.output
+        members = {m["trial_id"] for m in json.loads((tmp_path / "fused" / "ensemble.json").read_text())["members"]}
+        assert members <= completed and len(members) == min(3, len(completed))
+    else:
+        assert default.exit_code == 2 and "--include-stopped adds the trials the scheduler stopped early" in default.output
 
 
 @pytest.mark.integration

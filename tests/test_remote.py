@@ -181,3 +181,13 @@ def test_a_jobs_log_names_the_command_not_the_interpreter_finder_and_a_failure_i
                                  "--set search.num_samples=4\njob demo: digits_mlp, random search\n")
     assert explain("Job entrypoint command failed with exit code 1, last available logs (truncated to 20,000 chars):\n"
                    "job demo: ...\ntrials: 2 failed\n") == "Job entrypoint command failed with exit code 1"
+
+
+def test_a_driver_that_joined_the_cluster_is_listed_by_its_command_not_as_a_dash():
+    from types import SimpleNamespace
+
+    from tune_jobs.remote.jobs import _summary
+
+    driver = SimpleNamespace(status="RUNNING", entrypoint="/venv/bin/python -m tune_jobs run job.yaml --address auto",
+                             message=None, start_time=1, end_time=None, metadata={}, submission_id=None)
+    assert _summary("01000000", driver).name == "driver: /venv/bin/python -m tune_jobs run job.yaml --address auto"

@@ -120,6 +120,7 @@ def test_stop_ends_a_running_job_and_resubmitting_resumes_it(cluster, project):
     submitted = cli(["submit", "job.yaml", "--address", address, *slow], project, token)
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.strip()
+    assert f"follow it: tune-jobs logs {job_id} --follow --address {address}" in submitted.stderr
     results = project / "results" / "stoppable"
     deadline = time.monotonic() + 90
     while rows_of(results).empty and time.monotonic() < deadline:

@@ -50,3 +50,15 @@ def test_report_values_become_plain_numbers_or_name_the_key_that_cannot():
     assert all(type(row[k]) in (float, int) for k in ("loss", "acc", "n", "arr"))
     _, problem = plain_metrics({"loss": 0.1, "logits": torch.zeros(2, 3)})
     assert problem == "metric 'logits' reported as a Tensor of shape (2, 3), not a number or a string"
+
+
+def test_a_mapping_of_metrics_is_converted_key_by_key():
+    """A fused stack reports its members' metrics as {trial_id: metrics}."""
+    import torch
+
+    from trainables.ray_adapter import plain_metrics
+
+    row, problem = plain_metrics({"acc": 0.5, "members": {"t1": {"acc": torch.tensor(0.25), "epoch": 1}}})
+    assert row == {"acc": 0.5, "members": {"t1": {"acc": 0.25, "epoch": 1}}} and problem is None
+    _, problem = plain_metrics({"members": {"t1": {"probs": [0.1, 0.9]}}})
+    assert problem == "metric 'members.t1.probs' reported as a list, not a number or a string"

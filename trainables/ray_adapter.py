@@ -37,8 +37,9 @@ class _Diverged(Exception):
     pass
 
 
-def plain_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """The metrics as numbers and strings, and the first problem (a value that is neither)."""
+def plain_metrics(metrics: Mapping[str, Any], prefix: str = "") -> tuple[dict[str, Any], str | None]:
+    """The metrics as numbers and strings, and the first problem (a value that is neither). A
+    mapping is converted the same way, key by key (a fused stack reports its members' metrics so)."""
     row: dict[str, Any] = {}
     problem = None
     for key, value in metrics.items():
@@ -46,10 +47,13 @@ def plain_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], str | Non
             row[key] = value.item()
         elif value is None or isinstance(value, (bool, int, float, str)):
             row[key] = value
+        elif isinstance(value, Mapping):
+            row[key], inner = plain_metrics(value, f"{prefix}{key}.")
+            problem = problem or inner
         elif problem is None:
             shape = getattr(value, "shape", None)
             shown = type(value).__name__ + (f" of shape {tuple(shape)}" if shape is not None else "")
-            problem = f"metric {key!r} reported as a {shown}, not a number or a string"
+            problem = f"metric {prefix + key!r} reported as a {shown}, not a number or a string"
     return row, problem
 
 

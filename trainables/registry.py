@@ -81,7 +81,11 @@ def import_function(reference: str) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ValueError(f"cannot import {module_name!r}: {exc}") from None
+        hint = ""
+        if isinstance(exc, ModuleNotFoundError) and exc.name == module_name.split(".")[0]:
+            hint = (f" (modules are imported from the working directory, {cwd}: run from the directory that holds "
+                    f"{exc.name}/ or {exc.name}.py, or add that directory to PYTHONPATH)")
+        raise ValueError(f"cannot import {module_name!r}: {exc}{hint}") from None
     except Exception as exc:  # the user's module itself is broken: say where, without a traceback
         raise ValueError(f"cannot import {module_name!r}: {type(exc).__name__}: {_where(exc)}") from None
     function = getattr(module, function_name, None)

@@ -22,6 +22,22 @@ ResultsArg = Annotated[str, typer.Argument(help="A job's results directory (<sto
 SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a field: dotted.key=value (YAML value).")]
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from tune_jobs.results.job_record import versions
+
+        shown = versions()
+        out.print(f"tune-jobs {shown['tune-jobs']} (Ray {shown['ray']}, PyTorch {shown['torch']}, Python {shown['python']})",
+                  highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                   help="Print the versions and exit.")] = False) -> None:
+    """Hyperparameter tuning of PyTorch models on Ray Tune, from one YAML job spec."""
+
+
 @app.command()
 def validate(spec: SpecArg, set_: SetOption = None) -> None:
     """Check a job spec completely without running anything."""
@@ -194,6 +210,8 @@ def narrow(
         fail_bad_input(error)
     text = follow_up_yaml(results, narrowed, spec, "tune-jobs " + " ".join(sys.argv[1:]))
     replace_atomically(output, lambda temp: temp.write_text(text))
+    for warning in narrowed.warnings:
+        err.print(f"warning: {warning}", highlight=False, markup=False)
     for key, value in narrowed.fixed.items():
         out.print(f"  {key} = {show(value)}  ({narrowed.why[key]})", highlight=False, markup=False)
     for key, param in narrowed.space.items():
@@ -206,6 +224,8 @@ def narrow(
 def ensemble(
     directory: ResultsArg,
     top: Annotated[int, typer.Option(help="How many of the best trials to average.")] = 5,
+    include_stopped: Annotated[bool, typer.Option(help="Also trials the scheduler stopped early (default: only those "
+                                                       "that ran to the end).")] = False,
 ) -> None:
     """Average the top trials' predicted probabilities; compare with the best single model."""
     from tune_jobs.ensemble import build_ensemble, write_ensemble
@@ -215,11 +235,11 @@ def ensemble(
     results = _load_results_or_exit(directory)
     try:
         with err.status(f"loading the top {top} checkpoints and predicting..."):
-            found = build_ensemble(results, top)
+            found = build_ensemble(results, top, include_stopped)
     except SpecError as error:
         fail_bad_input(error)
     table = Table(title=f"{results.name}: ensemble of {len(found.members)} on {found.validation_samples} validation samples")
-    for column in ("model", "checkpoint epoch", "accuracy", "nll"):
+    for column in ("model", "checkpoint epoch", "accuracy", "loss"):
         table.add_column(column, no_wrap=True)
     for member in found.members:
         table.add_row(member.trial_id, str(member.epoch), f"{member.accuracy:.4f}", f"{member.nll:.4f}")
@@ -233,6 +253,8 @@ def ensemble(
 def evaluate(
     directory: ResultsArg,
     top: Annotated[int, typer.Option(help="The best trials averaged as an ensemble (1: the best trial only).")] = 5,
+    include_stopped: Annotated[bool, typer.Option(help="Also trials the scheduler stopped early (default: only those "
+                                                       "that ran to the end).")] = False,
 ) -> None:
     """Measure the best trial and the top-K ensemble once on the held-out test rows."""
     from tune_jobs.evaluate import SPLITS, evaluate_job, write_evaluation
@@ -242,7 +264,7 @@ def evaluate(
     results = _load_results_or_exit(directory)
     try:
         with err.status(f"loading the top {top} checkpoints and predicting..."):
-            found = evaluate_job(results, top)
+            found = evaluate_job(results, top, include_stopped)
     except SpecError as error:
         fail_bad_input(error)
     samples = ", ".join(f"{split} {found.samples[split]}" for split in SPLITS)
@@ -256,24 +278,58 @@ def evaluate(
                           *(f"{model.scores[s][headline]:.4f} ({', '.join(f'{model.scores[s][o]:.4f}' for o in others)})"
                             for s in SPLITS))
     print_table(table)
+    if found.ensemble is not None:
+        out.print(f"{found.ensemble.name}: {', '.join(found.ensemble.members)}", highlight=False, markup=False)
     for line in found.reading:
         out.print(line, highlight=False, markup=False)
     out.print(f"written to {write_evaluation(results, found)}", highlight=False)
 
 
 @app.command()
-def trainables() -> None:
-    """List the registered trainables with their config keys, defaults and metrics."""
+def trainables(
+    name: Annotated[Optional[str], typer.Argument(help="One trainable: every key it accepts, with its default and "
+                                                       "what it does.", show_default=False)] = None,
+) -> None:
+    """List the registered trainables: metrics and the keys each adds to the shared training loop's."""
     import trainables as _builtins  # noqa: F401
-    from trainables.registry import TRAINABLES
+    from trainables.loop_config import LoopConfig
+    from trainables.registry import TRAINABLES, UnknownNameError
 
-    for name, definition in TRAINABLES:
+    if name is not None:
+        try:
+            definition = TRAINABLES.get(name)
+        except UnknownNameError as error:
+            fail_bad_input(SpecError([f"name: {error}"]))
         out.print(f"[bold]{name}[/bold]: {definition.description}")
-        metrics = (", ".join(f"{m} ({mode})" for m, mode in definition.metrics.items())
-                   or "whatever it reports (the spec sets mode)")
-        out.print(f"  metrics: {metrics}", highlight=False)
-        defaults = ", ".join(f"{k}={show(v)}" for k, v in definition.defaults().items())
-        out.print(f"  config: {defaults}", highlight=False)
+        out.print(f"  metrics: {_metrics(definition)}", highlight=False)
+        fields = definition.config.model_fields if definition.config is not None else {}
+        for key, value in definition.defaults().items():
+            about = fields[key].description if key in fields and fields[key].description else ""
+            out.print(f"  {key} = {show(value)}" + (f"  ({about})" if about else ""), highlight=False, markup=False)
+        return
+    shared = {key: field.get_default(call_default_factory=True) for key, field in LoopConfig.model_fields.items()}
+    for trainable_name, definition in TRAINABLES:
+        out.print(f"[bold]{trainable_name}[/bold]: {definition.description}")
+        out.print(f"  metrics: {_metrics(definition)}", highlight=False)
+        defaults = definition.defaults()
+        on_loop = set(shared) <= set(defaults)
+        own = {k: v for k, v in defaults.items() if not on_loop or k not in shared or shared[k] != v}
+        keys = ", ".join(f"{k}={show(v)}" for k, v in own.items()) or "none"
+        out.print(_wrapped(f"  {'its keys (and the shared loop keys below)' if on_loop else 'config'}: {keys}"),
+                  highlight=False, markup=False)
+    out.print(_wrapped("shared training-loop keys: " + ", ".join(f"{k}={show(v)}" for k, v in shared.items())),
+              highlight=False, markup=False)
+    out.print("`tune-jobs trainables NAME` shows one trainable's keys in full.", highlight=False)
+
+
+def _wrapped(line: str, width: int = 110) -> str:
+    import textwrap
+
+    return textwrap.fill(line, width=width, subsequent_indent="      ", break_on_hyphens=False)
+
+
+def _metrics(definition: Any) -> str:
+    return ", ".join(f"{m} ({mode})" for m, mode in definition.metrics.items()) or "whatever it reports (the spec sets mode)"
 
 
 from tune_jobs.kubernetes.cli import k8s  # noqa: E402 (after the local commands, in --help too)

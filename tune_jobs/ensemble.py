@@ -128,13 +128,14 @@ def predicted_probabilities(model: Any, inputs: Any) -> Any:
         return torch.cat([torch.softmax(model(inputs[i:i + 1024]).float(), dim=1) for i in range(0, len(inputs), 1024)])
 
 
-def build_ensemble(results: JobResults, top: int) -> EnsembleResult:
+def build_ensemble(results: JobResults, top: int, include_stopped: bool = False) -> EnsembleResult:
     import torch
 
     trainable = classifier_trainable(results, "ensembles")
-    scored = results.scored()
+    scored = results.candidates(include_stopped)
     if len(scored) < 2:
-        raise SpecError([f"{results.directory}: {len(scored)} successful trial(s); an ensemble needs at least 2"])
+        hint = "" if include_stopped else "; --include-stopped adds the trials the scheduler stopped early"
+        raise SpecError([f"{results.directory}: {len(scored)} trial(s) ran to the end; an ensemble needs at least 2{hint}"])
     store = ResultsStore(results.directory)
     members, probabilities, targets = [], [], None
     for _, row in scored.head(top).iterrows():

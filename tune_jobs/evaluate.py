@@ -9,7 +9,7 @@ optimistic: it is the maximum over every trial of the job on that split. The tes
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tune_jobs.analysis.job_results import JobResults
@@ -33,6 +33,7 @@ class Evaluated:
     name: str  # a trial id, or "ensemble of k"
     epoch: int | None
     scores: dict[str, dict[str, float]]  # by split, then figure
+    members: list[str] = field(default_factory=list)  # an ensemble's trials, best first
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Evaluation:
         return asdict(self)
 
 
-def evaluate_job(results: JobResults, top: int) -> Evaluation:
+def evaluate_job(results: JobResults, top: int, include_stopped: bool = False) -> Evaluation:
     import torch
 
     from trainables.registry import resolve_trainable
@@ -60,9 +61,10 @@ def evaluate_job(results: JobResults, top: int) -> Evaluation:
     if evaluator is not None:
         return _evaluate_best_trial(results, evaluator)
     trainable = classifier_trainable(results, "evaluate and ensembles")
-    scored = results.scored()
+    scored = results.candidates(include_stopped)
     if not len(scored):
-        raise SpecError([f"{results.directory}: no successful trial to evaluate"])
+        hint = "" if include_stopped else " that ran to the end; --include-stopped adds the trials the scheduler stopped early"
+        raise SpecError([f"{results.directory}: no successful trial to evaluate{hint}"])
     store = ResultsStore(results.directory)
     probabilities: dict[str, list[Any]] = {split: [] for split in SPLITS}
     targets: dict[str, Any] = {}
@@ -87,7 +89,8 @@ def evaluate_job(results: JobResults, top: int) -> Evaluation:
     ensemble = None
     if len(members) >= 2:
         ensemble = Evaluated(f"ensemble of {len(members)}", None,
-                             {split: _scores(torch.stack(p).mean(0), targets[split]) for split, p in probabilities.items()})
+                             {split: _scores(torch.stack(p).mean(0), targets[split]) for split, p in probabilities.items()},
+                             [m.name for m in members])
     best = members[0]
     return Evaluation(results.metric, best, ensemble, {split: len(targets[split]) for split in SPLITS}, reading(best))
 

@@ -30,6 +30,7 @@ from tune_jobs.results.store import ResultsStore
 from tune_jobs.results.tensorboard import TENSORBOARD_DIR, TensorBoardWriter
 from tune_jobs.schedulers import EVENTS_FILE, STATES, save_state
 from tune_jobs.schedulers import STATE_FILE as SCHEDULER_STATE_FILE
+from tune_jobs.space import show
 from tune_jobs.spec import JobSpec
 
 EXIT_OK, EXIT_NO_SUCCESS = 0, 1
@@ -154,11 +155,13 @@ def _check_identity(spec: JobSpec, store: ResultsStore, restart: bool, resume_ch
     if earlier is None:
         return CodeCheck(code, None)
     if earlier.get("spec_sha256") not in (None, spec.sha256()):
-        raise SpecError([f"storage: results of job {spec.name!r} in {store} come from a different spec; "
-                         "pass --restart to replace them, or choose another name"])
+        changed = _changed_fields(earlier.get("spec") or {}, spec.resolved())
+        raise SpecError([f"storage: results of job {spec.name!r} in {store} come from a different spec "
+                         f"({'; '.join(changed) if changed else 'changed'}); pass --restart (restart=True in the Python "
+                         "API) to replace them, or choose another name"])
     before = earlier.get("code")
     if before is None or before.get("sha256") == code["sha256"]:
-        return CodeCheck(code, None)
+        return CodeCheck(code, None, finished=earlier.get("status") == "finished")
     if not resume_changed_code:
         raise SpecError([f"trainable: {code['what']} changed since job {spec.name!r} wrote its results in {store}; "
                          "pass --restart to start over, or --resume-changed-code to go on with the new code "
@@ -166,10 +169,34 @@ def _check_identity(spec: JobSpec, store: ResultsStore, restart: bool, resume_ch
     return CodeCheck(code, before)
 
 
+def _finished_outcome(spec: JobSpec) -> JobOutcome:
+    """A finished job's outcome from its files, without starting Ray."""
+    sink = ParquetSink(ResultsStore(spec.results_dir), spec.metric, spec.mode or "max")
+    sink.load_existing()
+    return _outcome("finished", sink, spec.results_dir)
+
+
+def _changed_fields(earlier: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
+    """``section.key: old -> new`` for each field of the job's identity that differs."""
+    from tune_jobs.spec import OUTPUT_ONLY
+
+    found = []
+    for key in sorted(set(earlier) | set(now)):
+        if not prefix and key in OUTPUT_ONLY:
+            continue
+        before, after = earlier.get(key), now.get(key)
+        if isinstance(before, dict) and isinstance(after, dict):
+            found += _changed_fields(before, after, f"{prefix}{key}.")
+        elif before != after:
+            found.append(f"{prefix}{key}: {show(before)} -> {show(after)}")
+    return found
+
+
 @dataclass(frozen=True)
 class CodeCheck:
     code: dict[str, str]  # the trainable's code fingerprint now
     changed_from: dict[str, str] | None  # the earlier run's, when the job goes on with changed code
+    finished: bool = False  # the same job ran to its end before: nothing is left to run
 
 
 def _searcher(spec: JobSpec, mode: str, job_key: str, fuse: int) -> Any:
@@ -304,6 +331,9 @@ def run_job(
         raise SpecError([f"storage: cannot use {spec.results_dir}: {str(error).splitlines()[0]}"]) from None
     try:
         identity = _check_identity(spec, ResultsStore(spec.results_dir), restart, resume_changed_code)
+        if identity.finished:
+            console.print(f"job {spec.name} finished earlier; its results (--restart runs it again):", highlight=False)
+            return _finished_outcome(spec)
         with INTERRUPTS.catching():  # before Ray starts: Ctrl-C during ray.init is an interrupt too
             started_ray = _start_ray(address, num_cpus, num_gpus)
             with INTERRUPTS.catching():  # again: ray.init replaced our SIGTERM handler with its own
@@ -410,6 +440,10 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
             )
         if started_ray:
             ray.shutdown()
+    return _outcome(status, sink, directory)
+
+
+def _outcome(status: str, sink: ParquetSink, directory: str) -> JobOutcome:
     errors: dict[str, int] = {}
     for trial in sink.trials.values():
         if trial.status == FAILED and trial.error:

@@ -14,7 +14,7 @@ from tune_jobs.errors import SpecError
 from tune_jobs.results.files import TRIALS_FILE
 from tune_jobs.results.iteration_log import READ_ATTEMPTS, read_iterations
 from tune_jobs.results.reader import rank_trials, read_job
-from tune_jobs.results.schema import CONFIG_PREFIX, ITERATION_COLUMNS, SUCCEEDED, TRIAL_COLUMNS, best_column, is_finite_number
+from tune_jobs.results.schema import COMPLETED, CONFIG_PREFIX, ITERATION_COLUMNS, SUCCEEDED, TRIAL_COLUMNS, best_column, is_finite_number
 from tune_jobs.results.store import ResultsStore
 from tune_jobs.schedulers import EVENTS_FILE
 from tune_jobs.space import Param, SpaceParam
@@ -69,6 +69,13 @@ class JobResults:
         ranked = self.ranked()
         ok = ranked["status"].isin(SUCCEEDED) & ranked[self.best_column].map(is_finite_number)
         return ranked[ok].reset_index(drop=True)
+
+    def candidates(self, include_stopped: bool = False) -> pd.DataFrame:
+        """The trials to build on (ensembles, evaluation), best first: those that ran to the end,
+        or with ``include_stopped`` also those the scheduler stopped early (at epoch 2 an ASHA
+        trial can sit at 0.26 accuracy and still rank in a short job's top five)."""
+        scored = self.scored()
+        return scored if include_stopped else scored[scored["status"] == COMPLETED].reset_index(drop=True)
 
     def config_of(self, row: pd.Series | dict[str, Any]) -> dict[str, Any]:
         return {k.removeprefix(CONFIG_PREFIX): _plain(v) for k, v in dict(row).items() if k.startswith(CONFIG_PREFIX)}

@@ -23,6 +23,9 @@ MIN_TOP_TRIALS = 2
 # too noisy to bet a key's value on (20 random trials over 5 keys fixed an optimizer choice worth
 # 0.6 of regret at 0.4% importance).
 TRIALS_PER_KEY_TO_FIX = 5
+# Narrowing a range or dropping an option needs evidence too: two top trials of eight fixed an
+# optimizer and shrank lr 35x. Below this many top trials every key keeps its range.
+MIN_TOP_TO_NARROW = 4
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class NarrowedSpace:
     top: int = 0
     importance: Importance | None = None
     fixing: bool = True  # False: too few trials per key to fix any by importance
+    warnings: list[str] = field(default_factory=list)  # what the user should know before running it
 
 
 def narrow_space(results: JobResults, options: NarrowOptions = NarrowOptions()) -> NarrowedSpace:
@@ -54,6 +58,15 @@ def narrow_space(results: JobResults, options: NarrowOptions = NarrowOptions()) 
     most_important = next(iter(importance.shares), None)
     can_fix = len(scored) >= TRIALS_PER_KEY_TO_FIX * len(results.space)
     narrowed = NarrowedSpace({}, {}, top=len(top), importance=importance, fixing=can_fix)
+    if len(top) < MIN_TOP_TO_NARROW:
+        narrowed.fixing = False
+        narrowed.warnings.append(
+            f"only {len(top)} top trial(s) of {len(scored)} successful: too few to narrow on (at least {MIN_TOP_TO_NARROW}); "
+            "every key keeps its range. Run more trials, or raise --top-fraction")
+        for key, param in results.space.items():
+            narrowed.space[key] = param.written()
+            narrowed.why[key] = f"kept: too few top trials ({len(top)}) to narrow on"
+        return narrowed
     for key, param in results.space.items():
         share = importance.shares.get(key)
         values = [results.config_of(row)[key] for _, row in top.iterrows()]

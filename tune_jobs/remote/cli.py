@@ -90,6 +90,10 @@ def submit(
     out.print(job_id, highlight=False)
     if wait:
         _follow_to_the_end(jobs, job_id)
+    else:
+        where = "" if address == DEFAULT_ADDRESS else f" --address {address}"
+        err.print(f"follow it: tune-jobs logs {job_id} --follow{where}; stop it: tune-jobs stop {job_id}{where}",
+                  highlight=False, markup=False)
 
 
 def _follow_to_the_end(jobs, job_id: str) -> None:  # noqa: ANN001

@@ -46,9 +46,12 @@ def upload_limit() -> int:
 def _summary(job_id: str, info: Any) -> JobSummary:
     """Ray's JobInfo/JobDetails as ours (its status is an enum)."""
     metadata = info.metadata or {}
+    name = metadata.get(NAME_KEY)
+    if name is None and not getattr(info, "submission_id", None):  # a driver that joined the cluster itself
+        command = " ".join((info.entrypoint or "").split())
+        name = f"driver: {command[:60]}{'...' if len(command) > 60 else ''}" if command else "driver"
     return JobSummary(job_id, str(getattr(info.status, "value", info.status)), info.entrypoint or "",
-                      info.message or "", info.start_time, info.end_time, metadata.get(NAME_KEY, "-"),
-                      metadata.get(COMMAND_KEY, ""))
+                      info.message or "", info.start_time, info.end_time, name or "-", metadata.get(COMMAND_KEY, ""))
 
 
 class RemoteJobs:
