@@ -9,7 +9,7 @@ import pandas as pd
 
 from tune_jobs.errors import SpecError
 from tune_jobs.results.files import JOB_FILE, TRIALS_FILE
-from tune_jobs.results.schema import CONFIG_PREFIX, ERROR, TRIAL_COLUMNS, best_column, is_finite_number
+from tune_jobs.results.schema import CONFIG_PREFIX, ERROR, TRIAL_COLUMNS, TRIAL_ID, best_column, is_finite_number
 from tune_jobs.results.store import ResultsStore
 
 
@@ -28,10 +28,11 @@ def read_job(directory: Path | str) -> dict[str, Any]:
 
 
 def rank_trials(trials: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
-    """Best first by ``best_<metric>``; trials without a finite value (failed before reporting) last."""
+    """Best first by ``best_<metric>``, ties by trial id; trials without a finite value (failed
+    before reporting) last."""
     key = best_column(metric)
     usable = trials[key].map(is_finite_number)
-    ordered = trials.assign(_usable=usable).sort_values(["_usable", key], ascending=[False, mode == "min"],
+    ordered = trials.assign(_usable=usable).sort_values(["_usable", key, TRIAL_ID], ascending=[False, mode == "min", True],
                                                         na_position="last", kind="stable")
     return ordered.drop(columns="_usable").reset_index(drop=True)
 

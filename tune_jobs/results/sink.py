@@ -152,8 +152,9 @@ class ParquetSink:
         if not scored:
             return None
         best = scored[0]
-        for record in scored[1:]:
-            if is_better(record.best, best.best, self.mode):  # type: ignore[arg-type]
+        for record in scored[1:]:  # a tie goes to the trial that sorts first, as in `tune-jobs results`
+            if is_better(record.best, best.best, self.mode) or (  # type: ignore[arg-type]
+                    record.best == best.best and record.trial_id < best.trial_id):
                 best = record
         return best
 
