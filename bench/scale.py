@@ -258,9 +258,8 @@ def chaos(args: argparse.Namespace) -> None:
     """One job on a two-node loopback cluster whose driver is SIGKILLed at ``--kills`` random
     moments and rerun each time, then one whose worker node is killed mid-job."""
     import pandas as pd
-    import yaml
 
-    from bench.fault_recovery import FAST_HEALTH_CHECKS
+    from bench.fault_recovery import FAST_HEALTH_CHECKS, write_spec
     from tests.ray_nodes import free_port, node_env, ray_node, stop_node, token_env, wait_for_log, wait_for_port
     from tune_jobs.results.iteration_log import read_iterations
     from tune_jobs.results.store import ResultsStore
@@ -275,14 +274,7 @@ def chaos(args: argparse.Namespace) -> None:
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": ROOT, "env": env}
 
         def spec_for(name: str) -> Path:
-            path = directory / f"{name}.yaml"
-            path.write_text(yaml.safe_dump({
-                "name": name, "trainable": "bench.steps:train", "metric": "score", "mode": "max",
-                "config": {"steps": args.steps, "sleep": args.sleep}, "space": {"x": {"uniform": [0.0, 1.0]}},
-                "search": {"num_samples": args.trials, "seed": 0}, "failure": {"max_failures": 3},
-                "storage": str(directory / "results"),
-            }))
-            return path
+            return write_spec(directory, name, args)  # the fault benchmark's job: steps that checkpoint
 
         def rows(name: str) -> int:
             try:

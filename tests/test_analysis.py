@@ -179,6 +179,6 @@ def test_narrowing_keeps_every_range_and_warns_when_too_few_top_trials():
     results = make_results(n=8)
     narrowed = narrow_space(results)  # the top quarter: 2 trials
     assert narrowed.fixed == {} and narrowed.space == results.spec["space"]
-    assert narrowed.warnings == ["only 2 top trial(s) of 8 successful: too few to narrow on (at least 4); every key keeps "
+    assert narrowed.warnings == ["only 2 top trial(s) of 8 successful: too few to narrow on (at least 3); every key keeps "
                                  "its range. Run more trials, or raise --top-fraction"]
-    assert not narrow_space(make_results(n=16)).warnings  # the top 4 of 16 are enough
+    assert not narrow_space(make_results(n=12)).warnings  # the top 3 of 12 are enough

@@ -125,3 +125,14 @@ def test_a_part_written_but_not_yet_listed_by_a_killed_writer_is_adopted_on_resu
     resumed.load_existing()
     assert resumed.trials["a"].best == 0.2
     assert len(iteration_log.read_iterations(ResultsStore(str(tmp_path)))) == 2  # listed again for readers
+
+
+def test_a_staged_jobs_own_name_points_to_its_stages(tmp_path):
+    for stage in ("coarse", "fine"):
+        store = ResultsStore(str(tmp_path / f"job-{stage}"))
+        store.make()
+        store.write_json(JOB_FILE, {"status": "finished", "spec": {"name": f"job-{stage}", "metric": "s", "mode": "max"}})
+    shown = CliRunner().invoke(app, ["results", str(tmp_path / "job")])
+    assert shown.exit_code == 2
+    assert " ".join(shown.output.split()) == (f"{tmp_path / 'job'}: a staged job; each stage has its results: "
+                                              f"{tmp_path / 'job-coarse'}, {tmp_path / 'job-fine'}")

@@ -219,3 +219,16 @@ def test_a_trial_whose_snapshot_names_a_deleted_checkpoint_falls_back_to_one_on_
         (tmp_path / f"checkpoint_{iteration}").rmdir()
     fall_back_to_a_checkpoint_on_storage(trial)
     assert manager.latest_checkpoint_result is None  # nothing left: the trial starts over
+
+
+def test_a_resumed_job_counts_trials_that_were_running_as_waiting_until_they_restart(tmp_path):
+    first = ParquetSink(tmp_path, "score", "max", flush_interval_s=0)
+    for trial in ("a", "b", "c"):
+        first.trial_started(trial, {})
+        first.trial_result(trial, result(1, 0.1))
+    first.trial_ended("c", COMPLETED)
+    resumed = ParquetSink(tmp_path, "score", "max", flush_interval_s=0)
+    resumed.load_existing()
+    assert resumed.counts() == {"running": 0, "completed": 1, "stopped": 0, "failed": 0, "paused": 2}
+    resumed.trial_started("a", {})  # Ray restarts it
+    assert resumed.counts()["running"] == 1 and resumed.counts()["paused"] == 1

@@ -1,12 +1,14 @@
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from tune_jobs.errors import SpecError
 from tune_jobs.spec import load_spec, parse_override, validate_spec
 
+ROOT = Path(__file__).resolve().parents[1]
 BASE = {
     "name": "digits",
     "trainable": "digits_mlp",
@@ -157,7 +159,9 @@ def test_user_function_needs_a_mode(in_repo):
     ("reference", "expected"),
     [
         ("tests.user_trainables:missing", "trainable: 'tests.user_trainables' has no function 'missing'"),
-        ("no_such_pkg.mod:train", "trainable: cannot import 'no_such_pkg.mod': No module named 'no_such_pkg'"),
+        ("no_such_pkg.mod:train", "trainable: cannot import 'no_such_pkg.mod': No module named 'no_such_pkg' (modules are "
+         f"imported from the working directory, {ROOT}: run from the directory that holds no_such_pkg/ or "
+         "no_such_pkg.py, or add that directory to PYTHONPATH)"),
         ("bad reference:x", "trainable: expected a registered name or 'package.module:function', got 'bad reference:x'"),
     ],
 )

@@ -16,7 +16,7 @@ from typing import Any
 from tune_jobs.analysis.importance import Importance, hyperparameter_importance
 from tune_jobs.analysis.job_results import JobResults
 from tune_jobs.errors import SpecError
-from tune_jobs.space import Ordinal, Param, show
+from tune_jobs.space import Grid, Ordinal, Param, show
 
 MIN_TOP_TRIALS = 2
 # Fixing a key needs evidence: with fewer successful trials per searched key, fANOVA's shares are
@@ -25,7 +25,7 @@ MIN_TOP_TRIALS = 2
 TRIALS_PER_KEY_TO_FIX = 5
 # Narrowing a range or dropping an option needs evidence too: two top trials of eight fixed an
 # optimizer and shrank lr 35x. Below this many top trials every key keeps its range.
-MIN_TOP_TO_NARROW = 4
+MIN_TOP_TO_NARROW = 3
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,8 @@ def narrow_space(results: JobResults, options: NarrowOptions = NarrowOptions()) 
             f"only {len(top)} top trial(s) of {len(scored)} successful: too few to narrow on (at least {MIN_TOP_TO_NARROW}); "
             "every key keeps its range. Run more trials, or raise --top-fraction")
         for key, param in results.space.items():
-            narrowed.space[key] = param.written()
+            # grid becomes choice, as below: the follow-up's BayesOpt picks every value itself
+            narrowed.space[key] = {"choice": list(param.values())} if isinstance(param, Grid) else param.written()
             narrowed.why[key] = f"kept: too few top trials ({len(top)}) to narrow on"
         return narrowed
     for key, param in results.space.items():

@@ -20,11 +20,24 @@ def read_job(directory: Path | str) -> dict[str, Any]:
 
     store = ResultsStore(str(directory))
     if not store.exists(JOB_FILE):
+        stages = _stage_directories(store)
+        if stages:
+            raise SpecError([f"{directory}: a staged job; each stage has its results: {', '.join(stages)}"])
         raise SpecError([f"{directory}: not a tune-jobs results directory (no {JOB_FILE})"])
     record = dict(store.read_json(JOB_FILE))
     if record.get("status") == "running" and live_holder(store) is None:
         record["status"], record["status_note"] = "interrupted", "its driver stopped without recording the end"
     return record
+
+
+def _stage_directories(store: ResultsStore) -> list[str]:
+    """A staged job's stages (``<name>-<stage>`` beside where ``<name>`` would be), on local disk."""
+    if not store.local:
+        return []
+    path = Path(store.path)
+    found = sorted(path.parent.glob(f"{path.name}-*/{JOB_FILE}"), key=lambda p: p.stat().st_mtime)
+    return [str(job.parent) for job in found if (dict(ResultsStore(str(job.parent)).read_json(JOB_FILE)).get("spec") or {})
+            .get("name", "").startswith(f"{path.name}-")]
 
 
 def rank_trials(trials: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:

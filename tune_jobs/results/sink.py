@@ -197,7 +197,9 @@ class ParquetSink:
         for row in trial_rows:
             record = self.trials.setdefault(row["trial_id"], TrialRecord(row["trial_id"], {}))
             record.config = config_of(row)
-            record.status, record.error = row["status"], row["error"]
+            # A trial that was running when the job stopped waits to be restarted: not running yet
+            # (the progress line of a resumed job counted 3 running on 2 CPUs).
+            record.status, record.error = PAUSED if row["status"] == RUNNING else row["status"], row["error"]
             record.retries, record.retried_after = int(row.get("retries") or 0), row.get("retried_after")
             record.traceback = row.get("traceback")
         iterations = self.iterations.load().to_pandas()
