@@ -23,7 +23,7 @@ def sigkill_driver(driver, results_dir: Path) -> pd.DataFrame:
 
     try:
         os.kill(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=30)
+        assert driver.wait(timeout=30) == -signal.SIGKILL, "the job ended before it could be killed"
         return rows_of(results_dir)
     finally:
         with contextlib.suppress(ProcessLookupError):  # the orphaned embedded Ray of the killed driver

@@ -18,11 +18,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_killed_then_again(tmp_path, scheduler, trial_count, kill_when):
+def run_killed_then_again(tmp_path, scheduler, trial_count, kill_when, steps=9):
     spec = tmp_path / "job.yaml"
     spec.write_text(yaml.safe_dump({
         "name": "stateful", "trainable": "tests.user_trainables:counting", "metric": "score", "mode": "max",
-        "config": {"steps": 9, "sleep": 0.3}, "space": {"x": {"uniform": [0.0, 1.0]}},
+        "config": {"steps": steps, "sleep": 0.3}, "space": {"x": {"uniform": [0.0, 1.0]}},
         "search": {"num_samples": trial_count, "seed": 0, "max_concurrent": 2}, "scheduler": scheduler,
         "failure": {"max_failures": 2}, "storage": str(tmp_path / "results"), "tensorboard": False,
     }))
@@ -37,7 +37,7 @@ def run_killed_then_again(tmp_path, scheduler, trial_count, kill_when):
                 pytest.fail("the job never reached the point to kill it at")
             time.sleep(0.2)
         os.kill(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=30)
+        assert driver.wait(timeout=30) == -signal.SIGKILL, "the job ended before it could be killed: make it longer"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(driver.pid, signal.SIGKILL)
@@ -83,7 +83,7 @@ def test_pbt_keeps_its_lineage_across_a_driver_kill(tmp_path):
 
     before, after, trials, _ = run_killed_then_again(
         tmp_path, {"type": "pbt", "hyperparams": ["x"], "perturbation_interval": 2, "quantile_fraction": 0.5}, 4,
-        copied_once)
+        copied_once, steps=18)  # long enough that the first copy is saved well before the job ends
     assert before["events"] == after["events"][: len(before["events"])]
     events = pd.read_parquet(tmp_path / "results" / "stateful" / "scheduler_events.parquet")
     assert len(events) == len(after["events"]) and set(events.event) == {"exploited"}
