@@ -165,10 +165,51 @@ def test_rerunning_a_finished_job_shows_its_results_without_running_anything(ray
 
 def test_a_different_spec_on_existing_results_needs_restart(ray_session, in_repo, tmp_path, job_dir):
     assert run_cli("run", write_spec(tmp_path, search={"num_samples": 1}))[0] == 0
-    code, output = run_cli("run", write_spec(tmp_path, search={"num_samples": 2}))
-    assert code == 2 and "come from a different spec" in output and "--restart" in output
-    code, _ = run_cli("run", write_spec(tmp_path, search={"num_samples": 2}), "--restart")
+    started = time.monotonic()
+    code, output = run_cli("run", write_spec(tmp_path, search={"num_samples": 2}, config={"steps": 2}))
+    assert code == 2 and "come from a different spec (config.steps: 3 -> 2; search.num_samples: 1 -> 2); pass --restart" in output
+    assert time.monotonic() - started < 5  # refused before Ray started
+    code, _ = run_cli("run", write_spec(tmp_path, search={"num_samples": 2}, config={"steps": 2}), "--restart")
     assert code == 0 and len(pd.read_parquet(job_dir / "trials.parquet")) == 2
+
+
+def test_more_samples_grow_a_finished_job_from_where_its_searcher_left_off(ray_session, in_repo, tmp_path, job_dir):
+    search = {"algorithm": "random", "num_samples": 3, "seed": 5}
+    assert run_cli("run", write_spec(tmp_path, search=search))[0] == 0
+    before = pd.read_parquet(job_dir / "iterations.parquet")
+    code, output = run_cli("run", write_spec(tmp_path, search={**search, "num_samples": 5}))
+    assert code == 0 and "growing job quad: search.num_samples: 3 -> 5 (recorded in job.json)" in output, output
+    assert "trials: 5 completed" in output
+    trials = pd.read_parquet(job_dir / "trials.parquet")
+    iterations = pd.read_parquet(job_dir / "iterations.parquet")
+    assert len(trials) == 5 and set(trials.status) == {"completed"} and set(before.trial_id) < set(trials.trial_id)
+    assert len(iterations) == 15 and not iterations.duplicated(["trial_id", "training_iteration"]).any()
+    kept = iterations[iterations.trial_id.isin(before.trial_id)].sort_values(["trial_id", "training_iteration"])
+    assert kept.score.tolist() == before.sort_values(["trial_id", "training_iteration"]).score.tolist()
+    job = json.loads((job_dir / "job.json").read_text())
+    assert job["spec"]["search"]["num_samples"] == 5 and job["status"] == "finished"
+    assert [entry["changes"] for entry in job["grown"]] == [["search.num_samples: 3 -> 5"]]
+    # The searcher went on where it stopped: the five configurations are those of a five-trial job from the start.
+    fresh = tmp_path / "fresh"
+    assert run_cli("run", write_spec(tmp_path, name="quad-fresh", search={**search, "num_samples": 5},
+                                     storage=str(fresh)))[0] == 0
+    fresh_x = sorted(pd.read_parquet(fresh / "quad-fresh" / "trials.parquet")["config/x"])
+    assert sorted(trials["config/x"]) == pytest.approx(fresh_x)
+    code, output = run_cli("run", write_spec(tmp_path, search={**search, "num_samples": 5}))
+    assert code == 0 and "job quad finished earlier" in output
+
+
+def test_a_longer_time_budget_goes_on_with_a_job_that_its_budget_ended(ray_session, in_repo, tmp_path, job_dir):
+    fields = {"config": {"steps": 3, "sleep": 1.0}, "search": {"algorithm": "random", "num_samples": 6, "seed": 2,
+                                                                "max_concurrent": 1}}
+    assert run_cli("run", write_spec(tmp_path, stop={"time_budget_s": 5}, **fields))[0] == 0
+    first = pd.read_parquet(job_dir / "trials.parquet")
+    assert len(first) < 6 and json.loads((job_dir / "job.json").read_text())["status"] == "finished"
+    assert set(first.status) <= {"completed", "stopped"}  # the trial the budget cut is not left running
+    code, output = run_cli("run", write_spec(tmp_path, stop={"time_budget_s": 600}, **fields))
+    assert code == 0 and "growing job quad: stop.time_budget_s: 5 -> 600" in output, output
+    trials = pd.read_parquet(job_dir / "trials.parquet")
+    assert len(trials) == 6 and (trials.status == "completed").sum() >= 6 - len(first)
 
 
 def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, in_repo):

@@ -272,22 +272,3 @@ def test_switching_the_scheduler_type_drops_the_keys_the_new_type_does_not_take(
         import tune_jobs
 
         assert tune_jobs.validate(str(path), scheduler__type="fifo").scheduler.type == "fifo"
-
-
-def test_a_rerun_with_another_spec_is_refused_before_ray_naming_each_changed_field(tmp_path):
-    from tune_jobs.results.files import JOB_FILE
-    from tune_jobs.results.store import ResultsStore
-    from tune_jobs.runner import _check_identity
-
-    first = validate_spec(spec_with(storage=str(tmp_path)))
-    store = ResultsStore(first.results_dir)
-    store.make()
-    store.write_json(JOB_FILE, {"spec": first.resolved(), "spec_sha256": first.sha256(), "status": "finished"})
-    grown = validate_spec(spec_with(storage=str(tmp_path), search__num_samples=10, space__dropout={"uniform": [0.0, 0.3]}))
-    with pytest.raises(SpecError) as info:
-        _check_identity(grown, store, restart=False, resume_changed_code=False)
-    assert info.value.problems == [
-        f"storage: results of job 'digits' in {store} come from a different spec (search.num_samples: 4 -> 10; "
-        "space.dropout.uniform: [0.0, 0.5] -> [0.0, 0.3]); pass --restart (restart=True in the Python API) to replace "
-        "them, or choose another name"]
-    assert _check_identity(grown, store, restart=True, resume_changed_code=False).changed_from is None

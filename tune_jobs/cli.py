@@ -42,9 +42,26 @@ def _options(version: Annotated[bool, typer.Option("--version", callback=_print_
 def validate(spec: SpecArg, set_: SetOption = None) -> None:
     """Check a job spec completely without running anything."""
     job = load_or_exit(spec, set_)
+    rerun = None if job.stages else _what_a_run_does(job)
     stages = f", stages {' -> '.join(s.name for s in job.stages)}" if job.stages else ""
     out.print(f"{spec}: valid ({job.trainable}, {job.search_label} search, {job.planned_trials} trials{stages}, "
               f"{job.scheduler.type} scheduler)", highlight=False)
+    if rerun is not None and rerun.growth is not None:
+        out.print(f"run grows job {job.name} in {job.results_dir}: {rerun.growth.describe()}", highlight=False)
+    elif rerun is not None and rerun.finished:
+        out.print(f"job {job.name} finished in {job.results_dir}: run shows its results (--restart runs it again)",
+                  highlight=False)
+
+
+def _what_a_run_does(job: Any) -> Any:
+    """With results already there, `run` resumes, grows, shows them, or refuses: the refusal exits 2 here too."""
+    from tune_jobs.rerun import CLI_WORDS, check_rerun
+    from tune_jobs.results.store import ResultsStore
+
+    try:
+        return check_rerun(job, ResultsStore(job.results_dir), restart=False, resume_changed_code=False, words=CLI_WORDS)
+    except SpecError as error:
+        fail_bad_input(error)
 
 
 @app.command()
@@ -62,6 +79,7 @@ def run(
 ) -> None:
     """Run a tuning job and write every trial's history to Parquet."""
     job = load_or_exit(spec, set_, storage)
+    from tune_jobs.rerun import CLI_WORDS
     from tune_jobs.runner import run_job, run_stages
 
     where = f"stages {', '.join(s.name for s in job.stages)}" if job.stages else job.results_dir
@@ -70,10 +88,10 @@ def run(
     try:
         if job.stages:
             done = run_stages(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus, console=err,
-                              resume_changed_code=resume_changed_code)
+                              resume_changed_code=resume_changed_code, words=CLI_WORDS)
         else:
             done = [(job, run_job(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus, console=err,
-                                  resume_changed_code=resume_changed_code))]
+                                  resume_changed_code=resume_changed_code, words=CLI_WORDS))]
     except SpecError as error:
         fail_bad_input(error)
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ from trainables.fused.run import MEMBERS, member_configs
 from trainables.ray_adapter import ERROR_KEY
 from tune_jobs.progress import Progress
 from tune_jobs.ray_fusion import member_endings, member_rows
+from tune_jobs.ray_rerun import RAN_OUT
 from tune_jobs.results.schema import COMPLETED, FAILED, STOPPED
 from tune_jobs.results.sink import ParquetSink
 from tune_jobs.results.tensorboard import TensorBoardWriter
@@ -265,5 +266,7 @@ class ResultsCallback(Callback):
         return None
 
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
+        if self.job_key in RAN_OUT:  # Ray stopped the running trials without a trial event
+            self.sink.stop_unfinished()
         self.sink.flush(force=True)
         self._refresh(force=True)

@@ -16,10 +16,11 @@ from typing import Any
 
 from rich.console import Console
 
-from trainables.registry import TrainableDef, code_fingerprint
+from trainables.registry import TrainableDef
 from tune_jobs.errors import SpecError
 from tune_jobs.interrupts import INTERRUPTS
 from tune_jobs.progress import Progress
+from tune_jobs.rerun import API_WORDS, Rerun, RerunWords, check_rerun
 from tune_jobs.results.files import EXPERIMENT_DIR, ITERATIONS_FILE, JOB_FILE, TRIALS_FILE
 from tune_jobs.results.iteration_log import PARTS_DIR as ITERATION_PARTS
 from tune_jobs.results.job_record import JobRecord, now_iso
@@ -30,7 +31,6 @@ from tune_jobs.results.store import ResultsStore
 from tune_jobs.results.tensorboard import TENSORBOARD_DIR, TensorBoardWriter
 from tune_jobs.schedulers import EVENTS_FILE, STATES, save_state
 from tune_jobs.schedulers import STATE_FILE as SCHEDULER_STATE_FILE
-from tune_jobs.space import show
 from tune_jobs.spec import JobSpec
 
 EXIT_OK, EXIT_NO_SUCCESS = 0, 1
@@ -143,60 +143,11 @@ def _prepare_results_dir(spec: JobSpec, store: ResultsStore, restart: bool) -> b
     return False
 
 
-def _check_identity(spec: JobSpec, store: ResultsStore, restart: bool, resume_changed_code: bool) -> CodeCheck:
-    """Before Ray starts: the job's earlier results come from this spec and this trainable code,
-    or the rerun is refused in one line naming what differs (rerunning edited training code
-    silently returned the old results)."""
-    code = code_fingerprint(spec.trainable_def)
-    try:
-        earlier = store.read_json(JOB_FILE) if not restart and store.exists(JOB_FILE) else None
-    except OSError as error:
-        raise SpecError([f"storage: cannot use {store}: {str(error).splitlines()[0]}"]) from None
-    if earlier is None:
-        return CodeCheck(code, None)
-    if earlier.get("spec_sha256") not in (None, spec.sha256()):
-        changed = _changed_fields(earlier.get("spec") or {}, spec.resolved())
-        raise SpecError([f"storage: results of job {spec.name!r} in {store} come from a different spec "
-                         f"({'; '.join(changed) if changed else 'changed'}); pass --restart (restart=True in the Python "
-                         "API) to replace them, or choose another name"])
-    before = earlier.get("code")
-    if before is None or before.get("sha256") == code["sha256"]:
-        return CodeCheck(code, None, finished=earlier.get("status") == "finished")
-    if not resume_changed_code:
-        raise SpecError([f"trainable: {code['what']} changed since job {spec.name!r} wrote its results in {store}; "
-                         "pass --restart to start over, or --resume-changed-code to go on with the new code "
-                         "(restart=True or resume_changed_code=True in the Python API)"])
-    return CodeCheck(code, before)
-
-
 def _finished_outcome(spec: JobSpec) -> JobOutcome:
     """A finished job's outcome from its files, without starting Ray."""
     sink = ParquetSink(ResultsStore(spec.results_dir), spec.metric, spec.mode or "max")
     sink.load_existing()
     return _outcome("finished", sink, spec.results_dir)
-
-
-def _changed_fields(earlier: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
-    """``section.key: old -> new`` for each field of the job's identity that differs."""
-    from tune_jobs.spec import OUTPUT_ONLY
-
-    found = []
-    for key in sorted(set(earlier) | set(now)):
-        if not prefix and key in OUTPUT_ONLY:
-            continue
-        before, after = earlier.get(key), now.get(key)
-        if isinstance(before, dict) and isinstance(after, dict):
-            found += _changed_fields(before, after, f"{prefix}{key}.")
-        elif before != after:
-            found.append(f"{prefix}{key}: {show(before)} -> {show(after)}")
-    return found
-
-
-@dataclass(frozen=True)
-class CodeCheck:
-    code: dict[str, str]  # the trainable's code fingerprint now
-    changed_from: dict[str, str] | None  # the earlier run's, when the job goes on with changed code
-    finished: bool = False  # the same job ran to its end before: nothing is left to run
 
 
 def _searcher(spec: JobSpec, mode: str, job_key: str, fuse: int) -> Any:
@@ -276,6 +227,7 @@ def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], 
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
 
+    from tune_jobs.ray_rerun import JobTimeBudget
     from tune_jobs.schedulers import JobContext
 
     job = JobContext(spec.metric, mode, spec.results_dir, spec.planned_trials, dict(spec.space))
@@ -289,7 +241,6 @@ def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], 
             # Fused: Ray runs stacks one after another; the job's scheduler decides per member.
             scheduler=spec.scheduler.build(job) if fuse == 1 else FIFOScheduler(),
             num_samples=-(-spec.search.trials // fuse),
-            time_budget_s=spec.stop.time_budget_s,
             reuse_actors=True,
             trial_dirname_creator=lambda trial: trial.trial_id,
         ),
@@ -303,6 +254,7 @@ def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], 
                                                     checkpoint_score_attribute=spec.metric,
                                                     checkpoint_score_order=mode),
             callbacks=[callback],
+            stop=JobTimeBudget(spec.results_dir),  # counts over every run of the job, so a rerun can lengthen it
             verbose=0,
         ),
     )
@@ -317,8 +269,10 @@ def run_job(
     num_gpus: int | None = None,
     console: Console | None = None,
     resume_changed_code: bool = False,
+    words: RerunWords = API_WORDS,
 ) -> JobOutcome:
-    """Run ``spec`` to the end, or resume it when its results directory holds an earlier run.
+    """Run ``spec`` to the end, or resume it when its results directory holds an earlier run (grown
+    when the spec asks for more trials or time; ``tune_jobs.rerun``).
 
     SIGINT/SIGTERM raise ``KeyboardInterrupt`` after the results are flushed and ``job.json`` says
     ``interrupted``; running it again resumes."""
@@ -330,25 +284,28 @@ def run_job(
     except OSError as error:
         raise SpecError([f"storage: cannot use {spec.results_dir}: {str(error).splitlines()[0]}"]) from None
     try:
-        identity = _check_identity(spec, ResultsStore(spec.results_dir), restart, resume_changed_code)
+        identity = check_rerun(spec, ResultsStore(spec.results_dir), restart, resume_changed_code, words)
         if identity.finished:
-            console.print(f"job {spec.name} finished earlier; its results (--restart runs it again):", highlight=False)
+            console.print(f"job {spec.name} finished earlier; its results ({words.restart} runs it again):", highlight=False)
             return _finished_outcome(spec)
         with INTERRUPTS.catching():  # before Ray starts: Ctrl-C during ray.init is an interrupt too
             started_ray = _start_ray(address, num_cpus, num_gpus)
             with INTERRUPTS.catching():  # again: ray.init replaced our SIGTERM handler with its own
-                return _run_started(spec, restart, started_ray, console, identity)
+                return _run_started(spec, restart, started_ray, console, identity, words)
     finally:
         lease.release()
 
 
-def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Console, identity: CodeCheck) -> JobOutcome:
+def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Console, identity: Rerun,
+                 words: RerunWords) -> JobOutcome:
     import ray
     from ray import tune
 
     from trainables.ray_adapter import data_registry_class, ray_trainable
     from tune_jobs.ray_callback import ResultsCallback, attach, detach
+    from tune_jobs.ray_rerun import RAN_OUT, TIME_BUDGETS, grow_restored
     from tune_jobs.ray_space import param_space
+    from tune_jobs.schedulers import JobContext
 
     directory = spec.results_dir
     store = ResultsStore(directory)
@@ -372,12 +329,17 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
                                                 "to": identity.code["sha256"]}]
                 console.print(f"resuming with changed code: {identity.code['what']} (recorded in job.json)",
                               highlight=False)
+            if identity.growth is not None:
+                record.data["grown"] = [*record.data.get("grown", []), {"at": now_iso(), "changes": identity.growth.changes}]
+                console.print(f"growing job {spec.name}: {identity.growth.describe()} (recorded in job.json)",
+                              highlight=False)
             sink.load_existing()
             if store.exists(SCHEDULER_STATE_FILE):
                 state = spec.scheduler.state_from_json(store.read_json(SCHEDULER_STATE_FILE))
                 if state is not None:
                     STATES[directory] = state
-            console.print(f"resuming job {spec.name} from {directory} (--restart starts over)", highlight=False)
+            if identity.growth is None:
+                console.print(f"resuming job {spec.name} from {directory} ({words.restart} starts over)", highlight=False)
         fuse = _stack_size(spec, store, resuming, console)
         record.save(cluster_resources=ray.cluster_resources(), stack_size=fuse)
         # Trials find the data they share through this actor; it lives as long as this run.
@@ -404,11 +366,17 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
                 def snapshot() -> None:
                     store.write_json(MEMBER_SCHEDULER_FILE, {"state": ray.get(member_scheduler.snapshot.remote())})
             attach(directory, sink, progress, tensorboard, snapshot)
+            TIME_BUDGETS[directory] = spec.stop.time_budget_s
             if resuming:
                 # Unfinished and errored trials go on from their checkpoints; the searcher's
                 # state and the callbacks come back with the experiment.
+                # A finished job that grows keeps its failed trials failed.
                 tuner = tune.Tuner.restore(store.ray_path(EXPERIMENT_DIR), trainable, resume_unfinished=True,
-                                           resume_errored=True, param_space=space, storage_filesystem=store.filesystem)
+                                           resume_errored=not identity.ended_before, param_space=space,
+                                           storage_filesystem=store.filesystem)
+                if identity.growth is not None:
+                    job = JobContext(spec.metric, mode, directory, spec.planned_trials, dict(spec.space))
+                    grow_restored(tuner, spec.search.trials, spec.scheduler.build(job), sink.ended_trials())
             else:
                 tuner = _new_tuner(spec, mode, trainable, space, store, ResultsCallback(directory, spec.scheduler), fuse)
             with INTERRUPTS.tune_running():
@@ -423,6 +391,8 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
         if tensorboard is not None:
             tensorboard.close()
         detach(directory)
+        TIME_BUDGETS.pop(directory, None)
+        RAN_OUT.discard(directory)
         for actor in (registry, member_scheduler):
             if actor is not None:
                 ray.kill(actor)
@@ -463,6 +433,7 @@ def run_stages(
     num_gpus: int | None = None,
     console: Console | None = None,
     resume_changed_code: bool = False,
+    words: RerunWords = API_WORDS,
 ) -> list[tuple[JobSpec, JobOutcome]]:
     """Run ``spec.stages`` in order on one Ray; stops after a stage with no successful trial."""
     import ray
@@ -481,7 +452,7 @@ def run_stages(
                 console.print(f"stage {index + 1}/{len(spec.stages)} {stage.name}: {stage_spec.search.algorithm} search, "
                               f"{stage.trials} trials over {searched} -> {stage_spec.results_dir}", highlight=False)
                 outcome = run_job(stage_spec, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus,
-                                  console=console, resume_changed_code=resume_changed_code)
+                                  console=console, resume_changed_code=resume_changed_code, words=words)
                 done.append((stage_spec, outcome))
                 if outcome.exit_code != EXIT_OK:
                     break

@@ -318,6 +318,12 @@ class JobSpec(BaseModel):
         return sum(stage.trials for stage in self.stages) if self.stages else self.search.planned_trials(dict(self.space))
 
     @property
+    def uses_variant_generator(self) -> bool:
+        """Ray's variant generator draws every trial (grid search, grid keys, PBT): no Searcher to go on with."""
+        return (self.search.variant_generated or self.scheduler.needs_variant_generator
+                or any(isinstance(param, Grid) for param in self.space.values()))
+
+    @property
     def results_dir(self) -> str:
         """``<storage>/<name>``: an absolute local path, or an object-store URI."""
         from tune_jobs.results.store import join_location

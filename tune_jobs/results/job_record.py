@@ -62,8 +62,9 @@ class JobRecord:
         earlier = self.store.read_json(JOB_FILE)
         self.data["start_time"] = earlier.get("start_time", self.data["start_time"])
         self.data["resumed_at"] = [*earlier.get("resumed_at", []), now_iso()]
-        if earlier.get("code_changes"):
-            self.data["code_changes"] = earlier["code_changes"]
+        for kept in ("code_changes", "grown"):  # the job's history across its runs
+            if earlier.get(kept):
+                self.data[kept] = earlier[kept]
 
     def save(self, **changes: Any) -> None:
         self.data.update(changes)

@@ -136,7 +136,20 @@ class ParquetSink:
         record.status, record.error, record.traceback = status, error, traceback
         self._changed()
 
+    def stop_unfinished(self) -> bool:
+        """Trials still running or paused when the time budget ran out end as stopped: Ray
+        stopped them without a trial event. True if any changed."""
+        unfinished = [record for record in self.trials.values() if record.status in (RUNNING, PAUSED)]
+        for record in unfinished:
+            record.status = STOPPED
+        if unfinished:
+            self._changed()
+        return bool(unfinished)
+
     # -- queries -----------------------------------------------------------------------------
+    def ended_trials(self) -> set[str]:
+        return {record.trial_id for record in self.trials.values() if record.status not in (RUNNING, PAUSED)}
+
     def counts(self) -> dict[str, int]:
         counts = {RUNNING: 0, COMPLETED: 0, STOPPED: 0, FAILED: 0}  # and paused, once a trial pauses
         for record in self.trials.values():
