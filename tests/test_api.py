@@ -121,8 +121,7 @@ def test_changed_training_code_is_refused_by_name_or_resumed_when_asked(tmp_path
     assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
     assert refused.stderr.strip().splitlines()[-1] == (
         f"trainable: edited_trainable.py changed since job 'edited' wrote its results in {tmp_path / 'results' / 'edited'}; "
-        "pass --restart to start over, or --resume-changed-code to go on with the new code "
-        "(restart=True or resume_changed_code=True in the Python API)")
+        "pass --restart to start over, or --resume-changed-code to go on with the new code")
     assert "Ray" not in refused.stderr  # refused before Ray started
     resumed = run("--resume-changed-code")
     assert resumed.returncode == 0 and "resuming with changed code: edited_trainable.py" in resumed.stderr

@@ -83,7 +83,7 @@ def test_pbt_keeps_its_lineage_across_a_driver_kill(tmp_path):
 
     before, after, trials, _ = run_killed_then_again(
         tmp_path, {"type": "pbt", "hyperparams": ["x"], "perturbation_interval": 2, "quantile_fraction": 0.5}, 4,
-        copied_once, steps=18)  # long enough that the first copy is saved well before the job ends
+        copied_once, steps=40)  # long enough that the first copy is saved well before the job ends (18 was not, under load)
     assert before["events"] == after["events"][: len(before["events"])]
     events = pd.read_parquet(tmp_path / "results" / "stateful" / "scheduler_events.parquet")
     assert len(events) == len(after["events"]) and set(events.event) == {"exploited"}
