@@ -32,6 +32,7 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check tune_jobs trainables tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	$(PY) bench/overhead.py

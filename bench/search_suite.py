@@ -99,7 +99,7 @@ class TuneJobsSearch:
                  ordinal: bool, options: dict[str, Any] | None = None) -> None:
         from ray.tune.search import Searcher
 
-        from tune_jobs.ray_space import param_space
+        from tune_jobs.ray_tune.space import param_space
         from tune_jobs.spec import validate_spec
 
         spec = validate_spec(job_spec(problem, algorithm, budget, concurrency, seed, ordinal, options))

@@ -30,7 +30,7 @@ class RandomSearch:
     name = "random search"
 
     def __init__(self, space: dict[str, Param], seed: int) -> None:
-        from tune_jobs.ray_space import to_ray
+        from tune_jobs.ray_tune.space import to_ray
 
         self.domains = {k: to_ray(p) for k, p in space.items()}
         self.rng = np.random.default_rng(seed)

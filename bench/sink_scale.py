@@ -53,7 +53,7 @@ class RewriteEverything:
         self.rows[(trial_id, metrics["training_iteration"])] = {"trial_id": trial_id, **metrics}
 
     def flush(self) -> None:
-        from tune_jobs.results.sink import arrow_table
+        from tune_jobs.results.tables import arrow_table
 
         ordered = [self.rows[key] for key in sorted(self.rows)]
         self.store.write_table("iterations.parquet", arrow_table(ordered))

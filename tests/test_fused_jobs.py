@@ -231,7 +231,7 @@ def test_the_member_scheduler_goes_on_with_its_rungs_after_a_restart(ray_session
     import ray
     from ray.tune.schedulers import ASHAScheduler
 
-    from tune_jobs.ray_fusion import member_scheduler_class
+    from tune_jobs.ray_tune.fusion import member_scheduler_class
 
     def asha() -> ASHAScheduler:
         return ASHAScheduler(time_attr="training_iteration", max_t=4, grace_period=1, reduction_factor=2)

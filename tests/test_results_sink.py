@@ -202,7 +202,7 @@ def test_a_trial_whose_snapshot_names_a_deleted_checkpoint_falls_back_to_one_on_
     from ray.train._internal.checkpoint_manager import _CheckpointManager
     from ray.train._internal.session import _TrainingResult
 
-    from tune_jobs.ray_callback import fall_back_to_a_checkpoint_on_storage
+    from tune_jobs.ray_tune.callback import fall_back_to_a_checkpoint_on_storage
 
     manager = _CheckpointManager(CheckpointConfig(num_to_keep=None))
     for iteration in (1, 2, 3):

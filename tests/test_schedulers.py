@@ -9,6 +9,7 @@ import pytest
 from ray import cloudpickle
 from ray.tune.schedulers import TrialScheduler
 
+from tune_jobs.ray_tune.space import param_space
 from tune_jobs.results.schema import COMPLETED, STATUSES
 from tune_jobs.schedulers import SCHEDULERS, JobContext, RungSurvival
 from tune_jobs.spec import validate_spec
@@ -39,7 +40,8 @@ def test_conformance_defaults_build_status_rungs(name):
     scheduler = spec.scheduler
     assert scheduler.type == name
     assert scheduler.max_iterations in (None, 9)  # from config.epochs when the scheduler counts iterations
-    built = scheduler.build(JobContext("val_accuracy", "max", "/tmp/conformance", 8, dict(spec.space)))
+    built = scheduler.build(JobContext("val_accuracy", "max", "/tmp/conformance", 8, dict(spec.space),
+                                       samplers=param_space({}, dict(spec.space))))
     assert isinstance(built, TrialScheduler)
     cloudpickle.loads(cloudpickle.dumps(built))  # Ray pickles the scheduler with the experiment
     assert scheduler.trial_status(scheduler.max_iterations or 9) == COMPLETED

@@ -11,10 +11,10 @@ pytest.importorskip("ray")
 from ray import cloudpickle  # noqa: E402
 
 from tune_jobs.errors import SpecError  # noqa: E402
-from tune_jobs.ray_space import param_space  # noqa: E402
+from tune_jobs.ray_tune.space import param_space  # noqa: E402
 from tune_jobs.results.sink import COMPLETED, FAILED, STOPPED, ParquetSink  # noqa: E402
 from tune_jobs.search import SEARCHES  # noqa: E402
-from tune_jobs.search.bayesopt import BayesOptOptions  # noqa: E402
+from tune_jobs.search.bayesopt_options import BayesOptOptions  # noqa: E402
 from tune_jobs.search.bayesopt_searcher import BayesOptSearcher  # noqa: E402
 from tune_jobs.space import Choice, LogRandInt, LogUniform, Ordinal, RandInt, Uniform  # noqa: E402
 from tune_jobs.spec import validate_spec  # noqa: E402

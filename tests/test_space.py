@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("ray")
 from ray.tune.search.sample import Domain  # noqa: E402
 
-from tune_jobs.ray_space import param_space, to_ray  # noqa: E402
+from tune_jobs.ray_tune.space import param_space, to_ray  # noqa: E402
 from tune_jobs.space import Choice, Grid, LogRandInt, LogUniform, RandInt, Uniform  # noqa: E402
 
 

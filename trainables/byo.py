@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import ConfigDict, Field
 
 from trainables.api import Report
-from trainables.digits_mlp import METRICS
 from trainables.loop_config import ConfigError, LoopConfig, parse_config
+from trainables.loop_state import CLASSIFIER_METRICS as METRICS
 from trainables.registry import REFERENCE_PATTERN, import_function, register_trainable
 
 

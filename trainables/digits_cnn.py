@@ -7,8 +7,9 @@ from typing import Any
 from pydantic import Field
 
 from trainables.api import Report
-from trainables.digits_mlp import METRICS, digits_data
+from trainables.digits_mlp import digits_data
 from trainables.loop_config import LoopConfig, parse_config
+from trainables.loop_state import CLASSIFIER_METRICS as METRICS
 from trainables.registry import register_trainable
 from trainables.splits import TEST_FRACTION
 

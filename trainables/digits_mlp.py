@@ -8,6 +8,7 @@ from pydantic import Field
 
 from trainables.api import Report
 from trainables.loop_config import LoopConfig, parse_config
+from trainables.loop_state import CLASSIFIER_METRICS
 from trainables.registry import register_trainable
 from trainables.shared_data import shared
 from trainables.splits import TEST_FRACTION
@@ -19,9 +20,6 @@ class DigitsMLPConfig(LoopConfig):
     dropout: float = Field(0.1, ge=0, lt=1)
     val_fraction: float = Field(0.25, gt=0, lt=1)
     test_fraction: float = TEST_FRACTION
-
-
-METRICS = {"train_loss": "min", "train_accuracy": "max", "val_loss": "min", "val_accuracy": "max"}
 
 
 def load_digits_splits(val_fraction: float, seed: int, test_fraction: float = 0.0) -> tuple[Any, Any, Any]:
@@ -60,7 +58,7 @@ def classifier(config: dict[str, Any]) -> Any:
     return Classifier(model, train_split, val_split, settings, data_time, test_split)
 
 
-@register_trainable("digits_mlp", config=DigitsMLPConfig, metrics=METRICS, classifier=classifier,  # type: ignore[arg-type]
+@register_trainable("digits_mlp", config=DigitsMLPConfig, metrics=CLASSIFIER_METRICS, classifier=classifier,  # type: ignore[arg-type]
                     fusable=True)
 def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
     """MLP classifier of 8x8 handwritten digits (scikit-learn, bundled, offline)."""

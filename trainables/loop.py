@@ -26,6 +26,7 @@ from torch import nn
 from trainables.api import TRIAL_LOG_DIR, Report
 from trainables.dynamics import DynamicsProbe
 from trainables.loop_config import ConfigError, LoopConfig
+from trainables.loop_state import epoch_seed
 from trainables.schedules import lr_factor
 
 
@@ -154,8 +155,8 @@ class ModelRun:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         # Same batch order, dropout masks and augmentation on a resumed run as on an uninterrupted one.
-        self.generator.manual_seed(settings.seed * 100_003 + epoch)
-        torch.manual_seed(settings.seed * 100_003 + epoch)
+        self.generator.manual_seed(epoch_seed(settings.seed, epoch))
+        torch.manual_seed(epoch_seed(settings.seed, epoch))
         started = time.perf_counter()
         if self.probe is not None:
             self.probe.start_epoch()

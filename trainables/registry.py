@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from tune_jobs.registry import Registry, UnknownNameError
+from tune_jobs.core.registry import Registry, UnknownNameError
 
 Mode = Literal["max", "min"]
 TrainFunction = Callable[..., None]

@@ -19,6 +19,7 @@ from pydantic import Field, model_validator
 
 from trainables.api import Report
 from trainables.loop_config import ConfigError, parse_config
+from trainables.loop_state import epoch_seed
 from trainables.registry import register_trainable
 from trainables.seq2seq_data import Seq2SeqDataConfig, data_key
 
@@ -183,8 +184,8 @@ def fit_seq2seq(settings: Seq2SeqConfig, report: Report, checkpoint: dict[str, A
     for epoch in range(first_epoch, settings.epochs + 1):
         epoch_factor = lr_factor(epoch, settings.epochs, settings.schedule, settings.warmup_epochs, settings.step_size,
                                  settings.gamma) if settings.schedule != "inverse_sqrt" else 1.0
-        generator.manual_seed(settings.seed * 100_003 + epoch)  # same batch order on a resumed run,
-        torch.manual_seed(settings.seed * 100_003 + epoch)  # and the same dropout masks
+        generator.manual_seed(epoch_seed(settings.seed, epoch))  # same batch order on a resumed run,
+        torch.manual_seed(epoch_seed(settings.seed, epoch))  # and the same dropout masks
         started = time.perf_counter()
         model.train()
         order = torch.randperm(len(train), generator=generator).to(device)

@@ -9,8 +9,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from trainables.api import Report
-from trainables.digits_mlp import METRICS
 from trainables.loop_config import ConfigError, LoopConfig, parse_config
+from trainables.loop_state import CLASSIFIER_METRICS as METRICS
 from trainables.registry import register_trainable
 from trainables.shared_data import shared
 from trainables.splits import TEST_FRACTION, three_way_split

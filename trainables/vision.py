@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import Field
 
 from trainables.api import Report
-from trainables.digits_mlp import METRICS
 from trainables.loop_config import parse_config
+from trainables.loop_state import CLASSIFIER_METRICS as METRICS
 from trainables.registry import register_trainable
 from trainables.vision_data import SHAPES, VisionDataConfig
 

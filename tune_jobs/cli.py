@@ -10,9 +10,9 @@ import typer
 from rich.table import Table
 
 from tune_jobs.cli_io import err, fail_bad_input, load_or_exit, out, print_table
+from tune_jobs.core.values import best_of, cell, show
 from tune_jobs.errors import SpecError
-from tune_jobs.results.schema import best_of, searched_part
-from tune_jobs.space import cell, show
+from tune_jobs.results.schema import searched_part
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Hyperparameter tuning of PyTorch models on Ray Tune, from one YAML job spec.")

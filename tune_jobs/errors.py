@@ -11,8 +11,9 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from tune_jobs.registry import did_you_mean
-from tune_jobs.space import PARAM_TYPES, show
+from tune_jobs.core.registry import did_you_mean
+from tune_jobs.core.values import show
+from tune_jobs.space import PARAM_TYPES
 
 
 class SpecError(Exception):

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from tune_jobs.core.values import show
 from tune_jobs.results.schema import COMPLETED, FAILED, PAUSED, RUNNING, STOPPED
 from tune_jobs.results.sink import TrialRecord
-from tune_jobs.space import show
 
 
 def _clock(seconds: float) -> str:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from trainables.registry import code_fingerprint
+from tune_jobs.core.values import show
 from tune_jobs.errors import SpecError
 from tune_jobs.results.files import JOB_FILE
 from tune_jobs.results.store import ResultsStore
-from tune_jobs.space import show
 from tune_jobs.spec import OUTPUT_ONLY, JobSpec
 
 SAMPLES, TIME_BUDGET = "search.num_samples", "stop.time_budget_s"

@@ -21,16 +21,23 @@ from tune_jobs.errors import SpecError
 from tune_jobs.interrupts import INTERRUPTS
 from tune_jobs.progress import Progress
 from tune_jobs.rerun import API_WORDS, Rerun, RerunWords, check_rerun
-from tune_jobs.results.files import EXPERIMENT_DIR, ITERATIONS_FILE, JOB_FILE, TRIALS_FILE
+from tune_jobs.results.files import (
+    EXPERIMENT_DIR,
+    ITERATIONS_FILE,
+    JOB_FILE,
+    SCHEDULER_EVENTS_FILE,
+    SCHEDULER_STATE_FILE,
+    TRIALS_FILE,
+)
 from tune_jobs.results.iteration_log import PARTS_DIR as ITERATION_PARTS
 from tune_jobs.results.job_record import JobRecord, now_iso
 from tune_jobs.results.lease import JobLease
+from tune_jobs.results.listeners import ListenerContext, Listeners
+from tune_jobs.results.listeners.tensorboard import TENSORBOARD_DIR
 from tune_jobs.results.schema import FAILED, RUNNING, SUCCEEDED
 from tune_jobs.results.sink import ParquetSink, TrialRecord
 from tune_jobs.results.store import ResultsStore
-from tune_jobs.results.tensorboard import TENSORBOARD_DIR, TensorBoardWriter
-from tune_jobs.schedulers import EVENTS_FILE, STATES, save_state
-from tune_jobs.schedulers import STATE_FILE as SCHEDULER_STATE_FILE
+from tune_jobs.schedulers import STATES, JobContext, save_state
 from tune_jobs.spec import JobSpec
 
 EXIT_OK, EXIT_NO_SUCCESS = 0, 1
@@ -110,7 +117,7 @@ def _use_token_if_found() -> None:
 
 
 def _quiet_ray_tune() -> None:
-    from tune_jobs.ray_callback import quiet_trial_failure_dumps, stop_retrying_repeated_errors
+    from tune_jobs.ray_tune.callback import quiet_trial_failure_dumps, stop_retrying_repeated_errors
 
     quiet_trial_failure_dumps()
     stop_retrying_repeated_errors()
@@ -131,7 +138,7 @@ def _prepare_results_dir(spec: JobSpec, store: ResultsStore, restart: bool) -> b
 
     try:
         existing = [name for name in (JOB_FILE, TRIALS_FILE, ITERATIONS_FILE, ITERATION_PARTS, EXPERIMENT_DIR, TENSORBOARD_DIR,
-                                      SCHEDULER_STATE_FILE, EVENTS_FILE) if store.exists(name)]
+                                      SCHEDULER_STATE_FILE, SCHEDULER_EVENTS_FILE) if store.exists(name)]
     except OSError as error:  # an object store that is unreachable or refuses us
         raise SpecError([f"storage: cannot use {store}: {str(error).splitlines()[0]}"]) from None
     # The spec and the code were checked before Ray started (_check_identity).
@@ -157,7 +164,7 @@ def _searcher(spec: JobSpec, mode: str, job_key: str, fuse: int) -> Any:
 
     from ray.tune.search import Searcher
 
-    from tune_jobs.concurrency import ConcurrencyLimit
+    from tune_jobs.ray_tune.concurrency import ConcurrencyLimit
     from tune_jobs.schedulers import paused_trials
 
     if spec.scheduler.needs_variant_generator:
@@ -168,8 +175,8 @@ def _searcher(spec: JobSpec, mode: str, job_key: str, fuse: int) -> Any:
     limited = ConcurrencyLimit(searcher, _slots(spec) * fuse, functools.partial(paused_trials, job_key))
     if fuse == 1:
         return limited
-    from tune_jobs.ray_fusion import StackSearcher
-    from tune_jobs.ray_space import param_space
+    from tune_jobs.ray_tune.fusion import StackSearcher
+    from tune_jobs.ray_tune.space import param_space
 
     member_space = {} if spec.search.owns_space else param_space({}, dict(spec.space))
     return StackSearcher(limited, fuse, spec.search.trials, member_space)
@@ -182,13 +189,12 @@ def _fused(spec: JobSpec, mode: str, store: ResultsStore, resuming: bool) -> tup
     """The stack trainable for ``execution.fuse`` and, when the job's scheduler compares trials,
     the actor that decides for each member (a resumed job's goes on with the rungs saved)."""
     from trainables.fused.run import stack_trainable
-    from tune_jobs.ray_fusion import decide_with, member_scheduler_class
-    from tune_jobs.schedulers import JobContext
+    from tune_jobs.ray_tune.fusion import decide_with, member_scheduler_class
 
     actor, decide = None, None
     if spec.scheduler.milestones:
         name = f"tune-jobs-members-{uuid.uuid4().hex[:12]}"
-        job = JobContext(spec.metric, mode, spec.results_dir, spec.planned_trials, dict(spec.space))
+        job = _job_context(spec, mode)
         saved = store.read_json(MEMBER_SCHEDULER_FILE)["state"] if resuming and store.exists(MEMBER_SCHEDULER_FILE) else None
         actor = member_scheduler_class().options(name=name).remote(spec.scheduler.build(job), spec.metric, mode, saved)
         decide = decide_with(name)
@@ -196,11 +202,18 @@ def _fused(spec: JobSpec, mode: str, store: ResultsStore, resuming: bool) -> tup
     return TrainableDef(f"{spec.trainable_def.name}_stacks", function), actor
 
 
+def _job_context(spec: JobSpec, mode: str) -> JobContext:
+    from tune_jobs.ray_tune.space import param_space
+
+    return JobContext(spec.metric, mode, spec.results_dir, spec.planned_trials, dict(spec.space),
+                      samplers=param_space({}, dict(spec.space)))
+
+
 def _slots(spec: JobSpec) -> int:
     """Trials (stacks, when fused) running at once: ``max_concurrent``, or as many as the cluster holds."""
     import ray
 
-    from tune_jobs.concurrency import trials_that_fit
+    from tune_jobs.ray_tune.concurrency import trials_that_fit
 
     return spec.search.max_concurrent or trials_that_fit(ray.cluster_resources(), spec.resources.cpu, spec.resources.gpu)
 
@@ -227,10 +240,9 @@ def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], 
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
 
-    from tune_jobs.ray_rerun import JobTimeBudget
-    from tune_jobs.schedulers import JobContext
+    from tune_jobs.ray_tune.growth import JobTimeBudget
 
-    job = JobContext(spec.metric, mode, spec.results_dir, spec.planned_trials, dict(spec.space))
+    job = _job_context(spec, mode)
     return tune.Tuner(
         trainable,
         param_space=space,
@@ -302,10 +314,9 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
     from ray import tune
 
     from trainables.ray_adapter import data_registry_class, ray_trainable
-    from tune_jobs.ray_callback import ResultsCallback, attach, detach
-    from tune_jobs.ray_rerun import RAN_OUT, TIME_BUDGETS, grow_restored
-    from tune_jobs.ray_space import param_space
-    from tune_jobs.schedulers import JobContext
+    from tune_jobs.ray_tune.callback import ResultsCallback, attach, detach
+    from tune_jobs.ray_tune.growth import RAN_OUT, TIME_BUDGETS, grow_restored
+    from tune_jobs.ray_tune.space import param_space
 
     directory = spec.results_dir
     store = ResultsStore(directory)
@@ -315,7 +326,7 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
     record: JobRecord | None = None
     registry: Any = None
     member_scheduler: Any = None
-    tensorboard: TensorBoardWriter | None = None
+    outputs: Listeners | None = None
     try:
         resuming = _prepare_results_dir(spec, store, restart)
         record = JobRecord(store, spec.resolved(), spec.sha256())
@@ -359,13 +370,12 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
             choices_as_grid=spec.search.algorithm == "grid",
         )
         with Progress(console, spec.metric, total=spec.planned_trials) as progress:
-            if spec.tensorboard and store.local:
-                tensorboard = TensorBoardWriter(store.path, sink.last_iterations())
+            outputs = Listeners(ListenerContext(store, spec.metric, mode, spec.resolved(), sink.last_iterations()))
             snapshot = None
             if member_scheduler is not None:
                 def snapshot() -> None:
                     store.write_json(MEMBER_SCHEDULER_FILE, {"state": ray.get(member_scheduler.snapshot.remote())})
-            attach(directory, sink, progress, tensorboard, snapshot)
+            attach(directory, sink, progress, outputs, snapshot)
             TIME_BUDGETS[directory] = spec.stop.time_budget_s
             if resuming:
                 # Unfinished and errored trials go on from their checkpoints; the searcher's
@@ -375,7 +385,7 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
                                            resume_errored=not identity.ended_before, param_space=space,
                                            storage_filesystem=store.filesystem)
                 if identity.growth is not None:
-                    job = JobContext(spec.metric, mode, directory, spec.planned_trials, dict(spec.space))
+                    job = _job_context(spec, mode)
                     grow_restored(tuner, spec.search.trials, spec.scheduler.build(job), sink.ended_trials())
             else:
                 tuner = _new_tuner(spec, mode, trainable, space, store, ResultsCallback(directory, spec.scheduler), fuse)
@@ -388,8 +398,8 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
         status = "interrupted"
         raise
     finally:
-        if tensorboard is not None:
-            tensorboard.close()
+        if outputs is not None:
+            outputs.close()
         detach(directory)
         TIME_BUDGETS.pop(directory, None)
         RAN_OUT.discard(directory)

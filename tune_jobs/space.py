@@ -1,7 +1,7 @@
 """Search-space parameters of the job spec, each a one-key mapping such as ``{loguniform: [a, b]}``.
 
 Each class checks its own invariants and names the value that broke them. Integer bounds are
-inclusive. Nothing here imports Ray: ``tune_jobs.ray_space`` turns these into Ray samplers.
+inclusive. Nothing here imports Ray: ``tune_jobs.ray_tune.space`` turns these into Ray samplers.
 """
 
 from __future__ import annotations
@@ -11,27 +11,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictFloat, StrictInt, Tag, model_validator
 
-from tune_jobs.results.schema import is_finite_number
-
-
-def show(value: Any) -> str:
-    """A value as a user wrote it: ``0`` not ``0.0``, strings quoted, ``true`` as YAML writes it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    if isinstance(value, float):
-        return f"{value:g}"
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def cell(value: Any) -> str:
-    """A value in a table of results: four significant digits, ``-`` when missing or NaN."""
-    if value is None or value != value:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+from tune_jobs.core.values import is_finite_number, show
 
 
 class Param(BaseModel):

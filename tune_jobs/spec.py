@@ -29,13 +29,14 @@ from pydantic import (
 
 from trainables.loop_config import rule_error
 from trainables.registry import TrainableDef, resolve_trainable
+from tune_jobs.core.model import StrictModel
+from tune_jobs.core.registry import Registry, UnknownNameError, close_match, did_you_mean
+from tune_jobs.core.tokens import TOKEN_VARIABLES
+from tune_jobs.core.values import show
 from tune_jobs.errors import SpecError, format_validation_error
-from tune_jobs.model import StrictModel
-from tune_jobs.registry import Registry, UnknownNameError, close_match, did_you_mean
-from tune_jobs.remote.auth import TOKEN_VARIABLES
 from tune_jobs.schedulers import DEFAULT_SCHEDULER, SCHEDULERS, SchedulerSpec
 from tune_jobs.search import DEFAULT_SEARCH, SEARCHES, SearchSpec
-from tune_jobs.space import Grid, Param, SpaceParam, show
+from tune_jobs.space import Grid, Param, SpaceParam
 from tune_jobs.spec_yaml import DuplicateKeyError, load_yaml
 
 

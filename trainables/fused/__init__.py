@@ -7,7 +7,7 @@ masks, optimizer state, metrics and checkpoint.
 - ``stack``: which members can share a stack, and the stacked forward pass of an ``nn.Sequential``.
 - ``group``: one epoch for a set of members; their states go in and come out as the plain loop's
   checkpoints, so a member can leave, resume alone, or join another stack.
-- ``run``: a stack as one trainable, for ``execution.fuse`` (``tune_jobs.ray_fusion`` runs it).
+- ``run``: a stack as one trainable, for ``execution.fuse`` (``tune_jobs.ray_tune.fusion`` runs it).
 """
 
 # Keys fused members may differ in: everything else (the model's shape, the data, the batch size,

@@ -23,6 +23,7 @@ from trainables.fused.optim import STATE_KEYS, MemberHyperparameters, StackedOpt
 from trainables.fused.stack import architecture, dropout_rates, stacked_forward
 from trainables.loop import Classifier, EarlyStopping, Split, autocast_for, pick_device
 from trainables.loop_config import LoopConfig
+from trainables.loop_state import epoch_seed
 from trainables.schedules import lr_factor
 
 EVAL_CHUNK = 512  # validation rows per forward pass, as the plain loop's evaluation
@@ -148,10 +149,10 @@ def _train_pass(members: list[Member], template: nn.Module, layout: FlatLayout, 
     clip = _tensor([m.settings.grad_clip or float("inf") for m in members], device)
     dropout = [dropout_rates(m.classifier.model) for m in members]
     for member, epoch in zip(members, epochs, strict=True):  # the plain loop reseeds its dropout stream each epoch
-        member.generator.manual_seed(member.settings.seed * 100_003 + epoch)
+        member.generator.manual_seed(epoch_seed(member.settings.seed, epoch))
     # A model mapped whole draws its masks from vmap's randomness, i.e. torch's generator: seeded
     # per epoch too, so a resumed stack draws what an uninterrupted one would.
-    torch.manual_seed(members[0].settings.seed * 100_003 + epochs[0])
+    torch.manual_seed(epoch_seed(members[0].settings.seed, epochs[0]))
     generators = [m.generator for m in members]
     loss_sum = torch.zeros(len(members), device=device)
     correct = torch.zeros(len(members), device=device, dtype=torch.long)
@@ -205,7 +206,7 @@ def _evaluate(template: nn.Module, params: dict[str, torch.Tensor], split: Split
 
 def _order(member: Member, epoch: int, size: int) -> torch.Tensor:
     """The plain loop's batch order for this member and epoch."""
-    generator = torch.Generator().manual_seed(member.settings.seed * 100_003 + epoch)
+    generator = torch.Generator().manual_seed(epoch_seed(member.settings.seed, epoch))
     return torch.randperm(size, generator=generator)
 
 

@@ -10,13 +10,20 @@ from typing import Any
 import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 
+from tune_jobs.core.values import is_finite_number
 from tune_jobs.errors import SpecError
-from tune_jobs.results.files import TRIALS_FILE
+from tune_jobs.results.files import SCHEDULER_EVENTS_FILE, TRIALS_FILE
 from tune_jobs.results.iteration_log import READ_ATTEMPTS, read_iterations
 from tune_jobs.results.reader import rank_trials, read_job
-from tune_jobs.results.schema import COMPLETED, CONFIG_PREFIX, ITERATION_COLUMNS, SUCCEEDED, TRIAL_COLUMNS, best_column, is_finite_number
+from tune_jobs.results.schema import (
+    COMPLETED,
+    CONFIG_PREFIX,
+    ITERATION_COLUMNS,
+    SUCCEEDED,
+    TRIAL_COLUMNS,
+    best_column,
+)
 from tune_jobs.results.store import ResultsStore
-from tune_jobs.schedulers import EVENTS_FILE
 from tune_jobs.space import Param, SpaceParam
 
 
@@ -100,7 +107,7 @@ def load_results(directory: str) -> JobResults:
         try:
             trials = store.read_table(TRIALS_FILE).to_pandas() if store.exists(TRIALS_FILE) else _no_trials()
             iterations = read_iterations(store).to_pandas()
-            events = store.read_table(EVENTS_FILE).to_pandas() if store.exists(EVENTS_FILE) else pd.DataFrame()
+            events = store.read_table(SCHEDULER_EVENTS_FILE).to_pandas() if store.exists(SCHEDULER_EVENTS_FILE) else pd.DataFrame()
             break
         except (OSError, ValueError) as error:
             # trials.parquet replaced while it was read (an object store's GETs of one file can

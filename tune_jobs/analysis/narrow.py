@@ -15,8 +15,9 @@ from typing import Any
 
 from tune_jobs.analysis.importance import Importance, hyperparameter_importance
 from tune_jobs.analysis.job_results import JobResults
+from tune_jobs.core.values import show
 from tune_jobs.errors import SpecError
-from tune_jobs.space import Grid, Ordinal, Param, show
+from tune_jobs.space import Grid, Ordinal, Param
 
 MIN_TOP_TRIALS = 2
 # Fixing a key needs evidence: with fewer successful trials per searched key, fANOVA's shares are

@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from tune_jobs.core.model import StrictModel
 from tune_jobs.errors import SpecError
-from tune_jobs.model import StrictModel
 from tune_jobs.results.store import is_uri
 from tune_jobs.spec import JobSpec
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from tune_jobs.errors import SpecError
 
 DEFAULT_TOKEN_FILE = Path("~/.ray/auth_token")
-TOKEN_VARIABLES = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")  # never sent in a job's env_vars
 
 
 @dataclass(frozen=True)

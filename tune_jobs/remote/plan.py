@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tune_jobs.core.tokens import TOKEN_VARIABLES
 from tune_jobs.errors import SpecError
-from tune_jobs.remote.auth import TOKEN_VARIABLES
 from tune_jobs.remote.entrypoint import entrypoint
 from tune_jobs.remote.workdir import WorkingDir
 from tune_jobs.spec import JobSpec

@@ -15,11 +15,11 @@ from tune_jobs.analysis.diagnosis import HEALTHY, Finding, diagnose_trial
 from tune_jobs.analysis.importance import Importance, hyperparameter_importance
 from tune_jobs.analysis.job_results import JobResults
 from tune_jobs.analysis.rungs import rung_survival
+from tune_jobs.core.values import cell, show
 from tune_jobs.report import plots
 from tune_jobs.results.files import EVALUATION_FILE
 from tune_jobs.results.schema import FAILED
 from tune_jobs.results.store import ResultsStore
-from tune_jobs.space import cell, show
 
 TOP = 5  # trials highlighted in the charts and diagnosed
 TABLE_ROWS = 10

@@ -1,4 +1,5 @@
-"""Atomic file replacement: a reader sees the old file or the new one, never half of one."""
+"""The names of the files in a results directory, and atomic replacement: a reader sees the old
+file or the new one, never half of one."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ ITERATIONS_FILE = "iterations.parquet"
 JOB_FILE = "job.json"
 EVALUATION_FILE = "evaluation.json"  # tune-jobs evaluate's figures on the held-out test rows
 EXPERIMENT_DIR = "tune"  # Ray's own state and checkpoints, under the job's results directory
+SCHEDULER_STATE_FILE = "scheduler_state.json"  # for schedulers that keep state (rungs, promotions)
+SCHEDULER_EVENTS_FILE = "scheduler_events.parquet"  # one row per decision that changed a trial's course
 
 
 def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:

@@ -56,7 +56,7 @@ def _part_number(name: str) -> int:
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
     """One table from tables whose columns differ (new metrics) or disagree on a type."""
-    from tune_jobs.results.sink import arrow_table
+    from tune_jobs.results.tables import arrow_table
 
     tables = [t for t in tables if t.num_rows]
     if not tables:
@@ -136,7 +136,7 @@ class IterationLog:
     def flush(self) -> None:
         if not self.pending:
             return
-        from tune_jobs.results.sink import arrow_table
+        from tune_jobs.results.tables import arrow_table
 
         rows = [self.pending[key] for key in sorted(self.pending)]
         name = _part_name(self.next_part)

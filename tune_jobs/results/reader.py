@@ -7,9 +7,10 @@ from typing import Any
 
 import pandas as pd
 
+from tune_jobs.core.values import is_finite_number
 from tune_jobs.errors import SpecError
-from tune_jobs.results.files import JOB_FILE, TRIALS_FILE
-from tune_jobs.results.schema import CONFIG_PREFIX, ERROR, TRIAL_COLUMNS, TRIAL_ID, best_column, is_finite_number
+from tune_jobs.results.files import JOB_FILE, SCHEDULER_EVENTS_FILE, TRIALS_FILE
+from tune_jobs.results.schema import CONFIG_PREFIX, ERROR, TRIAL_COLUMNS, TRIAL_ID, best_column
 from tune_jobs.results.store import ResultsStore
 
 
@@ -77,10 +78,9 @@ def failure_counts(directory: Path | str, most: int = 5) -> dict[str, int]:
 def event_counts(directory: Path | str) -> dict[str, int]:
     """The scheduler's decisions by kind (paused, promoted, stopped, exploited); empty when it
     records none."""
-    from tune_jobs.schedulers.base import EVENTS_FILE
 
     store = ResultsStore(str(directory))
-    if not store.exists(EVENTS_FILE):
+    if not store.exists(SCHEDULER_EVENTS_FILE):
         return {}
-    events = store.read_table(EVENTS_FILE).column("event").to_pylist()
+    events = store.read_table(SCHEDULER_EVENTS_FILE).column("event").to_pylist()
     return {kind: events.count(kind) for kind in sorted(set(events))}

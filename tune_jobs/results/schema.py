@@ -1,13 +1,11 @@
-"""The results schema in one place: trial statuses, column names and order, and the two questions
-every reader and writer asks ("is this a usable number?", "is this better under the job's mode?").
+"""The results schema in one place: trial statuses, column names and their order.
 Pure Python: the spec, the CLI and the analysis import it without PyArrow or Ray.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from typing import Any, TypeGuard
+from typing import Any
 
 # Statuses written to trials.parquet.
 RUNNING, PAUSED, COMPLETED, STOPPED, FAILED = "running", "paused", "completed", "stopped", "failed"
@@ -37,16 +35,3 @@ def searched_part(config: dict[str, Any], searched: Iterable[str]) -> dict[str, 
 
 def best_column(metric: str) -> str:
     return f"best_{metric}"
-
-
-def is_finite_number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def is_better(value: float, than: float | None, mode: str) -> bool:
-    """Is ``value`` better than ``than`` (None: nothing yet) when the job maximises or minimises?"""
-    return than is None or (value > than if mode == "max" else value < than)
-
-
-def best_of(values: list[float], mode: str) -> float:
-    return max(values) if mode == "max" else min(values)

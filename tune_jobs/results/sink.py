@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
+from tune_jobs.core.values import is_better, is_finite_number
 from tune_jobs.results.files import TRIALS_FILE
 from tune_jobs.results.iteration_log import IterationLog
 from tune_jobs.results.schema import (
@@ -31,10 +30,9 @@ from tune_jobs.results.schema import (
     best_column,
     config_column,
     config_of,
-    is_better,
-    is_finite_number,
 )
 from tune_jobs.results.store import ResultsStore
+from tune_jobs.results.tables import arrow_table
 
 
 @dataclass
@@ -50,16 +48,6 @@ class TrialRecord:
     traceback: str | None = None  # a failed trial's traceback (the end of it)
 
 
-def _arrow_column(values: list[Any]) -> pa.Array:
-    """Native types where the values agree on one; strings where they do not (mixed choices)."""
-    try:
-        array = pa.array(values)
-        # An all-null column (no trial failed yet) is still typed, so readers see one schema.
-        return array.cast(pa.string()) if pa.types.is_null(array.type) else array
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
-
-
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
@@ -72,14 +60,6 @@ def _as_float(column: Any) -> Any:
     import pandas as pd
 
     return pd.to_numeric(column, errors="coerce").astype(float)
-
-
-def arrow_table(rows: list[dict[str, Any]], first: tuple[str, ...] = ()) -> pa.Table:
-    """Rows as a table: the ``first`` columns first, then every other key in order of appearance."""
-    columns: dict[str, None] = dict.fromkeys(first)
-    for row in rows:
-        columns.update(dict.fromkeys(row))
-    return pa.table({name: _arrow_column([row.get(name) for row in rows]) for name in columns})
 
 
 class ParquetSink:

@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from tune_jobs.core.values import show
 from tune_jobs.results.schema import COMPLETED, STOPPED
 from tune_jobs.schedulers.base import SCHEDULERS, JobContext, RungSurvival, SchedulerSpec, survival
-from tune_jobs.space import show
 
 
 def rung_milestones(grace_period: int, reduction_factor: float, max_t: int, brackets: int = 1) -> list[int]:

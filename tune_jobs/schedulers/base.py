@@ -12,61 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
-from tune_jobs.model import StrictModel
-from tune_jobs.registry import Registry
+from tune_jobs.core.model import StrictModel
+from tune_jobs.core.registry import Registry
 from tune_jobs.results.schema import COMPLETED
+from tune_jobs.schedulers.state import SchedulerState
 
 SCHEDULERS: Registry[type[SchedulerSpec]] = Registry("scheduler")
-STATE_FILE = "scheduler_state.json"  # in the results directory, for schedulers that keep state
-EVENTS_FILE = "scheduler_events.parquet"  # one row per decision that changed a trial's course
-
-
-class SchedulerState(Protocol):
-    """What a scheduler remembers across a driver restart (rungs, promotions, lineage).
-
-    ``events``: one dict per decision (``trial_id``, ``event``: paused, promoted, exploited...,
-    ``training_iteration``, and what else explains it), written to ``scheduler_events.parquet``."""
-
-    events: list[dict[str, Any]]
-
-    def paused(self) -> set[str]: ...
-
-    def to_json(self) -> dict[str, Any]: ...
-
-
-# The live state of each running job's scheduler, by job key (its results directory). Ray pickles
-# the scheduler with the experiment and unpickles a fresh copy on resume; the state lives here.
-STATES: dict[str, SchedulerState] = {}
-
-
-State = TypeVar("State", bound=SchedulerState)
-
-
-def job_state(job_key: str, kind: type[State]) -> State:
-    """The job's scheduler state, made on first use; the Ray scheduler object holds only the key."""
-    state = STATES.setdefault(job_key, kind())
-    assert isinstance(state, kind)
-    return state
-
-
-def save_state(store: Any, state: SchedulerState) -> None:
-    """The state (for a resume) and its events (for people and the report) into the results store."""
-    from tune_jobs.results.sink import arrow_table
-
-    store.write_json(STATE_FILE, state.to_json())
-    rows = [{key: value for key, value in event.items() if not isinstance(value, dict)}
-            | {f"{key}/{k}": v for key, value in event.items() if isinstance(value, dict) for k, v in value.items()}
-            for event in state.events]
-    if rows:
-        store.write_table(EVENTS_FILE, arrow_table(rows, ("trial_id", "event", "training_iteration")))
-
-
-def paused_trials(job_key: str) -> set[str]:
-    """Trials the job's scheduler paused: they hold no resources and must not count as running."""
-    state = STATES.get(job_key)
-    return state.paused() if state is not None else set()
 
 
 @dataclass(frozen=True)
@@ -78,6 +31,7 @@ class JobContext:
     job_key: str = ""  # the results directory: where state that must outlive the driver is kept
     planned_trials: int = 0
     space: dict[str, Any] | None = None  # the searched keys (tune_jobs.space.Param), for schedulers that mutate them
+    samplers: dict[str, Any] | None = None  # the same keys as Ray samplers, for schedulers that draw new values
 
 
 @dataclass(frozen=True)

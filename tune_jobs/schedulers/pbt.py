@@ -13,31 +13,15 @@ which, at which iteration, and the new values), and kept across a driver restart
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import Field
 
-from tune_jobs.schedulers.base import SCHEDULERS, STATES, JobContext, SchedulerSpec
+from tune_jobs.schedulers.base import SCHEDULERS, JobContext, SchedulerSpec
+from tune_jobs.schedulers.state import STATES, PbtState
 from tune_jobs.space import Choice, Grid, Ordinal, Param
 
 MUTABLE_BY_DEFAULT = ("lr", "weight_decay", "momentum", "dropout", "batch_size", "label_smoothing", "grad_clip")
-
-
-@dataclass
-class PbtState:
-    events: list[dict[str, Any]] = field(default_factory=list)
-    waiting: set[str] = field(default_factory=set)  # paused by PBT to share the workers
-
-    def paused(self) -> set[str]:
-        return set(self.waiting)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"events": list(self.events), "waiting": sorted(self.waiting)}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PbtState:
-        return cls(list(data.get("events", [])), set())  # Ray re-queues every unfinished trial on resume
 
 
 def clip_to_space(config: dict[str, Any], space: dict[str, Param]) -> dict[str, Any]:
@@ -92,13 +76,12 @@ class PbtScheduler(SchedulerSpec):
         return problems
 
     def build(self, job: JobContext) -> Any:
-        from tune_jobs.ray_space import to_ray
         from tune_jobs.schedulers.pbt_ray import RecordingPbt
 
         space = job.space or {}
         keys = self.mutated_keys(space)
-        mutations = {k: (space[k].options if isinstance(space[k], (Choice, Grid, Ordinal)) else to_ray(space[k]))
-                     for k in keys}
+        samplers = job.samplers or {}
+        mutations = {k: (space[k].options if isinstance(space[k], (Choice, Grid, Ordinal)) else samplers[k]) for k in keys}
         STATES.setdefault(job.job_key, PbtState())
         return RecordingPbt(job.job_key, keys, time_attr="training_iteration", perturbation_interval=self.perturbation_interval,
                             hyperparam_mutations=mutations, quantile_fraction=self.quantile_fraction,

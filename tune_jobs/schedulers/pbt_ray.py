@@ -8,8 +8,7 @@ from typing import Any
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
 
-from tune_jobs.schedulers.base import job_state
-from tune_jobs.schedulers.pbt import PbtState
+from tune_jobs.schedulers.state import PbtState, job_state
 
 
 class RecordingPbt(PopulationBasedTraining):

@@ -13,8 +13,8 @@ from typing import Any
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from tune_jobs.schedulers.base import JobContext, job_state
-from tune_jobs.schedulers.promotion import PromotionState
+from tune_jobs.schedulers.base import JobContext
+from tune_jobs.schedulers.state import PromotionState, job_state
 
 
 class PromotionAsha(FIFOScheduler):

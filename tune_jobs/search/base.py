@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from tune_jobs.model import StrictModel
-from tune_jobs.registry import Registry
+from tune_jobs.core.model import StrictModel
+from tune_jobs.core.registry import Registry
 from tune_jobs.space import Grid, Param
 
 SEARCHES: Registry[type[SearchSpec]] = Registry("search algorithm")

@@ -43,7 +43,7 @@ from scipy.stats import norm, qmc, rankdata
 from sklearn.base import clone
 from sklearn.gaussian_process.kernels import Kernel
 
-from tune_jobs.search.bayesopt import BayesOptOptions
+from tune_jobs.search.bayesopt_options import BayesOptOptions
 from tune_jobs.search.kernels import space_kernel
 from tune_jobs.space import Choice, LogRandInt, LogUniform, Ordinal, Param, RandInt, Uniform, numeric_positions
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from tune_jobs.model import StrictModel
+from tune_jobs.core.model import StrictModel
 from tune_jobs.search.base import SEARCHES, SearchSpec
 from tune_jobs.space import Param
 

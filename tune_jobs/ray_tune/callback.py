@@ -1,4 +1,5 @@
-"""Ray Tune events -> the Parquet sink and the progress line (the only Ray part of results)."""
+"""Ray Tune events -> the Parquet sink, the job's other outputs (listeners) and the progress line
+(the only Ray part of results)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from ray.tune.experiment import Trial
 from trainables.fused.run import MEMBERS, member_configs
 from trainables.ray_adapter import ERROR_KEY
 from tune_jobs.progress import Progress
-from tune_jobs.ray_fusion import member_endings, member_rows
-from tune_jobs.ray_rerun import RAN_OUT
+from tune_jobs.ray_tune.fusion import member_endings, member_rows
+from tune_jobs.ray_tune.growth import RAN_OUT
+from tune_jobs.results.listeners import Listeners
 from tune_jobs.results.schema import COMPLETED, FAILED, STOPPED
 from tune_jobs.results.sink import ParquetSink
-from tune_jobs.results.tensorboard import TensorBoardWriter
 from tune_jobs.schedulers import STATES, SchedulerSpec, paused_trials, save_state
 
 # Keys Ray adds to every result that are not the trainable's metrics (time_total_s, timestamp and
@@ -137,17 +138,17 @@ def fall_back_to_a_checkpoint_on_storage(trial: Trial) -> None:
     manager._latest_checkpoint_result = max(kept, key=lambda r: r.metrics.get("training_iteration", 0), default=None)
 
 
-# The live sink, progress line and TensorBoard writer of each running job, by job key (its results
+# The live sink, progress line and outputs of each running job, by job key (its results
 # directory). Ray pickles the run config, callbacks included, and unpickles it on Tuner.restore;
 # the callback therefore holds only its key and finds the live objects here.
-_ACTIVE: dict[str, tuple[ParquetSink, Progress, TensorBoardWriter | None, Callable[[], None] | None]] = {}
+_ACTIVE: dict[str, tuple[ParquetSink, Progress, Listeners | None, Callable[[], None] | None]] = {}
 
 
-def attach(job_key: str, sink: ParquetSink, progress: Progress, tensorboard: TensorBoardWriter | None = None,
+def attach(job_key: str, sink: ParquetSink, progress: Progress, outputs: Listeners | None = None,
            snapshot: Callable[[], None] | None = None) -> None:
     """``snapshot``: saves what else a resume needs (a fused job's member scheduler), with each of
     Ray's experiment snapshots."""
-    _ACTIVE[job_key] = (sink, progress, tensorboard, snapshot)
+    _ACTIVE[job_key] = (sink, progress, outputs, snapshot)
 
 
 def detach(job_key: str) -> None:
@@ -168,7 +169,7 @@ class ResultsCallback(Callback):
         return _ACTIVE[self.job_key][1]
 
     @property
-    def tensorboard(self) -> TensorBoardWriter | None:
+    def outputs(self) -> Listeners | None:
         return _ACTIVE[self.job_key][2]
 
     def _refresh(self, force: bool = False) -> None:
@@ -193,16 +194,16 @@ class ResultsCallback(Callback):
         configs = self._members(trial, running_only=False)
         for trial_id, row in rows.items():
             self.sink.trial_result(trial_id, row)
-            if self.tensorboard is not None:
-                self.tensorboard.trial_result(trial_id, configs[trial_id], row)
+            if self.outputs is not None:
+                self.outputs.trial_result(trial_id, configs[trial_id], row)
         for trial_id, (status, error) in member_endings(result, self.scheduler.trial_status).items():
             self._ended(trial_id, status, error)
         self._refresh()
 
     def _ended(self, trial_id: str, status: str, error: str | None) -> None:
         self.sink.trial_ended(trial_id, status, error)
-        if self.tensorboard is not None:
-            self.tensorboard.trial_ended(trial_id)
+        if self.outputs is not None:
+            self.outputs.trial_ended(trial_id, status)
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         last = trial.last_result or {}

@@ -5,7 +5,7 @@ members, and every member is a trial of the job everywhere else.
   member's results and end, so it learns from every member as from a trial of its own.
 - ``member_scheduler_class``: an actor holding the job's Ray scheduler (ASHA, FIFO), asked with
   each member's metrics per epoch; members it stops leave their stack, the others go on.
-- The results callback (``tune_jobs.ray_callback``) writes a trial row and iterations per member.
+- The results callback (``tune_jobs.ray_tune.callback``) writes a trial row and iterations per member.
 """
 
 from __future__ import annotations

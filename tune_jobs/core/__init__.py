@@ -1,0 +1,1 @@
+"""What every layer uses: the registry, the strict model base, values, token variable names."""

@@ -1,0 +1,122 @@
+"""What schedulers remember across a driver restart, kept apart from the schedulers themselves so
+that their Ray side, the callback and the runner share it without importing each other: the live
+state of each running job, how it is saved with the results, and which trials it has paused."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from tune_jobs.results.files import SCHEDULER_EVENTS_FILE, SCHEDULER_STATE_FILE
+
+
+class SchedulerState(Protocol):
+    """What a scheduler remembers across a driver restart (rungs, promotions, lineage).
+
+    ``events``: one dict per decision (``trial_id``, ``event``: paused, promoted, exploited...,
+    ``training_iteration``, and what else explains it), written to ``scheduler_events.parquet``."""
+
+    events: list[dict[str, Any]]
+
+    def paused(self) -> set[str]: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+# The live state of each running job's scheduler, by job key (its results directory). Ray pickles
+# the scheduler with the experiment and unpickles a fresh copy on resume; the state lives here.
+STATES: dict[str, SchedulerState] = {}
+
+
+State = TypeVar("State", bound=SchedulerState)
+
+
+def job_state(job_key: str, kind: type[State]) -> State:
+    """The job's scheduler state, made on first use; the Ray scheduler object holds only the key."""
+    state = STATES.setdefault(job_key, kind())
+    assert isinstance(state, kind)
+    return state
+
+
+def save_state(store: Any, state: SchedulerState) -> None:
+    """The state (for a resume) and its events (for people and the report) into the results store."""
+    from tune_jobs.results.tables import arrow_table
+
+    store.write_json(SCHEDULER_STATE_FILE, state.to_json())
+    rows = [{key: value for key, value in event.items() if not isinstance(value, dict)}
+            | {f"{key}/{k}": v for key, value in event.items() if isinstance(value, dict) for k, v in value.items()}
+            for event in state.events]
+    if rows:
+        store.write_table(SCHEDULER_EVENTS_FILE, arrow_table(rows, ("trial_id", "event", "training_iteration")))
+
+
+def paused_trials(job_key: str) -> set[str]:
+    """Trials the job's scheduler paused: they hold no resources and must not count as running."""
+    state = STATES.get(job_key)
+    return state.paused() if state is not None else set()
+
+
+@dataclass
+class PbtState:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    waiting: set[str] = field(default_factory=set)  # paused by PBT to share the workers
+
+    def paused(self) -> set[str]:
+        return set(self.waiting)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"events": list(self.events), "waiting": sorted(self.waiting)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PbtState:
+        return cls(list(data.get("events", [])), set())  # Ray re-queues every unfinished trial on resume
+
+
+@dataclass
+class PromotionState:
+    """Results at each rung, who was promoted from it, and who waits (paused) at which rung."""
+
+    results: dict[int, dict[str, float]] = field(default_factory=dict)  # rung -> trial -> value, higher is better
+    promoted: dict[int, set[str]] = field(default_factory=dict)
+    waiting: dict[str, int] = field(default_factory=dict)  # trial -> rung it is paused at
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, rung: int, trial_id: str, value: float) -> None:
+        self.results.setdefault(rung, {}).setdefault(trial_id, value)
+
+    def promotable(self, rung: int, trial_id: str, reduction_factor: float, closing: bool = False) -> bool:
+        """In the top 1/``reduction_factor`` of the rung; ``closing`` (no new trial will come) rounds
+        that share up, so a rung too sparse to fill still sends its best on."""
+        at_rung = self.results.get(rung, {})
+        if trial_id not in at_rung or trial_id in self.promoted.get(rung, set()):
+            return False
+        share = len(at_rung) / reduction_factor
+        top = math.ceil(share) if closing else math.floor(share)
+        ranked = sorted(at_rung, key=lambda t: -at_rung[t])
+        return trial_id in ranked[:top]
+
+    def paused(self) -> set[str]:
+        return set(self.waiting)
+
+    def promote(self, rung: int, trial_id: str) -> None:
+        resumed = self.waiting.pop(trial_id, None) is not None
+        self.promoted.setdefault(rung, set()).add(trial_id)
+        self.events.append({"trial_id": trial_id, "event": "promoted", "training_iteration": rung,
+                            "after_pause": resumed})
+
+    def pause(self, rung: int, trial_id: str) -> None:
+        if self.waiting.get(trial_id) != rung:
+            self.events.append({"trial_id": trial_id, "event": "paused", "training_iteration": rung})
+        self.waiting[trial_id] = rung
+
+    def to_json(self) -> dict[str, Any]:
+        return {"results": {str(r): v for r, v in self.results.items()},
+                "promoted": {str(r): sorted(v) for r, v in self.promoted.items()}, "waiting": dict(self.waiting),
+                "events": list(self.events)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PromotionState:
+        return cls({int(r): {t: float(x) for t, x in v.items()} for r, v in data.get("results", {}).items()},
+                   {int(r): set(v) for r, v in data.get("promoted", {}).items()},
+                   {t: int(r) for t, r in data.get("waiting", {}).items()}, list(data.get("events", [])))
