@@ -105,6 +105,8 @@ def pairs(args: argparse.Namespace) -> None:
     baseline = None
     with tempfile.TemporaryDirectory() as storage:
         for search in ["random", *[name for name in SEARCHES.names() if name != "random"]]:
+            if args.searches and search not in args.searches:
+                continue
             for scheduler_name, scheduler in schedulers.items():
                 data = _mf_job(f"pair-{search}-{scheduler_name}".replace("_", "-"), storage, args.trials,
                                {"algorithm": search, "seed": 0}, scheduler, epochs)
@@ -357,6 +359,7 @@ def main() -> None:
     parser.add_argument("--poll-s", type=float, default=1.0, help="readers: pause between two reads of each reader")
     parser.add_argument("--sleep", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--searches", nargs="+", help="pairs: only these search algorithms (default: every registered one)")
     parser.add_argument("--keep", help="chaos: work in this directory and keep it (to look at what went wrong)")
     args = parser.parse_args()
     defaults = {"long": 400, "pairs": 1000, "many": 10000, "readers": 1000, "chaos": 8}
