@@ -97,34 +97,17 @@ class TuneJobsSearch:
 
     def __init__(self, problem: TabularProblem, algorithm: str, budget: int, concurrency: int, seed: int,
                  ordinal: bool, options: dict[str, Any] | None = None) -> None:
-        from ray.tune.search import Searcher
-
-        from tune_jobs.ray_tune.space import param_space
         from tune_jobs.spec import validate_spec
 
         spec = validate_spec(job_spec(problem, algorithm, budget, concurrency, seed, ordinal, options))
-        self.metric = spec.metric
-        space = dict(spec.space)
-        ray_space = param_space(spec.config, {} if spec.search.owns_space else space)
-        searcher = spec.search.build_searcher(space, spec.metric, spec.mode or "max")
-        if isinstance(searcher, Searcher):
-            searcher.set_search_properties(spec.metric, spec.mode, ray_space)
-            self.searcher: Any = searcher
-        else:  # random: Ray's variant generator draws each key from its sampler
-            self.searcher = None
-            self.domains = {k: v for k, v in ray_space.items() if k in space}
-            self.rng = np.random.RandomState(seed)
+        self.search = spec.search.build(dict(spec.space), spec.metric, spec.mode or "max")
 
     def ask(self, trial_id: str) -> dict[str, Any] | None:
-        if self.searcher is None:
-            return {k: d.sample(random_state=self.rng) for k, d in self.domains.items()}
-        return self.searcher.suggest(trial_id)  # type: ignore[no-any-return]
+        return self.search.ask(trial_id)
 
     def tell(self, trial_id: str, value: float) -> None:
-        if self.searcher is not None:
-            result = {self.metric: value, "training_iteration": 1}
-            self.searcher.on_trial_result(trial_id, result)
-            self.searcher.on_trial_complete(trial_id, result)
+        self.search.observe(trial_id, 1, value)
+        self.search.tell(trial_id, value)
 
 
 class OptunaGP:

@@ -15,15 +15,15 @@ class TuneJobsBayesOpt:
     name = "tune-jobs bayesopt"
 
     def __init__(self, space: dict[str, Param], seed: int) -> None:
-        from tune_jobs.search.bayesopt_searcher import BayesOptSearcher
+        from tune_jobs.search.bayesopt_model import BayesOpt
 
-        self.searcher = BayesOptSearcher(space, metric="y", mode="min", seed=seed)
+        self.searcher = BayesOpt(space, mode="min", seed=seed)
 
     def ask(self, i: int) -> dict[str, Any]:
-        return self.searcher.suggest(str(i))
+        return self.searcher.ask(str(i))
 
     def tell(self, i: int, config: dict[str, Any], y: float) -> None:
-        self.searcher.on_trial_complete(str(i), {"y": y})
+        self.searcher.tell(str(i), y)
 
 
 class RandomSearch:

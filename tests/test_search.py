@@ -11,11 +11,12 @@ pytest.importorskip("ray")
 from ray import cloudpickle  # noqa: E402
 
 from tune_jobs.errors import SpecError  # noqa: E402
+from tune_jobs.ray_tune.searcher import RaySearcher  # noqa: E402
 from tune_jobs.ray_tune.space import param_space  # noqa: E402
 from tune_jobs.results.sink import COMPLETED, FAILED, STOPPED, ParquetSink  # noqa: E402
 from tune_jobs.search import SEARCHES  # noqa: E402
+from tune_jobs.search.bayesopt_model import BayesOpt  # noqa: E402
 from tune_jobs.search.bayesopt_options import BayesOptOptions  # noqa: E402
-from tune_jobs.search.bayesopt_searcher import BayesOptSearcher  # noqa: E402
 from tune_jobs.space import Choice, LogRandInt, LogUniform, Ordinal, RandInt, Uniform  # noqa: E402
 from tune_jobs.spec import validate_spec  # noqa: E402
 
@@ -29,6 +30,25 @@ MIXED = {
 MODEL_BASED = [name for name in SEARCHES.names() if name not in ("random", "grid")]
 
 
+class ThroughRay(RaySearcher):
+    """A search algorithm under Ray's Searcher calls, as a job runs it, with its internals in reach."""
+
+    def __getattr__(self, name):
+        search = self.__dict__.get("search")
+        if search is None:
+            raise AttributeError(name)
+        return getattr(search, name)
+
+
+class BayesOptSearcher(ThroughRay):
+    def __init__(self, space, metric, mode, options=None, seed=None, trials=None, rungs=None):
+        super().__init__(BayesOpt(space, mode, options, seed=seed, trials=trials, rungs=rungs), metric, mode)
+
+
+def through_ray(spec, space, metric="score", mode="max"):
+    return ThroughRay(spec.build(space, metric, mode), metric, mode)
+
+
 def objective(config):
     return -((math.log10(config["lr"]) + 2) ** 2) - config["dropout"] + 0.1 * config["layers"] \
         + (0.2 if config["optimizer"] == "adam" else 0.0) - abs(math.log2(config["width"]) - 6) / 10
@@ -36,7 +56,7 @@ def objective(config):
 
 def make_searcher(name, seed=0):
     spec = SEARCHES.get(name).model_validate({"algorithm": name, "seed": seed})
-    searcher = spec.build_searcher(MIXED, "score", "max")
+    searcher = through_ray(spec, MIXED)
     searcher.set_search_properties("score", "max", param_space({}, {} if spec.owns_space else MIXED))
     return searcher
 
@@ -168,7 +188,7 @@ def test_warm_start_registers_earlier_trials_that_fit_the_space(tmp_path):
         sink.trial_ended(trial, status)
     sink.flush(force=True)
     spec = SEARCHES.get("bayesopt").model_validate({"algorithm": "bayesopt", "options": {"warm_start": str(tmp_path)}})
-    searcher = spec.build_searcher(MIXED, "score", "max")
+    searcher = through_ray(spec, MIXED)
     assert sorted(searcher.optimizer.space.target.tolist()) == [0.5, 0.9]
 
 
@@ -271,7 +291,7 @@ def ordinal_objective(config):
 def drive(name, seed, trials, concurrency):
     """``trials`` suggestions with up to ``concurrency`` pending, completed oldest first."""
     spec = SEARCHES.get(name).model_validate({"algorithm": name, "seed": seed, "num_samples": trials})
-    searcher = spec.build_searcher(ORDINAL_MIXED, "score", "max")
+    searcher = through_ray(spec, ORDINAL_MIXED)
     searcher.set_search_properties("score", "max", param_space({}, {} if spec.owns_space else ORDINAL_MIXED))
     running, configs = [], []
     for i in range(trials):
@@ -319,7 +339,7 @@ def test_numeric_choices_are_ordered_for_the_gp_unless_the_spec_says_otherwise()
 def test_heavy_tailed_losses_do_not_flatten_the_model():
     """One huge loss among small ones: on raw values the GP sees a flat surface elsewhere; on
     ranks it still prefers the neighbourhood of the best value."""
-    from tune_jobs.search.bayesopt_searcher import transform_targets
+    from tune_jobs.search.bayesopt_model import transform_targets
 
     y = np.array([-1e7, -0.3, -0.2, -0.1, -0.05])
     z = transform_targets(y, "rank")

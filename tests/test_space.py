@@ -60,3 +60,18 @@ def test_ordinal_values_are_sorted_checked_and_drawn_from_the_list():
                          (["a"], "valid integer"), ([0, 1], "values > 0")):
         with pytest.raises(ValidationError, match=message):
             Ordinal(ordinal=bad, log=True if message == "values > 0" else None)
+
+
+def test_a_parameter_draws_what_ray_drew_from_the_same_generator():
+    """Random search draws without Ray now; a seeded job still gets the configurations it got."""
+    import numpy as np
+
+    from tune_jobs.space import Ordinal
+
+    params = [Uniform(uniform=(-1.0, 3.0)), LogUniform(loguniform=(1e-5, 1e-1)), RandInt(randint=(2, 9)),
+              LogRandInt(lograndint=(16, 512)), Choice(choice=["sgd", "adam", 3]), Ordinal(ordinal=[8, 16, 32])]
+    ours, rays = np.random.RandomState(4), np.random.RandomState(4)
+    for _ in range(200):
+        for param in params:
+            drawn, expected = param.sample(ours), to_ray(param).sample(random_state=rays)
+            assert drawn == expected and type(drawn) is type(expected), (param.kind, drawn, expected)

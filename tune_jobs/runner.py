@@ -162,16 +162,17 @@ def _searcher(spec: JobSpec, mode: str, job_key: str, fuse: int) -> Any:
     by default as many as the cluster holds)."""
     import functools
 
-    from ray.tune.search import Searcher
-
     from tune_jobs.ray_tune.concurrency import ConcurrencyLimit
+    from tune_jobs.ray_tune.searcher import RaySearcher
     from tune_jobs.schedulers import paused_trials
 
-    if spec.scheduler.needs_variant_generator:
-        return spec.search.variant_generator()
-    searcher = spec.search.build_searcher(dict(spec.space), spec.metric, mode, rungs=spec.scheduler.milestones)
-    if not isinstance(searcher, Searcher):
-        return searcher  # Ray's variant generator (grid keys) limits concurrency itself
+    space = dict(spec.space)
+    if spec.scheduler.needs_variant_generator or spec.search.draws_with_ray(space):
+        from ray.tune.search.basic_variant import BasicVariantGenerator
+
+        # Ray draws every trial (and crosses grid keys); it limits concurrency itself.
+        return BasicVariantGenerator(random_state=spec.search.seed, max_concurrent=spec.search.max_concurrent or 0)
+    searcher = RaySearcher(spec.search.build(space, spec.metric, mode, rungs=spec.scheduler.milestones), spec.metric, mode)
     limited = ConcurrencyLimit(searcher, _slots(spec) * fuse, functools.partial(paused_trials, job_key))
     if fuse == 1:
         return limited

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Union
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictFloat, StrictInt, Tag, model_validator
 
 from tune_jobs.core.values import is_finite_number, show
@@ -38,6 +39,11 @@ class Param(BaseModel):
     def written(self) -> dict[str, Any]:
         """The parameter as a job spec writes it (``{loguniform: [a, b]}``)."""
         return {self.kind: list(self.values())}
+
+    def sample(self, rng: np.random.RandomState) -> Any:
+        """One value drawn at random, with the draws Ray Tune's sampler for this parameter makes
+        from the same generator (so a seeded random search draws what it drew through Ray)."""
+        raise NotImplementedError(f"{self.kind} is not drawn at random")
 
 
 class _Range(Param):
@@ -94,20 +100,35 @@ class Uniform(_Range):
     kind: str = "uniform"
     uniform: FloatBounds
 
+    def sample(self, rng: np.random.RandomState) -> Any:
+        return float(rng.uniform(*self.bounds, size=1)[0])
+
 
 class LogUniform(_Range):
     kind: str = "loguniform"
     loguniform: FloatBounds
+
+    def sample(self, rng: np.random.RandomState) -> Any:
+        low, high = self.bounds
+        return float(np.exp(rng.uniform(np.log(low), np.log(high), size=1))[0])
 
 
 class RandInt(_Range):
     kind: str = "randint"
     randint: IntBounds
 
+    def sample(self, rng: np.random.RandomState) -> Any:
+        low, high = self.bounds
+        return int(rng.randint(low, high + 1, size=1)[0])
+
 
 class LogRandInt(_Range):
     kind: str = "lograndint"
     lograndint: IntBounds
+
+    def sample(self, rng: np.random.RandomState) -> Any:
+        low, high = self.bounds
+        return int(np.floor(np.exp(rng.uniform(np.log(low), np.log(high + 1), size=1)))[0])
 
 
 class _Categorical(Param):
@@ -117,6 +138,9 @@ class _Categorical(Param):
 
     def values(self) -> list[Any]:
         return self.options
+
+    def sample(self, rng: np.random.RandomState) -> Any:
+        return self.options[rng.choice(np.arange(0, len(self.options)), size=1)[0]]
 
     @model_validator(mode="after")
     def _check_options(self) -> _Categorical:
@@ -192,6 +216,9 @@ class Ordinal(Param):
 
     def written(self) -> dict[str, Any]:
         return {self.kind: self.options, **({"log": self.log} if self.log is not None else {})}
+
+    def sample(self, rng: np.random.RandomState) -> Any:
+        return self.options[rng.choice(np.arange(0, len(self.options)), size=1)[0]]
 
     @model_validator(mode="after")
     def _check_values(self) -> Ordinal:

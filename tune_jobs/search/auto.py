@@ -13,9 +13,9 @@ recorded in job.json.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from tune_jobs.search.base import SEARCHES, NoOptions, SearchSpec
+from tune_jobs.search.base import SEARCHES, AskTell, NoOptions, SearchSpec
 from tune_jobs.space import Choice, Grid, Param
 
 MODEL_FROM_TRIALS = 30
@@ -42,5 +42,8 @@ class AutoSearch(SearchSpec):
         return SEARCHES.get(name).model_validate({"algorithm": name, "num_samples": self.num_samples, "seed": self.seed,
                                                    "max_concurrent": self.max_concurrent})
 
-    def build_searcher(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> Any:
-        return self.resolve(space).build_searcher(space, metric, mode, rungs)
+    def draws_with_ray(self, space: dict[str, Param]) -> bool:
+        return self.resolve(space).draws_with_ray(space)
+
+    def build(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> AskTell:
+        return self.resolve(space).build(space, metric, mode, rungs)

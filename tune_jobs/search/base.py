@@ -1,14 +1,16 @@
 """Search algorithms: a registry of spec models, one per algorithm, keyed by ``algorithm``.
 
 Call order: the spec is validated (``options`` by the algorithm's own model, ``check_space`` for
-space rules), then the runner calls ``build_searcher(space, metric, mode, rungs)``, which is the only
-place an algorithm touches Ray. Adding an algorithm is one module and its registration.
+space rules), then ``build(space, metric, mode, rungs)`` makes the algorithm itself, an ``AskTell``:
+no Ray, no executor (Optuna's samplers are the model), so it can be tested and benchmarked on its
+own. ``tune_jobs.ray_tune.searcher`` is the one adapter that runs any of them under Ray Tune.
+Adding an algorithm is one module and its registration.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import Field
 
@@ -17,6 +19,21 @@ from tune_jobs.core.registry import Registry
 from tune_jobs.space import Grid, Param
 
 SEARCHES: Registry[type[SearchSpec]] = Registry("search algorithm")
+
+
+class AskTell(Protocol):
+    """A search algorithm without an executor. Values are the job's metric as reported; the
+    algorithm was built knowing whether the job maximises or minimises it. It pickles whole
+    (cloudpickle: observations, pending trials, fitted models, random state) to survive a restart."""
+
+    def ask(self, trial_id: str) -> dict[str, Any] | None:
+        """A configuration of the searched keys for a new trial (running ones are pending)."""
+
+    def observe(self, trial_id: str, iteration: int, value: float) -> None:
+        """An intermediate result (a finite value), for algorithms that learn at fidelities."""
+
+    def tell(self, trial_id: str, value: float | None) -> None:
+        """The trial ended: its final value, or None when it failed or left no usable value."""
 
 
 class NoOptions(StrictModel):
@@ -64,12 +81,12 @@ class SearchSpec(StrictModel):
             if isinstance(param, Grid)
         ]
 
-    def build_searcher(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> Any:
-        """A Ray ``Searcher`` (or Ray's variant generator). ``rungs``: the iterations at which the
-        scheduler compares trials, for searches that learn from results at one fidelity."""
-        raise NotImplementedError
+    def draws_with_ray(self, space: dict[str, Param]) -> bool:
+        """True when Ray's variant generator draws the trials (grid search, ``grid`` keys), not
+        ``build``'s algorithm."""
+        return self.variant_generated
 
-    def variant_generator(self) -> Any:
-        """Ray's own variant generator drawing this search's samples, for schedulers that accept
-        nothing else (population based training); only random search has one."""
-        raise NotImplementedError(f"{self.algorithm} search has no Ray variant generator")
+    def build(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> AskTell:
+        """The algorithm for this space. ``rungs``: the iterations at which the scheduler compares
+        trials, for searches that learn from results at one fidelity."""
+        raise NotImplementedError(f"{self.algorithm} search has no ask/tell algorithm")

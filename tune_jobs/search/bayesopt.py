@@ -1,12 +1,12 @@
 """``bayesopt``: Gaussian-process Bayesian optimisation on bayesian-optimization 3.x.
 
-Options are checked here, before Ray starts; the searcher itself is
-``tune_jobs.search.bayesopt_searcher.BayesOptSearcher`` (the only part that imports Ray).
+Options are checked here, before anything starts; the algorithm itself is
+``tune_jobs.search.bayesopt_model.BayesOpt`` (which imports bayes_opt, scikit-learn and SciPy).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from tune_jobs.core.values import is_finite_number
 from tune_jobs.results.files import TRIALS_FILE
@@ -14,6 +14,9 @@ from tune_jobs.results.schema import SUCCEEDED, config_of
 from tune_jobs.search.base import SEARCHES, SearchSpec
 from tune_jobs.search.bayesopt_options import BayesOptOptions
 from tune_jobs.space import Param
+
+if TYPE_CHECKING:
+    from tune_jobs.search.bayesopt_model import BayesOpt
 
 
 @SEARCHES.register("bayesopt")
@@ -33,11 +36,10 @@ class BayesOptSearch(SearchSpec):
             problems += check_warm_start(self.options.warm_start)
         return problems
 
-    def build_searcher(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> Any:
-        from tune_jobs.search.bayesopt_searcher import BayesOptSearcher
+    def build(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> BayesOpt:
+        from tune_jobs.search.bayesopt_model import BayesOpt
 
-        searcher = BayesOptSearcher(space, metric=metric, mode=mode, options=self.options, seed=self.seed, trials=self.trials,
-                                    rungs=rungs)
+        searcher = BayesOpt(space, mode=mode, options=self.options, seed=self.seed, trials=self.trials, rungs=rungs)
         if self.options.warm_start is not None:
             for config, value in earlier_observations(self.options.warm_start, metric):
                 searcher.register_config(config, value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from tune_jobs.search.base import SEARCHES, NoOptions, SearchSpec
 from tune_jobs.space import Choice, Grid, Ordinal, Param
@@ -28,7 +28,3 @@ class GridSearch(SearchSpec):
             if not isinstance(param, (Grid, Choice, Ordinal))
         ]
 
-    def build_searcher(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> Any:
-        from ray.tune.search.basic_variant import BasicVariantGenerator
-
-        return BasicVariantGenerator(random_state=self.seed, max_concurrent=self.max_concurrent or 0)

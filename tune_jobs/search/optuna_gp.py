@@ -1,4 +1,4 @@
-"""``optuna_gp``: Optuna's Gaussian-process sampler (``GPSampler``) through Ray's Optuna integration.
+"""``optuna_gp``: Optuna's Gaussian-process sampler (``GPSampler``) on Optuna's ask/tell interface (``optuna_study``).
 
 It earns its place on spaces of unordered categories: on NAS-Bench-201 (six operations, five
 choices each) it had 0.40x to 0.63x random search's regret at 30 trials (20 seeds), where
@@ -9,12 +9,13 @@ README). Lists are categorical here, as an Optuna user writes them.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from tune_jobs.core.model import StrictModel
 from tune_jobs.search.base import SEARCHES, SearchSpec
+from tune_jobs.search.optuna_study import OptunaStudy
 from tune_jobs.space import Param
 
 
@@ -41,12 +42,11 @@ class OptunaGPSearch(SearchSpec):
             problems.append("space: optuna_gp needs at least one searched key")
         return problems
 
-    def build_searcher(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> Any:
+    def build(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> OptunaStudy:
         import optuna
-        from ray.tune.search.optuna import OptunaSearch
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.GPSampler(seed=self.seed, n_startup_trials=self.initial_points,
                                             deterministic_objective=self.options.deterministic)
-        return OptunaSearch(sampler=sampler)
+        return OptunaStudy(sampler, space, mode, self.seed)

@@ -5,8 +5,38 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import numpy as np
+
 from tune_jobs.search.base import SEARCHES, NoOptions, SearchSpec
 from tune_jobs.space import Grid, Param
+
+REDRAWS = 100
+
+
+class RandomDraws:
+    """Each key drawn with one seeded generator, with the draws Ray's samplers make. A
+    configuration already drawn is drawn again (up to ``REDRAWS`` times), so a small discrete
+    space is covered before anything repeats."""
+
+    def __init__(self, space: dict[str, Param], seed: int | None = None) -> None:
+        self.space = space
+        self.rng = np.random.RandomState(seed)
+        self.drawn: set[str] = set()
+
+    def ask(self, trial_id: str) -> dict[str, Any] | None:
+        for _ in range(REDRAWS):
+            config = {key: param.sample(self.rng) for key, param in self.space.items()}
+            key = repr(sorted(config.items()))
+            if key not in self.drawn:
+                break
+        self.drawn.add(key)
+        return config
+
+    def observe(self, trial_id: str, iteration: int, value: float) -> None:
+        pass
+
+    def tell(self, trial_id: str, value: float | None) -> None:
+        pass
 
 
 @SEARCHES.register("random")
@@ -14,14 +44,9 @@ class RandomSearch(SearchSpec):
     algorithm: Literal["random"] = "random"
     options: NoOptions = NoOptions()
 
-    def build_searcher(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> Any:
-        if any(isinstance(param, Grid) for param in space.values()):
-            return self.variant_generator()
-        from tune_jobs.search.random_searcher import RandomSearcher
+    def draws_with_ray(self, space: dict[str, Param]) -> bool:
+        return any(isinstance(param, Grid) for param in space.values())
 
-        return RandomSearcher(self.seed, metric, mode)
+    def build(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> RandomDraws:
+        return RandomDraws(space, self.seed)
 
-    def variant_generator(self) -> Any:
-        from ray.tune.search.basic_variant import BasicVariantGenerator
-
-        return BasicVariantGenerator(random_state=self.seed, max_concurrent=self.max_concurrent or 0)

@@ -1,13 +1,14 @@
-"""``tpe``: Optuna's Tree-structured Parzen Estimator through Ray's Optuna integration."""
+"""``tpe``: Optuna's Tree-structured Parzen Estimator on Optuna's ask/tell interface (``optuna_study``)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from tune_jobs.core.model import StrictModel
 from tune_jobs.search.base import SEARCHES, SearchSpec
+from tune_jobs.search.optuna_study import OptunaStudy
 from tune_jobs.space import Param
 
 
@@ -24,12 +25,11 @@ class TPESearch(SearchSpec):
     def check_space(self, space: dict[str, Param]) -> list[str]:
         return self.refuse_grid(space)
 
-    def build_searcher(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> Any:
+    def build(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> OptunaStudy:
         import optuna
-        from ray.tune.search.optuna import OptunaSearch
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         sampler = optuna.samplers.TPESampler(
             seed=self.seed, n_startup_trials=self.options.initial_points, multivariate=self.options.multivariate
         )
-        return OptunaSearch(sampler=sampler)
+        return OptunaStudy(sampler, space, mode, self.seed)

@@ -1,8 +1,8 @@
-"""A Ray Tune ``Searcher`` over bayesian-optimization 3.x (Ray's own ``BayesOptSearch`` needs the
-1.x API and floats only).
+"""``bayesopt``'s algorithm, an ``AskTell`` (no Ray) over bayesian-optimization 3.x (Ray's own
+``BayesOptSearch`` needs the 1.x API and floats only).
 
-Call order (Ray's): ``set_search_properties`` -> ``suggest(trial_id)`` ... ->
-``on_trial_complete(trial_id, result, error)``; ``save``/``restore`` around interruptions.
+Call order: ``ask(trial_id)`` ... -> ``observe(trial_id, iteration, value)`` ... ->
+``tell(trial_id, value)``; it pickles whole (the fitted kernel included) around interruptions.
 
 - Every spec type: floats, log floats (searched in log space), ints, log ints, ordered lists
   (``ordinal``, and numeric ``choice`` lists unless ``numeric_choices: categorical``), categoricals.
@@ -30,14 +30,11 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from bayes_opt import BayesianOptimization, SequentialDomainReductionTransformer, acquisition
 from bayes_opt.parameter import wrap_kernel
-from ray import cloudpickle
-from ray.tune.search import Searcher
 from scipy.optimize import minimize
 from scipy.stats import norm, qmc, rankdata
 from sklearn.base import clone
@@ -179,18 +176,17 @@ def default_initial_points(keys: int, trials: int | None) -> int:
     return max(4, min(keys + 1, budget_share, 10))
 
 
-class BayesOptSearcher(Searcher):
+class BayesOpt:
     def __init__(
         self,
         space: dict[str, Param],
-        metric: str | None = None,
-        mode: str | None = None,
+        mode: str = "max",
         options: BayesOptOptions | None = None,
         seed: int | None = None,
         trials: int | None = None,
         rungs: list[int] | None = None,
     ) -> None:
-        super().__init__(metric=metric, mode=mode)
+        self.mode = mode
         self.options = options or BayesOptOptions()
         ordered = self.options.numeric_choices == "ordinal"
         self.encodings = {key: _Encoding(param, ordered) for key, param in space.items()}
@@ -223,20 +219,15 @@ class BayesOptSearcher(Searcher):
         self.pending: dict[str, np.ndarray] = {}
         self.kernel_fitted_at = 0
         self.kernel: Any = None
-        self.last_results: dict[str, float] = {}
         self.seen: set[bytes] = set()  # configs already observed, by ``_key``
+        self.failed: set[bytes] = set()  # configs whose trial failed or left no usable value
         # Under a rung-based scheduler: each trial's value at each rung, and its point.
         self.rungs = sorted(set(rungs or []))
         self.at_rungs: dict[str, dict[int, float]] = {}
         self.points: dict[str, np.ndarray] = {}
 
-    # -- Ray's Searcher interface ------------------------------------------------------------
-    def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any) -> bool:
-        self._metric = metric or self._metric
-        self._mode = mode or self._mode
-        return True
-
-    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+    # -- ask/tell ----------------------------------------------------------------------------
+    def ask(self, trial_id: str) -> dict[str, Any] | None:
         space = self.optimizer.space
         x = None
         # Space-filling points first. The GP starts once `initial_points` results are in (warm-start ones count; under a rung
@@ -256,33 +247,19 @@ class BayesOptSearcher(Searcher):
         self.pending[trial_id] = x
         return self._decode(x)
 
-    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        value = result.get(self._metric) if self._metric else None
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            self.last_results[trial_id] = float(value)
-            iteration = result.get("training_iteration")
-            if iteration in self.rungs and trial_id in self.pending:
-                self.at_rungs.setdefault(trial_id, {})[int(iteration)] = value if self._mode != "min" else -value
-                self.points[trial_id] = self.pending[trial_id]
+    def observe(self, trial_id: str, iteration: int, value: float) -> None:
+        if iteration in self.rungs and trial_id in self.pending:
+            self.at_rungs.setdefault(trial_id, {})[int(iteration)] = value if self.mode != "min" else -value
+            self.points[trial_id] = self.pending[trial_id]
 
-    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+    def tell(self, trial_id: str, value: float | None) -> None:
         x = self.pending.pop(trial_id, None)
-        last = self.last_results.pop(trial_id, None)
-        if x is None or error:
+        if x is None:
             return
-        value = (result or {}).get(self._metric) if self._metric else None
-        if value is None:
-            value = last
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or (result or {}).get("tune_jobs_error"):
+        if value is None or not math.isfinite(value):
+            self.failed.add(self._key(x))  # not an observation, but not suggested again while others remain
             return
         self.register(x, float(value))
-
-    def save(self, checkpoint_path: str) -> None:
-        """Everything: observations, pending trials, the fitted kernel and the random state."""
-        Path(checkpoint_path).write_bytes(cloudpickle.dumps(self.__getstate__()))
-
-    def restore(self, checkpoint_path: str) -> None:
-        self.__setstate__(cloudpickle.loads(Path(checkpoint_path).read_bytes()))
 
     def __getstate__(self) -> dict[str, Any]:
         # bayes_opt's wrapped kernels pickle as the kernel they were built from, dropping the
@@ -303,7 +280,7 @@ class BayesOptSearcher(Searcher):
     # -- observations ------------------------------------------------------------------------
     def register(self, x: np.ndarray, value: float) -> None:
         """Record an observation; bayes_opt maximises, so ``min`` metrics are negated."""
-        self.optimizer.register(params=x, target=value if self._mode != "min" else -value)
+        self.optimizer.register(params=x, target=value if self.mode != "min" else -value)
         self.seen.add(self._key(x))
         if self.transformer is not None and len(self.optimizer.space) >= 2:
             self.optimizer.set_bounds(self.transformer.transform(self.optimizer.space))  # type: ignore[arg-type]
@@ -362,7 +339,7 @@ class BayesOptSearcher(Searcher):
         return bytes(np.round(self._snap(np.atleast_2d(np.array(x, dtype=float)))[0], 9).tobytes())
 
     def _taken(self) -> set[bytes]:
-        return self.seen | {self._key(p) for p in self.pending.values()}
+        return self.seen | self.failed | {self._key(p) for p in self.pending.values()}
 
     def _untried_random_point(self) -> np.ndarray:
         taken = self._taken()

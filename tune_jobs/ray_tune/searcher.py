@@ -1,0 +1,59 @@
+"""The one adapter from a search algorithm's ask/tell (``tune_jobs.search.base.AskTell``) to Ray
+Tune's ``Searcher``. Ray's vocabulary stays here: results are dicts, a trial may end with an
+error flag or with no result at all, and the searcher is saved to a file with the experiment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ray import cloudpickle
+from ray.tune.search import Searcher
+
+from trainables.ray_adapter import ERROR_KEY
+from tune_jobs.core.values import is_finite_number
+from tune_jobs.search.base import AskTell
+
+
+class RaySearcher(Searcher):
+    def __init__(self, search: AskTell, metric: str, mode: str) -> None:
+        super().__init__(metric=metric, mode=mode)
+        self.search = search
+        self.metric_key = metric
+        self.last: dict[str, float] = {}  # each running trial's last finite value
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any) -> bool:
+        self._metric, self._mode = metric or self._metric, mode or self._mode
+        self.metric_key = metric or self.metric_key
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        return self.search.ask(trial_id)
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        value = result.get(self.metric_key)
+        if is_finite_number(value):
+            self.last[trial_id] = float(value)
+            iteration = result.get("training_iteration")
+            if iteration is not None:
+                self.search.observe(trial_id, int(iteration), float(value))
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        """A trial a scheduler stopped ends with its last value (it looked that bad when it was
+        stopped); a failed one, or one whose final value is not a finite number, with None."""
+        last = self.last.pop(trial_id, None)
+        result = result or {}
+        value = result.get(self.metric_key)
+        if value is None:
+            value = last
+        if error or result.get(ERROR_KEY) or not is_finite_number(value):
+            self.search.tell(trial_id, None)
+        else:
+            self.search.tell(trial_id, float(value))
+
+    def save(self, checkpoint_path: str) -> None:
+        """The whole algorithm (observations, pending trials, fitted models, random state)."""
+        Path(checkpoint_path).write_bytes(cloudpickle.dumps((self.search, self.last)))
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.search, self.last = cloudpickle.loads(Path(checkpoint_path).read_bytes())

@@ -1,0 +1,90 @@
+"""An Optuna sampler as an ``AskTell``: Optuna's own ask/tell interface on an in-memory study,
+with each spec parameter as the distribution Ray's Optuna integration gave it (integer bounds
+inclusive, log ranges on a log scale, lists as categories).
+
+Optuna's samplers repeat themselves on small discrete spaces (TPE and the GP suggested 4 distinct
+configurations in 6 on a 6-point space), and with deterministic training a repeat is a wasted
+trial. A configuration already tried or running is asked again up to ``RETRIES`` times, each
+repeat told to the study as failed (samplers learn from completed trials only), then replaced
+by a random untried one; so nothing repeats while an untried configuration is likely to remain.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tune_jobs.space import Choice, LogRandInt, LogUniform, Ordinal, Param, RandInt, Uniform
+
+
+def distribution(param: Param) -> Any:
+    import optuna
+
+    if isinstance(param, (Uniform, LogUniform)):
+        return optuna.distributions.FloatDistribution(*param.bounds, log=isinstance(param, LogUniform))
+    if isinstance(param, (RandInt, LogRandInt)):
+        return optuna.distributions.IntDistribution(*param.bounds, log=isinstance(param, LogRandInt))
+    if isinstance(param, (Choice, Ordinal)):
+        return optuna.distributions.CategoricalDistribution(param.options)
+    raise TypeError(f"no Optuna distribution for {param.kind}")
+
+
+RETRIES = 3
+REDRAWS = 100
+
+
+def _key(config: dict[str, Any]) -> str:
+    return repr(sorted(config.items()))
+
+
+class OptunaStudy:
+    def __init__(self, sampler: Any, space: dict[str, Param], mode: str, seed: int | None = None) -> None:
+        import optuna
+
+        self.study = optuna.create_study(sampler=sampler, direction="maximize" if mode == "max" else "minimize")
+        self.space = space
+        self.distributions = {key: distribution(param) for key, param in space.items()}
+        self.trials: dict[str, Any] = {}
+        self.taken: set[str] = set()  # configurations told or running
+        self.rng = np.random.RandomState(seed)
+
+    def ask(self, trial_id: str) -> dict[str, Any] | None:
+        import optuna
+
+        if trial_id in self.trials:
+            return dict(self.trials[trial_id].params)
+        for _ in range(RETRIES):
+            trial = self.study.ask(fixed_distributions=self.distributions)
+            if _key(trial.params) not in self.taken:
+                break
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            untried = self._untried()
+            if untried is not None:
+                self.study.enqueue_trial(untried)
+            trial = self.study.ask(fixed_distributions=self.distributions)
+        self.trials[trial_id] = trial
+        self.taken.add(_key(trial.params))
+        return dict(trial.params)
+
+    def _untried(self) -> dict[str, Any] | None:
+        for _ in range(REDRAWS):
+            config = {key: param.sample(self.rng) for key, param in self.space.items()}
+            if _key(config) not in self.taken:
+                return config
+        return None
+
+    def observe(self, trial_id: str, iteration: int, value: float) -> None:
+        pass
+
+    def tell(self, trial_id: str, value: float | None) -> None:
+        import optuna
+
+        trial = self.trials.pop(trial_id, None)
+        if trial is None:
+            return
+        if value is None:
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            self.study.tell(trial, value)
