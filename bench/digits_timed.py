@@ -2,7 +2,7 @@
 
 import time
 
-from trainables.digits_mlp import train as digits_train
+from trainables.builtin.digits_mlp import train as digits_train
 
 
 def train(config, report, checkpoint=None):

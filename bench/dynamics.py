@@ -28,7 +28,7 @@ def epoch_times(name: str, config: dict[str, Any], dynamics: bool, epochs: int) 
     """(seconds of epochs 2.., share of those epochs with dynamics figures, seconds the measurements
     themselves took by their own clock)."""
     from trainables.api import Recorder
-    from trainables.loop import fit_classifier
+    from trainables.loop.fit import fit_classifier
     from trainables.registry import resolve_trainable
 
     trainable = resolve_trainable(name.split(" ")[0])

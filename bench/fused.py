@@ -50,7 +50,7 @@ def classifier(trainable: str, config: dict[str, Any]) -> Any:
 
 def one_after_another(trainable: str, configs: list[dict[str, Any]]) -> tuple[float, float]:
     from trainables.api import Recorder
-    from trainables.loop import fit_classifier
+    from trainables.loop.fit import fit_classifier
 
     started, best = time.perf_counter(), 0.0
     for config in configs:

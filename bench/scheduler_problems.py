@@ -25,13 +25,13 @@ def _timed(report: Any) -> Any:
 
 
 def digits(config: dict[str, Any], report: Any, checkpoint: Any = None) -> None:
-    from trainables.digits_mlp import train
+    from trainables.builtin.digits_mlp import train
 
     train(config, _timed(report), checkpoint)
 
 
 def digits_cnn(config: dict[str, Any], report: Any, checkpoint: Any = None) -> None:
-    from trainables.digits_cnn import train
+    from trainables.builtin.digits_cnn import train
 
     train(config, _timed(report), checkpoint)
 

@@ -15,7 +15,7 @@ class TuneJobsBayesOpt:
     name = "tune-jobs bayesopt"
 
     def __init__(self, space: dict[str, Param], seed: int) -> None:
-        from tune_jobs.search.bayesopt_model import BayesOpt
+        from tune_jobs.search.bayesopt.model import BayesOpt
 
         self.searcher = BayesOpt(space, mode="min", seed=seed)
 

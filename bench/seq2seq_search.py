@@ -31,7 +31,7 @@ def trained_scores(config: dict) -> dict[str, float]:
     import torch
 
     from trainables.api import Recorder
-    from trainables.seq2seq import held_out_scores, train
+    from trainables.builtin.translation import held_out_scores, train
 
     torch.set_num_threads(1)
     recorder = Recorder()

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from tests.test_loop import blobs, config, model
 from trainables.api import Recorder
-from trainables.loop import cross_validation_folds, fit
-from trainables.loop_config import ConfigError
+from trainables.loop.config import ConfigError
+from trainables.loop.fit import cross_validation_folds, fit
 from tune_jobs.cli import app
 
 

@@ -13,9 +13,9 @@ from pydantic import ValidationError
 from torch import nn
 
 from tests.test_loop import blobs, config
-from trainables import dynamics
 from trainables.api import TRIAL_LOG_DIR, Recorder
-from trainables.loop import fit
+from trainables.loop import dynamics
+from trainables.loop.fit import fit
 from tune_jobs.analysis.diagnosis import (
     DEAD_UNITS,
     DIVERGED,

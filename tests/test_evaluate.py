@@ -11,7 +11,9 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from typer.testing import CliRunner
 
-from trainables import digits_mlp, tabular, text, vision
+from trainables.builtin import digits_mlp, tabular
+from trainables.builtin import image_classifiers as vision
+from trainables.builtin import text_classifiers as text
 from tune_jobs.cli import app
 
 TRIALS, EPOCHS = 4, 4

@@ -8,12 +8,14 @@ import pytest
 import torch
 from torch import nn
 
-from trainables import digits_cnn, digits_mlp, text, vision
 from trainables.api import Recorder
+from trainables.builtin import digits_cnn, digits_mlp
+from trainables.builtin import image_classifiers as vision
+from trainables.builtin import text_classifiers as text
 from trainables.fused.group import Member, group_key, train_epoch
 from trainables.fused.optim import MemberHyperparameters, StackedOptimizer
 from trainables.fused.stack import architecture
-from trainables.loop import Classifier, fit_classifier
+from trainables.loop.fit import Classifier, fit_classifier
 
 COMPARED = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
 BASE = {"epochs": 3, "hidden": 24, "layers": 2, "share_data": False, "device": "cpu"}

@@ -114,7 +114,7 @@ def test_the_trainer_comes_from_the_package_the_module_subclasses():
     import lightning.pytorch
     import pytorch_lightning
 
-    from trainables.lightning import _lightning_for
+    from trainables.builtin.lightning import _lightning_for
 
     class Old(pytorch_lightning.LightningModule):
         pass

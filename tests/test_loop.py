@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from trainables.api import Recorder
-from trainables.loop import Split, fit
-from trainables.loop_config import ConfigError, LoopConfig, parse_config
-from trainables.schedules import lr_factor
+from trainables.loop.config import ConfigError, LoopConfig, parse_config
+from trainables.loop.fit import Split, fit
+from trainables.loop.schedules import lr_factor
 
 
 def blobs(n=256, seed=0):
@@ -137,7 +137,7 @@ def test_bad_config_is_one_line_naming_the_key(changes, message):
 def test_a_restored_optimizer_keeps_this_trials_own_hyperparameters():
     """PBT copies another trial's checkpoint and mutates the config: the mutated weight decay and
     momentum must win over the ones saved in the optimizer state (ray#36660)."""
-    from trainables.loop import make_optimizer, restore_optimizer
+    from trainables.loop.fit import make_optimizer, restore_optimizer
 
     model = nn.Linear(3, 2)
     donor = parse_config(LoopConfig, {"optimizer": "sgd", "momentum": 0.9, "weight_decay": 0.1})

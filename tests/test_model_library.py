@@ -9,7 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from trainables.api import Recorder
-from trainables.loop_config import ConfigError
+from trainables.loop.config import ConfigError
 from tune_jobs.cli import app
 from tune_jobs.errors import SpecError
 from tune_jobs.spec import validate_spec
@@ -56,7 +56,7 @@ def test_bad_fixed_config_fails_the_spec_check_in_one_line(trainable, config, me
 
 
 def test_a_searched_conflict_fails_the_trial_in_one_line():
-    from trainables.text import train_transformer
+    from trainables.builtin.text_classifiers import train_transformer
 
     with pytest.raises(ConfigError, match=r"^config: nhead \(3\) must divide d_model \(64\)$"):
         train_transformer({"d_model": 64, "nhead": 3}, Recorder())
@@ -66,9 +66,9 @@ def test_a_searched_conflict_fails_the_trial_in_one_line():
 
 
 def test_missing_files_and_columns_are_one_line(tmp_path, monkeypatch):
-    from trainables.tabular import train as tabular
-    from trainables.text import train_rnn
-    from trainables.vision import train_cnn
+    from trainables.builtin.image_classifiers import train_cnn
+    from trainables.builtin.tabular import train as tabular
+    from trainables.builtin.text_classifiers import train_rnn
 
     monkeypatch.chdir(tmp_path)
     pd.DataFrame({"text": ["a b", "c d"] * 10, "y": [0, 1] * 10}).to_csv("reviews.csv", index=False)
@@ -78,7 +78,7 @@ def test_missing_files_and_columns_are_one_line(tmp_path, monkeypatch):
         (train_rnn, {"data": "reviews.csv"}, r"^config.label_column: column 'label' not in reviews.csv"),
         (train_cnn, {"dataset": "cifar10", "data_dir": "nowhere"},
          r"^config.data_dir: cifar10 not found in .*nowhere \(looked for .*cifar-10-batches-py\); set download: true"),
-        (__import__("trainables.byo", fromlist=["train"]).train, {"model_factory": "nomodule:build"},
+        (__import__("trainables.builtin.custom_model", fromlist=["train"]).train, {"model_factory": "nomodule:build"},
          r"^config.model_factory: cannot import 'nomodule'"),
     ]
     for function, config, pattern in cases:
@@ -87,8 +87,8 @@ def test_missing_files_and_columns_are_one_line(tmp_path, monkeypatch):
 
 
 def test_a_user_csv_of_texts_trains(tmp_path):
-    from trainables.text import train_rnn
-    from trainables.text_data import synthetic_texts
+    from trainables.builtin.text_classifiers import train_rnn
+    from trainables.data.text import synthetic_texts
 
     texts, labels = synthetic_texts(300, seed=3)
     path = tmp_path / "reviews.parquet"

@@ -26,7 +26,7 @@ def _normal(name: str) -> str:
 
 # Modules that use an extra, importing it only when called (and saying in one line when it is
 # missing): what the extra installs counts as declared for them, and only for them.
-EXTRA_USERS = {"trainables/lightning.py": "lightning"}
+EXTRA_USERS = {"trainables/builtin/lightning.py": "lightning"}
 
 
 def _names(requirements: list[str]) -> set[str]:

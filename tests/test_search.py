@@ -15,8 +15,8 @@ from tune_jobs.ray_tune.searcher import RaySearcher  # noqa: E402
 from tune_jobs.ray_tune.space import param_space  # noqa: E402
 from tune_jobs.results.sink import COMPLETED, FAILED, STOPPED, ParquetSink  # noqa: E402
 from tune_jobs.search import SEARCHES  # noqa: E402
-from tune_jobs.search.bayesopt_model import BayesOpt  # noqa: E402
-from tune_jobs.search.bayesopt_options import BayesOptOptions  # noqa: E402
+from tune_jobs.search.bayesopt.model import BayesOpt  # noqa: E402
+from tune_jobs.search.bayesopt.options import BayesOptOptions  # noqa: E402
 from tune_jobs.space import Choice, LogRandInt, LogUniform, Ordinal, RandInt, Uniform  # noqa: E402
 from tune_jobs.spec import validate_spec  # noqa: E402
 
@@ -339,7 +339,7 @@ def test_numeric_choices_are_ordered_for_the_gp_unless_the_spec_says_otherwise()
 def test_heavy_tailed_losses_do_not_flatten_the_model():
     """One huge loss among small ones: on raw values the GP sees a flat surface elsewhere; on
     ranks it still prefers the neighbourhood of the best value."""
-    from tune_jobs.search.bayesopt_model import transform_targets
+    from tune_jobs.search.bayesopt.model import transform_targets
 
     y = np.array([-1e7, -0.3, -0.2, -0.1, -0.05])
     z = transform_targets(y, "rank")

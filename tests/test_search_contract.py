@@ -93,7 +93,7 @@ def test_every_registered_algorithm_keeps_the_contract_without_ray(name):
 def test_the_search_package_imports_no_ray():
     import subprocess
 
-    code = "import sys, tune_jobs.search, tune_jobs.search.bayesopt_model, tune_jobs.search.optuna_study; " \
+    code = "import sys, tune_jobs.search, tune_jobs.search.bayesopt.model, tune_jobs.search.optuna_study; " \
            "print('ray' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"

@@ -8,10 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from trainables.api import Recorder
-from trainables.loop_config import ConfigError, parse_config
-from trainables.schedules import inverse_sqrt_factor
-from trainables.seq2seq import METRICS, Seq2SeqConfig, train, translation_scores
-from trainables.seq2seq_data import (
+from trainables.builtin.translation import METRICS, Seq2SeqConfig, train, translation_scores
+from trainables.data.seq2seq import (
     BOS,
     EOS,
     PAD,
@@ -22,6 +20,8 @@ from trainables.seq2seq_data import (
     seq2seq_splits,
     tokenize,
 )
+from trainables.loop.config import ConfigError, parse_config
+from trainables.loop.schedules import inverse_sqrt_factor
 from tune_jobs.cli import app
 
 TINY = {"synthetic_samples": 400, "d_model": 32, "nhead": 2, "num_encoder_layers": 1, "num_decoder_layers": 1,
@@ -198,7 +198,7 @@ def test_held_out_scores_are_the_test_split_scores():
     config = {**TINY, "epochs": 1, "test_fraction": 0.1}
     recorder = Recorder()
     train(config, recorder)
-    from trainables.seq2seq import held_out_scores, split_scores
+    from trainables.builtin.translation import held_out_scores, split_scores
 
     every = split_scores(config, recorder.checkpoint)
     assert held_out_scores(config, recorder.checkpoint) == {f"test_{k}": v for k, v in every["test"].items()

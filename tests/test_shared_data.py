@@ -4,7 +4,7 @@ numpy arrays and plain values, in tuples and lists."""
 import numpy as np
 import torch
 
-from trainables.loop import Split
+from trainables.loop.fit import Split
 from trainables.ray_adapter import _from_store, _to_store
 from trainables.shared_data import shared
 

@@ -217,7 +217,7 @@ def test_resolved_spec_round_trips_and_hashes_stably():
 def test_spec_results_reader_and_trainables_import_without_ray():
     code = textwrap.dedent("""
         import sys
-        import tune_jobs.spec, tune_jobs.results.reader, tune_jobs.results.sink, trainables.digits_mlp
+        import tune_jobs.spec, tune_jobs.results.reader, tune_jobs.results.sink, trainables.builtin.digits_mlp
         from tune_jobs.spec import validate_spec
         assert "ray" not in sys.modules, "ray imported"
         assert "torch" not in sys.modules, "torch imported"

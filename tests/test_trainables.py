@@ -3,8 +3,8 @@ import math
 import pytest
 
 from trainables.api import Recorder
-from trainables.digits_mlp import train
-from trainables.loop_state import CLASSIFIER_METRICS as METRICS
+from trainables.builtin.digits_mlp import train
+from trainables.loop.state import CLASSIFIER_METRICS as METRICS
 from trainables.registry import TRAINABLES, UnknownNameError, resolve_trainable
 
 

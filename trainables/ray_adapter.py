@@ -136,7 +136,7 @@ def _to_store(value: Any) -> Any:
     """Tensors as numpy arrays (read zero-copy from the object store), structure kept."""
     import torch
 
-    from trainables.loop import Split
+    from trainables.loop.fit import Split
 
     if isinstance(value, torch.Tensor):
         return ("__tensor__", value.numpy())
@@ -155,7 +155,7 @@ def _tagged(value: Any, tag: str) -> bool:
 def _from_store(value: Any) -> Any:
     import torch
 
-    from trainables.loop import Split
+    from trainables.loop.fit import Split
 
     if _tagged(value, "__tensor__"):
         with warnings.catch_warnings():

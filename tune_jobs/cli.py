@@ -310,7 +310,7 @@ def trainables(
 ) -> None:
     """List the registered trainables: metrics and the keys each adds to the shared training loop's."""
     import trainables as _builtins  # noqa: F401
-    from trainables.loop_config import LoopConfig
+    from trainables.loop.config import LoopConfig
     from trainables.registry import TRAINABLES, UnknownNameError
 
     if name is not None:

@@ -111,7 +111,7 @@ def classifier_trainable(results: JobResults, use: str) -> Any:
 
 def restored_model(results: JobResults, store: ResultsStore, classifier: Any, trial_id: str) -> tuple[Any, Any, int]:
     """(model in eval mode, its device, epoch): the trial's model at the checkpoint where its metric peaked."""
-    from trainables.loop import pick_device
+    from trainables.loop.fit import pick_device
 
     state = best_state(results, store, trial_id)
     device = pick_device(classifier.settings.device)

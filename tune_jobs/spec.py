@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from trainables.loop_config import rule_error
+from trainables.loop.config import rule_error
 from trainables.registry import TrainableDef, resolve_trainable
 from tune_jobs.core.model import StrictModel
 from tune_jobs.core.registry import Registry, UnknownNameError, close_match, did_you_mean

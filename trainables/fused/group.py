@@ -21,10 +21,10 @@ from torch import nn
 from trainables.fused.flat import FlatLayout
 from trainables.fused.optim import STATE_KEYS, MemberHyperparameters, StackedOptimizer
 from trainables.fused.stack import architecture, dropout_rates, stacked_forward
-from trainables.loop import Classifier, EarlyStopping, Split, autocast_for, pick_device
-from trainables.loop_config import LoopConfig
-from trainables.loop_state import epoch_seed
-from trainables.schedules import lr_factor
+from trainables.loop.config import LoopConfig
+from trainables.loop.fit import Classifier, EarlyStopping, Split, autocast_for, pick_device
+from trainables.loop.schedules import lr_factor
+from trainables.loop.state import epoch_seed
 
 EVAL_CHUNK = 512  # validation rows per forward pass, as the plain loop's evaluation
 FLAT = "flat"  # the optimizer's one tensor: every parameter of every member (``FlatLayout``)

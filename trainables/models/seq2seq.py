@@ -1,5 +1,5 @@
 """An encoder-decoder Transformer (``torch.nn.Transformer``, pre-norm) over token ids, with greedy
-decoding. Token 0 is padding, 2 begins and 3 ends a target (``trainables.seq2seq_data``)."""
+decoding. Token 0 is padding, 2 begins and 3 ends a target (``trainables.data.seq2seq``)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from tune_jobs.results.schema import config_column
 
 DIVERGED, OVERFITTING, UNDERFITTING, IMPROVING, STOPPED_EARLY, HEALTHY = (
     "diverged", "overfitting", "underfitting", "still improving", "stopped early", "healthy")
-# From the training-dynamics metrics (``dynamics: true``, trainables.dynamics), when reported.
+# From the training-dynamics metrics (``dynamics: true``, trainables.loop.dynamics), when reported.
 EXPLODING, VANISHING, DEAD_UNITS, LARGE_UPDATES, SMALL_UPDATES = (
     "exploding gradients", "vanishing gradients", "dead units", "updates too large", "updates too small")
 GRADIENT_SPIKE = 10.0  # a step's gradient norm this many times the first epoch's mean (and above 10)

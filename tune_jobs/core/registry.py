@@ -64,3 +64,13 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[tuple[str, T]]:
         return iter(sorted(self._items.items()))
+
+
+def import_members(package: str, path: Iterable[str]) -> None:
+    """Import every module of a package (its ``__name__`` and ``__path__``), so that a new
+    member of an extension point is one file that registers itself, with no list to edit."""
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.iter_modules(list(path)):
+        importlib.import_module(f"{package}.{module.name}")

@@ -14,10 +14,9 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from trainables.api import Report
-from trainables.loop_config import ConfigError, LoopConfig, parse_config
-from trainables.loop_state import CLASSIFIER_METRICS as METRICS
-from trainables.registry import REFERENCE_PATTERN, import_function, register_trainable
+from trainables.loop.config import ConfigError, LoopConfig, parse_config
+from trainables.loop.register import register_classifier
+from trainables.registry import REFERENCE_PATTERN, import_function
 
 
 class CustomModelConfig(LoopConfig):
@@ -37,7 +36,7 @@ def load_function(reference: str, key: str) -> Any:
 def classifier(config: dict[str, Any]) -> Any:
     import torch
 
-    from trainables.loop import Classifier, Split
+    from trainables.loop.fit import Classifier, Split
 
     settings = parse_config(CustomModelConfig, config)
     everything = settings.model_dump()
@@ -54,9 +53,6 @@ def classifier(config: dict[str, Any]) -> Any:
                       time.perf_counter() - started)
 
 
-@register_trainable("custom_model", config=CustomModelConfig, metrics=METRICS, classifier=classifier)  # type: ignore[arg-type]
-def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """Your model_factory and data_factory on the shared training loop and its knobs."""
-    from trainables.loop import fit_classifier
-
-    fit_classifier(classifier(config), report, checkpoint)
+train = register_classifier(
+    "custom_model", config=CustomModelConfig, classifier=classifier,
+    description="Your model_factory and data_factory on the shared training loop and its knobs.")

@@ -7,11 +7,9 @@ from typing import Any
 
 from pydantic import Field
 
-from trainables.api import Report
-from trainables.loop_config import parse_config
-from trainables.loop_state import CLASSIFIER_METRICS as METRICS
-from trainables.registry import register_trainable
-from trainables.vision_data import SHAPES, VisionDataConfig
+from trainables.data.vision import SHAPES, VisionDataConfig
+from trainables.loop.config import parse_config
+from trainables.loop.register import register_classifier
 
 
 class ImageCNNConfig(VisionDataConfig):
@@ -34,10 +32,10 @@ def _classifier(settings: VisionDataConfig, build: Any) -> Any:
     import torch
     from torch import nn
 
-    from trainables.loop import Classifier, Split
+    from trainables.data.vision import load_images
+    from trainables.loop.fit import Classifier, Split
     from trainables.models.vision import Preprocess
     from trainables.shared_data import shared
-    from trainables.vision_data import load_images
 
     key = (f"images:{settings.dataset}:{Path(settings.data_dir).expanduser().resolve()}:{settings.train_subset}:"
            f"{settings.test_fraction}")
@@ -77,28 +75,16 @@ def vgg11_bn_classifier(config: dict[str, Any]) -> Any:
     return _classifier(s, lambda c, k, size: vgg11_bn_small(c, k, size, s.dropout))
 
 
-@register_trainable("image_cnn", config=ImageCNNConfig, metrics=METRICS, classifier=cnn_classifier,  # type: ignore[arg-type]
-                    fusable=True, fusion_blocker=augmentation_blocks_fusion)
-def train_cnn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """Small CNN on digits / MNIST / FashionMNIST / CIFAR-10."""
-    from trainables.loop import fit_classifier
-
-    fit_classifier(cnn_classifier(config), report, checkpoint)
+train_cnn = register_classifier(
+    "image_cnn", config=ImageCNNConfig, classifier=cnn_classifier, fusable=True, fusion_blocker=augmentation_blocks_fusion,
+    description="Small CNN on digits / MNIST / FashionMNIST / CIFAR-10.")
 
 
-@register_trainable("resnet18", config=ResNetConfig, metrics=METRICS, classifier=resnet18_classifier,  # type: ignore[arg-type]
-                    fusable=True, fusion_blocker=augmentation_blocks_fusion)
-def train_resnet18(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """torchvision ResNet-18 for small images, on digits / MNIST / FashionMNIST / CIFAR-10."""
-    from trainables.loop import fit_classifier
-
-    fit_classifier(resnet18_classifier(config), report, checkpoint)
+train_resnet18 = register_classifier(
+    "resnet18", config=ResNetConfig, classifier=resnet18_classifier, fusable=True, fusion_blocker=augmentation_blocks_fusion,
+    description="torchvision ResNet-18 for small images, on digits / MNIST / FashionMNIST / CIFAR-10.")
 
 
-@register_trainable("vgg11_bn", config=VGGConfig, metrics=METRICS, classifier=vgg11_bn_classifier,  # type: ignore[arg-type]
-                    fusable=True, fusion_blocker=augmentation_blocks_fusion)
-def train_vgg11_bn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """torchvision VGG-11 with batch norm for small images, on digits / MNIST / FashionMNIST / CIFAR-10."""
-    from trainables.loop import fit_classifier
-
-    fit_classifier(vgg11_bn_classifier(config), report, checkpoint)
+train_vgg11_bn = register_classifier(
+    "vgg11_bn", config=VGGConfig, classifier=vgg11_bn_classifier, fusable=True, fusion_blocker=augmentation_blocks_fusion,
+    description="torchvision VGG-11 with batch norm for small images, on digits / MNIST / FashionMNIST / CIFAR-10.")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from trainables.loop_config import ConfigError, LoopConfig
+from trainables.loop.config import ConfigError, LoopConfig
 
 Dataset = Literal["digits", "mnist", "fashion_mnist", "cifar10"]
 # channels, size, classes, mean, std, the folder torchvision looks for
@@ -45,7 +45,7 @@ def load_images(settings: VisionDataConfig) -> tuple[Images, Images, Images | No
     validate, ``test_fraction`` of them (stratified, fixed seed) held out as the test split."""
     import torch
 
-    from trainables.splits import three_way_split
+    from trainables.data.splits import three_way_split
 
     if settings.dataset == "digits":
         from sklearn.datasets import load_digits

@@ -1,7 +1,7 @@
 """``bayesopt``: Gaussian-process Bayesian optimisation on bayesian-optimization 3.x.
 
 Options are checked here, before anything starts; the algorithm itself is
-``tune_jobs.search.bayesopt_model.BayesOpt`` (which imports bayes_opt, scikit-learn and SciPy).
+``tune_jobs.search.bayesopt.model.BayesOpt`` (which imports bayes_opt, scikit-learn and SciPy).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from tune_jobs.core.values import is_finite_number
 from tune_jobs.results.files import TRIALS_FILE
 from tune_jobs.results.schema import SUCCEEDED, config_of
 from tune_jobs.search.base import SEARCHES, SearchSpec
-from tune_jobs.search.bayesopt_options import BayesOptOptions
+from tune_jobs.search.bayesopt.options import BayesOptOptions
 from tune_jobs.space import Param
 
 if TYPE_CHECKING:
-    from tune_jobs.search.bayesopt_model import BayesOpt
+    from tune_jobs.search.bayesopt.model import BayesOpt
 
 
 @SEARCHES.register("bayesopt")
@@ -37,7 +37,7 @@ class BayesOptSearch(SearchSpec):
         return problems
 
     def build(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> BayesOpt:
-        from tune_jobs.search.bayesopt_model import BayesOpt
+        from tune_jobs.search.bayesopt.model import BayesOpt
 
         searcher = BayesOpt(space, mode=mode, options=self.options, seed=self.seed, trials=self.trials, rungs=rungs)
         if self.options.warm_start is not None:

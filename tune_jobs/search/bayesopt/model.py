@@ -36,137 +36,18 @@ import numpy as np
 from bayes_opt import BayesianOptimization, SequentialDomainReductionTransformer, acquisition
 from bayes_opt.parameter import wrap_kernel
 from scipy.optimize import minimize
-from scipy.stats import norm, qmc, rankdata
+from scipy.stats import qmc
 from sklearn.base import clone
 from sklearn.gaussian_process.kernels import Kernel
 
-from tune_jobs.search.bayesopt_options import BayesOptOptions
-from tune_jobs.search.kernels import space_kernel
-from tune_jobs.space import Choice, LogRandInt, LogUniform, Ordinal, Param, RandInt, Uniform, numeric_positions
+from tune_jobs.search.bayesopt.encoding import Encoding
+from tune_jobs.search.bayesopt.kernels import space_kernel
+from tune_jobs.search.bayesopt.options import BayesOptOptions
+from tune_jobs.search.bayesopt.targets import make_acquisition, transform_targets
+from tune_jobs.space import Param
 
 CANDIDATES = 1000  # random candidates the acquisition is scored on per suggestion (stock: 10,000)
 LOCAL_SEARCH_ROUNDS = 8
-FLOAT_STEPS = (0.02, 0.08, 0.25)  # single-key moves of a float, as a share of its range
-
-
-class _Encoding:
-    """One spec parameter <-> its bayes_opt bound and value. Numeric dimensions live on [0, 1]
-    (log ranges through their logs); a categorical is a bayes_opt categorical over its indices."""
-
-    def __init__(self, param: Param, numbers_ordered: bool = True) -> None:
-        self.param = param
-        self.bound: Any
-        self.decode: Callable[[Any], Any]
-        self.encode: Callable[[Any], Any]
-        self.places: np.ndarray | None = None  # every valid value on [0, 1], for lists and small int ranges
-        self.is_float = False
-        if isinstance(param, (Uniform, LogUniform)):
-            log = isinstance(param, LogUniform)
-            low, high = (math.log(b) for b in param.bounds) if log else map(float, param.bounds)
-            span = high - low
-            raw = param.bounds
-
-            def decode(x: Any) -> float:
-                value = low + float(x) * span
-                return float(min(max(math.exp(value) if log else value, raw[0]), raw[1]))
-
-            self.decode = decode
-            self.encode = lambda v: ((math.log(v) if log else float(v)) - low) / span
-            self.is_float = True
-        elif isinstance(param, (RandInt, LogRandInt)):
-            low, high = param.bounds
-            log = isinstance(param, LogRandInt)
-            to_axis = math.log if log else float
-            axis_low, axis_span = to_axis(low), (to_axis(high) - to_axis(low)) or 1.0
-            from_axis = math.exp if log else float
-            self.decode = lambda x: int(min(max(round(from_axis(axis_low + float(x) * axis_span)), low), high))
-            self.encode = lambda v: (to_axis(int(v)) - axis_low) / axis_span
-            if high - low <= 4096:
-                self.places = np.array([self.encode(v) for v in range(low, high + 1)])
-        elif isinstance(param, Ordinal) or (numbers_ordered and isinstance(param, Choice) and param.all_numbers):
-            # Ordered numbers: one dimension along the list's own (log) scale, so the GP sees
-            # neighbours as neighbours; a point decodes to the nearest listed value.
-            ordered = sorted(param.options)
-            places = np.asarray(numeric_positions(ordered, param.log if isinstance(param, Ordinal) else None)[0])
-            self.places = places
-            self.decode = lambda x: ordered[int(np.argmin(np.abs(places - float(x))))]
-            self.encode = lambda v: float(places[ordered.index(v)])
-        elif isinstance(param, Choice):
-            options = param.options
-            # Labels, not ints: bayes_opt reads a two-element numeric list as float bounds.
-            self.bound = [str(i) for i in range(len(options))]
-            self.decode = lambda i: options[int(i)]
-            self.encode = lambda v: str(options.index(v))
-            return
-        else:
-            raise TypeError(f"bayesopt cannot search {param.kind}")
-        self.bound = (0.0, 1.0)
-
-    @property
-    def is_categorical(self) -> bool:
-        return isinstance(self.bound, list)
-
-    def snap(self, u: np.ndarray) -> np.ndarray:
-        """Numeric coordinates -> the coordinates of the values they decode to."""
-        u = np.clip(u, 0.0, 1.0)
-        if self.places is not None:
-            return self.places[np.argmin(np.abs(u[:, None] - self.places[None, :]), axis=1)]
-        if self.is_float:
-            return u
-        return np.array([self.encode(self.decode(x)) for x in u])
-
-    def neighbours(self, u: float) -> list[float]:
-        """The coordinates one step away: the next value of a list or int range, or a float nudged."""
-        if self.places is not None:
-            index = int(np.argmin(np.abs(self.places - u)))
-            return [float(self.places[i]) for i in (index - 1, index + 1) if 0 <= i < len(self.places)]
-        if self.is_float:
-            return [min(max(u + sign * step, 0.0), 1.0) for step in FLOAT_STEPS for sign in (-1, 1)]
-        value = self.decode(u)
-        return [self.encode(v) for v in (value - 1, value + 1) if self.param.bounds[0] <= v <= self.param.bounds[1]]  # type: ignore[attr-defined]
-
-
-def _make_acquisition(options: BayesOptOptions, seed: int | None) -> acquisition.AcquisitionFunction:
-    if options.acquisition == "ucb":
-        return acquisition.UpperConfidenceBound(kappa=options.kappa or 2.576, random_state=seed)
-    if options.acquisition == "ei":
-        return acquisition.ExpectedImprovement(xi=0.01 if options.xi is None else options.xi, random_state=seed)
-    if options.acquisition == "poi":
-        return acquisition.ProbabilityOfImprovement(xi=0.01 if options.xi is None else options.xi, random_state=seed)
-    return acquisition.GPHedge(base_acquisitions=[
-        acquisition.UpperConfidenceBound(random_state=seed),
-        acquisition.ExpectedImprovement(xi=0.01, random_state=seed),
-        acquisition.ProbabilityOfImprovement(xi=0.01, random_state=seed),
-    ])
-
-
-def transform_targets(y: np.ndarray, how: str) -> np.ndarray:
-    """What the GP is fitted to. ``rank``: a Gaussian copula (ranks -> normal quantiles), blind
-    to outliers and plateaus; ``power``: Yeo-Johnson, standardised; ``none``: as observed;
-    ``auto``: ranks when some result is far worse than the typical one (a diverged run, a heavy
-    tail), else the values. Ranks alone threw away how much better the best points
-    are on smooth problems (Hartmann6 at 30 evaluations: median regret 0.90 vs 0.098); the values
-    alone let one outlier flatten the model (HPOLib: 0.16x-1.12x random's regret vs 0.07x-0.08x)."""
-    if how == "none" or len(y) < 2 or np.ptp(y) == 0:
-        return y.astype(float)
-    if how == "auto":
-        return transform_targets(y, "rank" if _has_bad_outliers(y) else "none")
-    if how == "rank":
-        return np.asarray(norm.ppf((rankdata(y) - 0.5) / len(y)))
-    from sklearn.preprocessing import PowerTransformer
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return np.asarray(PowerTransformer(method="yeo-johnson").fit_transform(y.reshape(-1, 1))[:, 0])
-
-
-def _has_bad_outliers(y: np.ndarray) -> bool:
-    """A result far worse than the typical one (targets are maximised): the median minus the
-    worst beyond 5 robust standard deviations (MAD), which small samples can show too. Only the bad
-    side counts: a result far better than the rest is what the model must see at full size."""
-    median = float(np.median(y))
-    spread = 1.4826 * float(np.median(np.abs(y - median)))
-    return median - float(y.min()) > 5 * spread
 
 
 def default_initial_points(keys: int, trials: int | None) -> int:
@@ -189,7 +70,7 @@ class BayesOpt:
         self.mode = mode
         self.options = options or BayesOptOptions()
         ordered = self.options.numeric_choices == "ordinal"
-        self.encodings = {key: _Encoding(param, ordered) for key, param in space.items()}
+        self.encodings = {key: Encoding(param, ordered) for key, param in space.items()}
         self.rng = np.random.RandomState(seed)
         self.initial_points = self.options.initial_points or default_initial_points(len(space), trials)
         self.design = qmc.LatinHypercube(d=len(space), seed=self.rng.randint(2**31)).random(self.initial_points)
@@ -205,7 +86,7 @@ class BayesOpt:
             warnings.simplefilter("ignore")  # "non-float parameters are experimental"
             self.optimizer = BayesianOptimization(
                 f=None, pbounds={key: enc.bound for key, enc in self.encodings.items()},
-                acquisition_function=_make_acquisition(self.options, seed), random_state=self.rng,
+                acquisition_function=make_acquisition(self.options, seed), random_state=self.rng,
                 verbose=0, allow_duplicate_points=True, bounds_transformer=transformer,
             )
         self.transformer = transformer

@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from trainables.loop_config import ConfigError, LoopConfig
-from trainables.splits import TEST_FRACTION, three_way_split
+from trainables.data.splits import TEST_FRACTION, three_way_split
+from trainables.loop.config import ConfigError, LoopConfig
 
 PAD, UNK = 0, 1
 _WORD = re.compile(r"[a-z0-9']+")
@@ -98,7 +98,7 @@ def text_splits(settings: TextDataConfig) -> tuple[Any, Any, Any, int, int]:
     """(train, val, test or None, vocabulary size, classes); the vocabulary comes from the training split only."""
     import torch
 
-    from trainables.loop import Split
+    from trainables.loop.fit import Split
 
     texts, raw_labels = load_texts(settings)
     classes = sorted(set(raw_labels), key=str)

@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from trainables.loop_config import ConfigError, LoopConfig
-from trainables.splits import TEST_FRACTION, three_way_rows
+from trainables.data.splits import TEST_FRACTION, three_way_rows
+from trainables.loop.config import ConfigError, LoopConfig
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 SPECIALS = 4

@@ -8,12 +8,10 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from trainables.api import Report
-from trainables.loop_config import ConfigError, LoopConfig, parse_config
-from trainables.loop_state import CLASSIFIER_METRICS as METRICS
-from trainables.registry import register_trainable
+from trainables.data.splits import TEST_FRACTION, three_way_split
+from trainables.loop.config import ConfigError, LoopConfig, parse_config
+from trainables.loop.register import register_classifier
 from trainables.shared_data import shared
-from trainables.splits import TEST_FRACTION, three_way_split
 
 BUNDLED = ("breast_cancer", "wine", "iris", "digits")
 
@@ -64,7 +62,7 @@ def classifier(config: dict[str, Any]) -> Any:
     from sklearn.preprocessing import StandardScaler
     from torch import nn
 
-    from trainables.loop import Classifier, Split
+    from trainables.loop.fit import Classifier, Split
 
     settings = parse_config(TabularMLPConfig, config)
     source = settings.data if settings.data in BUNDLED else str(Path(settings.data).expanduser().resolve())
@@ -88,10 +86,6 @@ def classifier(config: dict[str, Any]) -> Any:
     return Classifier(nn.Sequential(*blocks), train, val, settings, data_time, test)
 
 
-@register_trainable("tabular_mlp", config=TabularMLPConfig, metrics=METRICS, classifier=classifier,  # type: ignore[arg-type]
-                    fusable=True)
-def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """MLP classifier on a table (scikit-learn's bundled datasets, or a CSV/Parquet file)."""
-    from trainables.loop import fit_classifier
-
-    fit_classifier(classifier(config), report, checkpoint)
+train = register_classifier(
+    "tabular_mlp", config=TabularMLPConfig, classifier=classifier, fusable=True,
+    description="MLP classifier on a table (scikit-learn's bundled datasets, or a CSV/Parquet file).")

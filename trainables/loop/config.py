@@ -36,7 +36,7 @@ class LoopConfig(BaseModel):
     cv_folds: int | None = Field(None, ge=2, le=20, description="k-fold cross-validation inside each trial over the "
                                  "pooled train and validation rows: k times the compute; the mean is the metric")
     dynamics: bool = Field(False, description="per-epoch gradient/weight norms, update ratios and activation statistics "
-                           "(trainables.dynamics)")
+                           "(trainables.loop.dynamics)")
     dynamics_histograms: bool = Field(False, description="with dynamics: TensorBoard histograms of weights, gradients "
                                       "and activations per measured epoch (tensorboard/<trial>/dynamics)")
     share_data: bool = Field(True, description="load the data once and share it between trials (Ray object store)")

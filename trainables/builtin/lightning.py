@@ -22,8 +22,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from trainables.api import TRIAL_LOG_DIR, Report
-from trainables.byo import load_function
-from trainables.loop_config import ConfigError, parse_config
+from trainables.builtin.custom_model import load_function
+from trainables.loop.config import ConfigError, parse_config
 from trainables.registry import REFERENCE_PATTERN, register_trainable
 
 CHECKPOINT_KEY = "lightning_checkpoint"

@@ -24,10 +24,10 @@ import torch
 from torch import nn
 
 from trainables.api import TRIAL_LOG_DIR, Report
-from trainables.dynamics import DynamicsProbe
-from trainables.loop_config import ConfigError, LoopConfig
-from trainables.loop_state import epoch_seed
-from trainables.schedules import lr_factor
+from trainables.loop.config import ConfigError, LoopConfig
+from trainables.loop.dynamics import DynamicsProbe
+from trainables.loop.schedules import lr_factor
+from trainables.loop.state import epoch_seed
 
 
 @dataclass(frozen=True)

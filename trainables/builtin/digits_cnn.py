@@ -6,12 +6,10 @@ from typing import Any
 
 from pydantic import Field
 
-from trainables.api import Report
-from trainables.digits_mlp import digits_data
-from trainables.loop_config import LoopConfig, parse_config
-from trainables.loop_state import CLASSIFIER_METRICS as METRICS
-from trainables.registry import register_trainable
-from trainables.splits import TEST_FRACTION
+from trainables.builtin.digits_mlp import digits_data
+from trainables.data.splits import TEST_FRACTION
+from trainables.loop.config import LoopConfig, parse_config
+from trainables.loop.register import register_classifier
 
 
 class DigitsCNNConfig(LoopConfig):
@@ -25,7 +23,7 @@ class DigitsCNNConfig(LoopConfig):
 def classifier(config: dict[str, Any]) -> Any:
     import torch
 
-    from trainables.loop import Classifier, Split
+    from trainables.loop.fit import Classifier, Split
     from trainables.models.cnn import build_cnn
 
     settings = parse_config(DigitsCNNConfig, config)
@@ -40,10 +38,6 @@ def classifier(config: dict[str, Any]) -> Any:
     return Classifier(model, train, val, settings, data_time, test)
 
 
-@register_trainable("digits_cnn", config=DigitsCNNConfig, metrics=METRICS, classifier=classifier,  # type: ignore[arg-type]
-                    fusable=True)
-def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """Small CNN classifier of 8x8 handwritten digits (scikit-learn, bundled, offline)."""
-    from trainables.loop import fit_classifier
-
-    fit_classifier(classifier(config), report, checkpoint)
+train = register_classifier(
+    "digits_cnn", config=DigitsCNNConfig, classifier=classifier, fusable=True,
+    description="Small CNN classifier of 8x8 handwritten digits (scikit-learn, bundled, offline).")

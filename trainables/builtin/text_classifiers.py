@@ -7,12 +7,10 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from trainables.api import Report
-from trainables.loop_config import parse_config
-from trainables.loop_state import CLASSIFIER_METRICS as METRICS
-from trainables.registry import register_trainable
+from trainables.data.text import TextDataConfig, data_key
+from trainables.loop.config import parse_config
+from trainables.loop.register import register_classifier
 from trainables.shared_data import shared
-from trainables.text_data import TextDataConfig, data_key
 
 
 class TextRNNConfig(TextDataConfig):
@@ -45,8 +43,8 @@ def _classifier(settings: TextDataConfig, build: Any) -> Any:
     """Shared data, then ``build(vocabulary size, classes)``."""
     import torch
 
-    from trainables.loop import Classifier
-    from trainables.text_data import text_splits
+    from trainables.data.text import text_splits
+    from trainables.loop.fit import Classifier
 
     (train, val, test, vocab, classes), data_time = shared(data_key(settings), lambda: text_splits(settings),
                                                            settings.share_data)
@@ -70,18 +68,11 @@ def transformer_classifier(config: dict[str, Any]) -> Any:
                                                                        s.layers, s.dropout, s.positional, s.max_length))
 
 
-@register_trainable("text_rnn", config=TextRNNConfig, metrics=METRICS, classifier=rnn_classifier)  # type: ignore[arg-type]
-def train_rnn(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """LSTM/GRU text classifier (CSV/Parquet text + label, or a generated synthetic dataset)."""
-    from trainables.loop import fit_classifier
-
-    fit_classifier(rnn_classifier(config), report, checkpoint)
+train_rnn = register_classifier(
+    "text_rnn", config=TextRNNConfig, classifier=rnn_classifier,
+    description="LSTM/GRU text classifier (CSV/Parquet text + label, or a generated synthetic dataset).")
 
 
-@register_trainable("text_transformer", config=TextTransformerConfig, metrics=METRICS,  # type: ignore[arg-type]
-                    classifier=transformer_classifier, fusable=True)
-def train_transformer(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """Transformer-encoder text classifier (CSV/Parquet text + label, or a generated synthetic dataset)."""
-    from trainables.loop import fit_classifier
-
-    fit_classifier(transformer_classifier(config), report, checkpoint)
+train_transformer = register_classifier(
+    "text_transformer", config=TextTransformerConfig, classifier=transformer_classifier, fusable=True,
+    description="Transformer-encoder text classifier (CSV/Parquet text + label, or a generated synthetic dataset).")

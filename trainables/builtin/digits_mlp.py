@@ -6,12 +6,10 @@ from typing import Any
 
 from pydantic import Field
 
-from trainables.api import Report
-from trainables.loop_config import LoopConfig, parse_config
-from trainables.loop_state import CLASSIFIER_METRICS
-from trainables.registry import register_trainable
+from trainables.data.splits import TEST_FRACTION
+from trainables.loop.config import LoopConfig, parse_config
+from trainables.loop.register import register_classifier
 from trainables.shared_data import shared
-from trainables.splits import TEST_FRACTION
 
 
 class DigitsMLPConfig(LoopConfig):
@@ -27,8 +25,8 @@ def load_digits_splits(val_fraction: float, seed: int, test_fraction: float = 0.
     import torch
     from sklearn.datasets import load_digits
 
-    from trainables.loop import Split
-    from trainables.splits import three_way_split
+    from trainables.data.splits import three_way_split
+    from trainables.loop.fit import Split
 
     digits = load_digits()
     scale = 16.0  # pixel values are 0..16
@@ -48,7 +46,7 @@ def digits_data(settings: Any) -> tuple[tuple[Any, Any, Any], float]:
 def classifier(config: dict[str, Any]) -> Any:
     import torch
 
-    from trainables.loop import Classifier
+    from trainables.loop.fit import Classifier
     from trainables.models.mlp import build_mlp
 
     settings = parse_config(DigitsMLPConfig, config)
@@ -58,10 +56,6 @@ def classifier(config: dict[str, Any]) -> Any:
     return Classifier(model, train_split, val_split, settings, data_time, test_split)
 
 
-@register_trainable("digits_mlp", config=DigitsMLPConfig, metrics=CLASSIFIER_METRICS, classifier=classifier,  # type: ignore[arg-type]
-                    fusable=True)
-def train(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-    """MLP classifier of 8x8 handwritten digits (scikit-learn, bundled, offline)."""
-    from trainables.loop import fit_classifier
-
-    fit_classifier(classifier(config), report, checkpoint)
+train = register_classifier(
+    "digits_mlp", config=DigitsMLPConfig, classifier=classifier, fusable=True,
+    description="MLP classifier of 8x8 handwritten digits (scikit-learn, bundled, offline).")

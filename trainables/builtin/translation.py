@@ -1,5 +1,5 @@
 """``seq2seq_transformer``: an encoder-decoder Transformer that translates, on a file of sentence
-pairs or the generated ``numbers`` task (``trainables.seq2seq_data``).
+pairs or the generated ``numbers`` task (``trainables.data.seq2seq``).
 
 Trained with teacher forcing and the loop's optimizers, clipping, label smoothing and schedules,
 plus ``inverse_sqrt`` (linear warmup over ``warmup_steps`` optimizer steps, then 1/sqrt(step)).
@@ -18,10 +18,10 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from trainables.api import Report
-from trainables.loop_config import ConfigError, parse_config
-from trainables.loop_state import epoch_seed
+from trainables.data.seq2seq import Seq2SeqDataConfig, data_key
+from trainables.loop.config import ConfigError, parse_config
+from trainables.loop.state import epoch_seed
 from trainables.registry import register_trainable
-from trainables.seq2seq_data import Seq2SeqDataConfig, data_key
 
 METRICS = {"train_loss": "min", "val_loss": "min", "val_accuracy": "max", "val_bleu": "max", "val_chrf": "max",
            "val_exact": "max"}
@@ -57,7 +57,7 @@ class Seq2SeqConfig(Seq2SeqDataConfig):
 def _sequence_loss(logits: Any, targets: Any, label_smoothing: float, reduction: str = "mean") -> Any:
     from torch import nn
 
-    from trainables.seq2seq_data import PAD
+    from trainables.data.seq2seq import PAD
 
     return nn.functional.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=PAD,
                                        label_smoothing=label_smoothing, reduction=reduction)
@@ -67,8 +67,8 @@ def _teacher_forced(model: Any, split: Any, batch_size: int, device: Any) -> tup
     """(loss per target token, next-token accuracy) over every pair of ``split``."""
     import torch
 
-    from trainables.loop import autocast_for
-    from trainables.seq2seq_data import PAD
+    from trainables.data.seq2seq import PAD
+    from trainables.loop.fit import autocast_for
 
     model.eval()
     loss_sum, correct, tokens = 0.0, 0, 0
@@ -87,9 +87,9 @@ def _teacher_forced(model: Any, split: Any, batch_size: int, device: Any) -> tup
 
 def translate(model: Any, source: Any, vocabulary: Any, kind: str, max_tokens: int, batch_size: int = 256) -> list[str]:
     """Greedy translations of the source rows, as text."""
-    from trainables.loop import autocast_for
+    from trainables.data.seq2seq import detokenize
+    from trainables.loop.fit import autocast_for
     from trainables.models.seq2seq import greedy_decode
-    from trainables.seq2seq_data import detokenize
 
     out: list[str] = []
     with autocast_for(source.device):
@@ -128,8 +128,8 @@ def split_scores(config: dict[str, Any], checkpoint: dict[str, Any],
     """``translation_scores`` and ``sentences`` (how many) by split, of a trained model (a checkpoint
     this trainable wrote): the first 2,000 training pairs, every validation pair and every test pair
     (``test_fraction``: pairs no trial trained on or was ranked by). For ``tune-jobs evaluate``."""
-    from trainables.loop import pick_device
-    from trainables.seq2seq_data import seq2seq_splits
+    from trainables.data.seq2seq import seq2seq_splits
+    from trainables.loop.fit import pick_device
 
     settings = parse_config(Seq2SeqConfig, config)
     data = seq2seq_splits(settings)
@@ -159,9 +159,9 @@ def held_out_scores(config: dict[str, Any], checkpoint: dict[str, Any]) -> dict[
 def fit_seq2seq(settings: Seq2SeqConfig, report: Report, checkpoint: dict[str, Any] | None = None) -> None:
     import torch
 
-    from trainables.loop import EarlyStopping, autocast_for, make_optimizer, pick_device, restore_optimizer
-    from trainables.schedules import inverse_sqrt_factor, lr_factor
-    from trainables.seq2seq_data import seq2seq_splits
+    from trainables.data.seq2seq import seq2seq_splits
+    from trainables.loop.fit import EarlyStopping, autocast_for, make_optimizer, pick_device, restore_optimizer
+    from trainables.loop.schedules import inverse_sqrt_factor, lr_factor
     from trainables.shared_data import shared
 
     data, data_time = shared(data_key(settings), lambda: seq2seq_splits(settings), settings.share_data)
