@@ -127,7 +127,7 @@ def test_narrow_writes_a_valid_commented_spec_that_runs_warm_started(digits_job,
     assert text.startswith("# Narrowed from digits-mlp") and "# was " in text
     spec = load_spec(target, [f"storage={tmp_path}"])
     original = load_spec(ROOT / "examples" / "digits_mlp.yaml")
-    assert spec.search.algorithm == "bayesopt" and spec.search.options.warm_start == str(digits_job)
+    assert spec.plan.search.algorithm == "bayesopt" and spec.plan.search.options.warm_start == str(digits_job)
     for key, param in spec.space.items():
         if param.is_numeric:
             assert original.space[key].bounds[0] <= param.bounds[0] < param.bounds[1] <= original.space[key].bounds[1]

@@ -37,7 +37,7 @@ def spec_data(name, tmp_path=None, **fields):
 def test_conformance_defaults_build_status_rungs(name):
     spec = validate_spec(spec_data(name, trainable="digits_mlp", metric="val_accuracy", mode=None,
                                    config={"epochs": 9}, space={"lr": {"loguniform": [1e-3, 1e-1]}}))
-    scheduler = spec.scheduler
+    scheduler = spec.plan.scheduler
     assert scheduler.type == name
     assert scheduler.max_iterations in (None, 9)  # from config.epochs when the scheduler counts iterations
     built = scheduler.build(JobContext("val_accuracy", "max", "/tmp/conformance", 8, dict(spec.space),
@@ -53,7 +53,7 @@ def test_conformance_defaults_build_status_rungs(name):
                                 and [r.iteration for r in survival.rungs] == milestones
                                 and all(r.of == 4 for r in survival.rungs))
     again = validate_spec(spec.resolved())  # job.json's spec reads back to the same scheduler
-    assert again.scheduler == scheduler
+    assert again.plan.scheduler == scheduler
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -104,7 +104,7 @@ def test_each_scheduler_runs_a_job(ray_session, in_repo, tmp_path, name):
         assert set(short.trial_id) <= set(finished_copies.trial_id), short
     assert not iterations.duplicated(["trial_id", "training_iteration"]).any()
     assert len(iterations) == trials.iterations.sum()
-    if spec.scheduler.milestones:
+    if spec.plan.scheduler.milestones:
         assert (trials.status == "stopped").any()  # it compared trials and cut some
 
 

@@ -382,7 +382,7 @@ def test_auto_picks_a_gp_from_30_trials_and_random_otherwise(changes, chosen):
     if "wd" in data["space"]:
         data["trainable"], data["metric"], data["mode"] = "tests.user_trainables:quadratic", "score", "max"
     spec = validate_spec(data)
-    assert spec.search.algorithm == chosen and spec.search_label == f"auto: {chosen}"
+    assert spec.plan.search.algorithm == chosen and spec.search_label == f"auto: {chosen}"
     assert validate_spec(spec.resolved()).search.algorithm == chosen  # job.json records what ran
 
 

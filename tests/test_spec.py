@@ -56,7 +56,7 @@ def problems(**changes):
 
 def test_the_full_example_is_valid():
     spec = validate_spec(spec_with())
-    assert spec.search.trials == 4 and spec.scheduler.type == "asha"
+    assert spec.search.trials == 4 and spec.plan.scheduler.type == "asha"
     assert spec.resources.gpu == 0.25
 
 
@@ -146,7 +146,7 @@ def test_grid_search_refuses_continuous_ranges():
 
 
 def test_mode_comes_from_the_trainable_declaration():
-    assert validate_spec(spec_with(mode=DELETE, metric="val_loss")).mode == "min"
+    assert validate_spec(spec_with(mode=DELETE, metric="val_loss")).plan.mode == "min"
 
 
 def test_user_function_needs_a_mode(in_repo):
@@ -171,10 +171,24 @@ def test_user_function_references(in_repo, reference, expected):
 
 def test_asha_max_t_defaults_to_epochs_and_checks_grace_period():
     spec = validate_spec(spec_with(scheduler={"type": "asha"}, config={"epochs": 7}))
-    assert spec.scheduler.max_t == 7
+    assert spec.plan.scheduler.max_t == 7
     assert problems(scheduler={"type": "asha", "grace_period": 9}, config={"epochs": 7}) == [
         "scheduler.grace_period: must be <= max_t (config.epochs = 7), got 9"
     ]
+
+
+def test_validation_decides_once_in_the_plan_and_leaves_the_spec_as_written():
+    spec = validate_spec(spec_with(mode=None, search={"algorithm": "auto", "num_samples": 6},
+                                   scheduler={"type": "asha"}, config={"epochs": 7}))
+    assert (spec.mode, spec.search.algorithm, spec.scheduler.max_t) == (None, "auto", None)  # as written
+    plan = spec.plan
+    assert plan.mode == "max" and plan.scheduler.max_t == 7 and plan.trainable.name == "digits_mlp"
+    assert plan.chosen_by == "auto" and plan.search.algorithm != "auto" and spec.search_label == f"auto: {plan.search.algorithm}"
+    recorded = spec.resolved()  # what job.json keeps: the plan's choices, which validate back to the same plan
+    assert (recorded["mode"], recorded["search"]["algorithm"], recorded["scheduler"]["max_t"]) == ("max", plan.search.algorithm, 7)
+    again = validate_spec(recorded)
+    assert (again.plan.search, again.plan.scheduler, again.plan.mode) == (plan.search, plan.scheduler, plan.mode)
+    assert again.sha256() == spec.sha256()
 
 
 def test_overrides_are_yaml_and_validated_the_same(tmp_path):
@@ -262,12 +276,12 @@ def test_switching_the_scheduler_type_drops_the_keys_the_new_type_does_not_take(
     path.write_text(yaml.safe_dump(BASE))
     notes: list[str] = []
     job = load_spec(path, ["scheduler.type=fifo"], notes)
-    assert job.scheduler.type == "fifo"
+    assert job.plan.scheduler.type == "fifo"
     assert notes == ["--set scheduler.type=fifo: dropped scheduler.grace_period, scheduler.max_t, "
                      "scheduler.reduction_factor (fifo does not take them)"]
     notes.clear()
     job = load_spec(path, ["scheduler.type=hyperband"], notes)  # takes every key ASHA's section has: all kept
-    assert (job.scheduler.type, job.scheduler.max_t, job.scheduler.grace_period) == ("hyperband", 4, 1) and notes == []
+    assert (job.plan.scheduler.type, job.plan.scheduler.max_t, job.plan.scheduler.grace_period) == ("hyperband", 4, 1) and notes == []
     with pytest.warns(UserWarning, match="override scheduler.type=fifo: dropped scheduler.grace_period, scheduler.max_t"):
         import tune_jobs
 

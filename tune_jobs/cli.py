@@ -45,7 +45,7 @@ def validate(spec: SpecArg, set_: SetOption = None) -> None:
     rerun = None if job.stages else _what_a_run_does(job)
     stages = f", stages {' -> '.join(s.name for s in job.stages)}" if job.stages else ""
     out.print(f"{spec}: valid ({job.trainable}, {job.search_label} search, {job.planned_trials} trials{stages}, "
-              f"{job.scheduler.type} scheduler)", highlight=False)
+              f"{job.plan.scheduler.type} scheduler)", highlight=False)
     if rerun is not None and rerun.growth is not None:
         out.print(f"run grows job {job.name} in {job.results_dir}: {rerun.growth.describe()}", highlight=False)
     elif rerun is not None and rerun.finished:
@@ -84,7 +84,7 @@ def run(
 
     where = f"stages {', '.join(s.name for s in job.stages)}" if job.stages else job.results_dir
     err.print(f"job {job.name}: {job.trainable}, {job.search_label} search, {job.planned_trials} trials, "
-              f"{job.scheduler.type} scheduler -> {where}", highlight=False)
+              f"{job.plan.scheduler.type} scheduler -> {where}", highlight=False)
     try:
         if job.stages:
             done = run_stages(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus, console=err,
@@ -107,7 +107,7 @@ def run(
     found = [(outcome.best.best, stage_job.name) for stage_job, outcome in done
              if outcome.best is not None and outcome.best.best is not None]
     if job.stages and found:
-        value = best_of([v for v, _ in found], job.mode or "max")
+        value = best_of([v for v, _ in found], job.plan.mode)
         where = next(name for v, name in found if v == value)
         out.print(f"best {job.metric} over all stages: {value:.6g} (stage {where})", highlight=False)
     raise typer.Exit(max(outcome.exit_code for _, outcome in done))

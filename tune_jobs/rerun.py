@@ -99,7 +99,7 @@ def _shown(value: Any) -> str:
 
 def _grows(field: str, before: Any, after: Any, spec: JobSpec) -> bool:
     if field == SAMPLES:
-        default = spec.search.default_num_samples
+        default = spec.plan.search.default_num_samples
         return (after if after is not None else default) > (before if before is not None else default)
     if field == TIME_BUDGET:
         return before is not None and (after is None or after > before)
@@ -111,7 +111,7 @@ def _cannot_grow(spec: JobSpec, stack_size: int) -> str | None:
     if stack_size > 1:
         return f"it ran as fused stacks of {stack_size} (execution.fuse)"
     if spec.uses_variant_generator:
-        return (f"{spec.search.algorithm} search with the {spec.scheduler.type} scheduler draws every trial up front "
+        return (f"{spec.plan.search.algorithm} search with the {spec.plan.scheduler.type} scheduler draws every trial up front "
                 "(Ray's variant generator)")
     return None
 

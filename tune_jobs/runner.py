@@ -152,7 +152,7 @@ def _prepare_results_dir(spec: JobSpec, store: ResultsStore, restart: bool) -> b
 
 def _finished_outcome(spec: JobSpec) -> JobOutcome:
     """A finished job's outcome from its files, without starting Ray."""
-    sink = ParquetSink(ResultsStore(spec.results_dir), spec.metric, spec.mode or "max")
+    sink = ParquetSink(ResultsStore(spec.results_dir), spec.metric, spec.plan.mode)
     sink.load_existing()
     return _outcome("finished", sink, spec.results_dir)
 
@@ -167,20 +167,20 @@ def _searcher(spec: JobSpec, mode: str, job_key: str, fuse: int) -> Any:
     from tune_jobs.schedulers import paused_trials
 
     space = dict(spec.space)
-    if spec.scheduler.needs_variant_generator or spec.search.draws_with_ray(space):
+    if spec.plan.scheduler.needs_variant_generator or spec.plan.search.draws_with_ray(space):
         from ray.tune.search.basic_variant import BasicVariantGenerator
 
         # Ray draws every trial (and crosses grid keys); it limits concurrency itself.
-        return BasicVariantGenerator(random_state=spec.search.seed, max_concurrent=spec.search.max_concurrent or 0)
-    searcher = RaySearcher(spec.search.build(space, spec.metric, mode, rungs=spec.scheduler.milestones), spec.metric, mode)
+        return BasicVariantGenerator(random_state=spec.plan.search.seed, max_concurrent=spec.plan.search.max_concurrent or 0)
+    searcher = RaySearcher(spec.plan.search.build(space, spec.metric, mode, rungs=spec.plan.scheduler.milestones), spec.metric, mode)
     limited = ConcurrencyLimit(searcher, _slots(spec) * fuse, functools.partial(paused_trials, job_key))
     if fuse == 1:
         return limited
     from tune_jobs.ray_tune.fusion import StackSearcher
     from tune_jobs.ray_tune.space import param_space
 
-    member_space = {} if spec.search.owns_space else param_space({}, dict(spec.space))
-    return StackSearcher(limited, fuse, spec.search.trials, member_space)
+    member_space = {} if spec.plan.search.owns_space else param_space({}, dict(spec.space))
+    return StackSearcher(limited, fuse, spec.plan.search.trials, member_space)
 
 
 MEMBER_SCHEDULER_FILE = "member_scheduler.json"  # fused jobs: the per-member scheduler's rungs, for a resume
@@ -193,11 +193,11 @@ def _fused(spec: JobSpec, mode: str, store: ResultsStore, resuming: bool) -> tup
     from tune_jobs.ray_tune.fusion import decide_with, member_scheduler_class
 
     actor, decide = None, None
-    if spec.scheduler.milestones:
+    if spec.plan.scheduler.milestones:
         name = f"tune-jobs-members-{uuid.uuid4().hex[:12]}"
         job = _job_context(spec, mode)
         saved = store.read_json(MEMBER_SCHEDULER_FILE)["state"] if resuming and store.exists(MEMBER_SCHEDULER_FILE) else None
-        actor = member_scheduler_class().options(name=name).remote(spec.scheduler.build(job), spec.metric, mode, saved)
+        actor = member_scheduler_class().options(name=name).remote(spec.plan.scheduler.build(job), spec.metric, mode, saved)
         decide = decide_with(name)
     function = stack_trainable(spec.trainable_def, spec.metric, mode, decide)
     return TrainableDef(f"{spec.trainable_def.name}_stacks", function), actor
@@ -216,7 +216,7 @@ def _slots(spec: JobSpec) -> int:
 
     from tune_jobs.ray_tune.concurrency import trials_that_fit
 
-    return spec.search.max_concurrent or trials_that_fit(ray.cluster_resources(), spec.resources.cpu, spec.resources.gpu)
+    return spec.plan.search.max_concurrent or trials_that_fit(ray.cluster_resources(), spec.resources.cpu, spec.resources.gpu)
 
 
 def _stack_size(spec: JobSpec, store: ResultsStore, resuming: bool, console: Console) -> int:
@@ -230,8 +230,9 @@ def _stack_size(spec: JobSpec, store: ResultsStore, resuming: bool, console: Con
         reason = why[0] if why else "no more trials than run at once"
         console.print(f"execution.fuse auto: a process per trial ({reason})", highlight=False)
     if size > 1:
-        stacks = -(-spec.search.trials // size)
-        console.print(f"fused: {spec.search.trials} trials in {stacks} stack{'s' if stacks > 1 else ''} of up to {size}, each one process "
+        trials = spec.plan.search.trials
+        stacks = -(-trials // size)
+        console.print(f"fused: {trials} trials in {stacks} stack{'s' if stacks > 1 else ''} of up to {size}, each one process "
                       f"(execution.fuse {spec.execution.fuse})", highlight=False)
     return size
 
@@ -252,8 +253,8 @@ def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], 
             mode=mode,
             search_alg=_searcher(spec, mode, job.job_key, fuse),
             # Fused: Ray runs stacks one after another; the job's scheduler decides per member.
-            scheduler=spec.scheduler.build(job) if fuse == 1 else FIFOScheduler(),
-            num_samples=-(-spec.search.trials // fuse),
+            scheduler=spec.plan.scheduler.build(job) if fuse == 1 else FIFOScheduler(),
+            num_samples=-(-spec.plan.search.trials // fuse),
             reuse_actors=True,
             trial_dirname_creator=lambda trial: trial.trial_id,
         ),
@@ -263,7 +264,7 @@ def _new_tuner(spec: JobSpec, mode: str, trainable: Any, space: dict[str, Any], 
             storage_filesystem=store.filesystem,
             failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
             # The best checkpoint by the metric (for ensembles) and, kept by Ray regardless, the latest (for resume).
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.scheduler.checkpoints_to_keep,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.plan.scheduler.checkpoints_to_keep,
                                                     checkpoint_score_attribute=spec.metric,
                                                     checkpoint_score_order=mode),
             callbacks=[callback],
@@ -321,7 +322,7 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
 
     directory = spec.results_dir
     store = ResultsStore(directory)
-    mode = spec.mode or "max"
+    mode = spec.plan.mode
     sink = ParquetSink(store, spec.metric, mode)
     status = "failed"
     record: JobRecord | None = None
@@ -347,7 +348,7 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
                               highlight=False)
             sink.load_existing()
             if store.exists(SCHEDULER_STATE_FILE):
-                state = spec.scheduler.state_from_json(store.read_json(SCHEDULER_STATE_FILE))
+                state = spec.plan.scheduler.state_from_json(store.read_json(SCHEDULER_STATE_FILE))
                 if state is not None:
                     STATES[directory] = state
             if identity.growth is None:
@@ -367,8 +368,8 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
         )
         space = param_space(
             spec.config,
-            {} if spec.search.owns_space or fuse > 1 else dict(spec.space),
-            choices_as_grid=spec.search.algorithm == "grid",
+            {} if spec.plan.search.owns_space or fuse > 1 else dict(spec.space),
+            choices_as_grid=spec.plan.search.algorithm == "grid",
         )
         with Progress(console, spec.metric, total=spec.planned_trials) as progress:
             outputs = Listeners(ListenerContext(store, spec.metric, mode, spec.resolved(), sink.last_iterations()))
@@ -387,9 +388,9 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
                                            storage_filesystem=store.filesystem)
                 if identity.growth is not None:
                     job = _job_context(spec, mode)
-                    grow_restored(tuner, spec.search.trials, spec.scheduler.build(job), sink.ended_trials())
+                    grow_restored(tuner, spec.plan.search.trials, spec.plan.scheduler.build(job), sink.ended_trials())
             else:
-                tuner = _new_tuner(spec, mode, trainable, space, store, ResultsCallback(directory, spec.scheduler), fuse)
+                tuner = _new_tuner(spec, mode, trainable, space, store, ResultsCallback(directory, spec.plan.scheduler), fuse)
             with INTERRUPTS.tune_running():
                 tuner.fit()
         if INTERRUPTS.requested:  # Tune stopped gracefully: its state is saved, the rerun resumes
@@ -460,7 +461,7 @@ def run_stages(
             for index, stage in enumerate(spec.stages):
                 stage_spec = first_stage_spec(spec) if index == 0 else next_stage_spec(spec, index, done[-1][1].results_dir)
                 searched = ", ".join(stage_spec.space)
-                console.print(f"stage {index + 1}/{len(spec.stages)} {stage.name}: {stage_spec.search.algorithm} search, "
+                console.print(f"stage {index + 1}/{len(spec.stages)} {stage.name}: {stage_spec.plan.search.algorithm} search, "
                               f"{stage.trials} trials over {searched} -> {stage_spec.results_dir}", highlight=False)
                 outcome = run_job(stage_spec, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus,
                                   console=console, resume_changed_code=resume_changed_code, words=words)
