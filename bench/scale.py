@@ -160,7 +160,7 @@ def many(args: argparse.Namespace) -> None:
 READER = """
 import sys, time
 import tune_jobs
-from tune_jobs.errors import SpecError
+from tune_jobs.errors import UserError
 directory, stop, every = sys.argv[1], sys.argv[2], float(sys.argv[3])
 import os
 reads = failed = backwards = last = 0
@@ -171,7 +171,7 @@ while True:
         backwards += rows < last
         last = max(last, rows)
         reads += 1
-    except SpecError as error:
+    except UserError as error:
         if "not a tune-jobs results directory" not in str(error):  # before the job has started
             failed += 1
             print(error, file=sys.stderr)

@@ -11,7 +11,7 @@ from tune_jobs.analysis.importance import hyperparameter_importance
 from tune_jobs.analysis.job_results import JobResults
 from tune_jobs.analysis.narrow import NarrowOptions, narrow_space
 from tune_jobs.analysis.rungs import rung_survival
-from tune_jobs.errors import SpecError
+from tune_jobs.errors import UserError
 from tune_jobs.schedulers.asha import rung_milestones
 
 
@@ -125,7 +125,7 @@ def test_narrowing_keeps_the_most_important_key_and_needs_two_good_trials():
     narrowed = narrow_space(results, NarrowOptions(min_importance=0.99))
     assert list(narrowed.space) == ["lr"]
     results.trials.loc[1:, "status"] = "failed"
-    with pytest.raises(SpecError, match="narrowing needs at least 2"):
+    with pytest.raises(UserError, match="narrowing needs at least 2"):
         narrow_space(results)
 
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from tune_jobs.runner import _not_a_transient_state_sync_error
+from tune_jobs.ray_tune.cluster import _not_a_transient_state_sync_error
 
 
 def _record(message, error):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tune_jobs.errors import SpecError
+from tune_jobs.errors import SpecError, UserError
 from tune_jobs.remote.address import check_address
 from tune_jobs.remote.auth import find_token
 from tune_jobs.remote.plan import build_submission, remote_storage
@@ -67,11 +67,11 @@ def test_token_precedence_env_then_path_then_home(no_token_env, monkeypatch):
 
 def test_an_unreadable_or_empty_token_path_is_an_error(no_token_env, monkeypatch):
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(no_token_env / "missing"))
-    with pytest.raises(SpecError, match="RAY_AUTH_TOKEN_PATH: cannot read"):
+    with pytest.raises(UserError, match="RAY_AUTH_TOKEN_PATH: cannot read"):
         find_token()
     (no_token_env / "empty").write_text("\n")
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(no_token_env / "empty"))
-    with pytest.raises(SpecError, match="is empty"):
+    with pytest.raises(UserError, match="is empty"):
         find_token()
 
 
@@ -96,7 +96,7 @@ def test_the_working_dir_leaves_out_results_virtualenvs_and_caches(project):
 
 
 def test_an_oversized_working_dir_is_refused_before_upload(project):
-    with pytest.raises(SpecError, match=r"working directory: .* over Ray's upload limit .* \(largest: data 0.0 MiB"):
+    with pytest.raises(UserError, match=r"working directory: .* over Ray's upload limit .* \(largest: data 0.0 MiB"):
         plan_working_dir(project, project / "job.yaml", "results", [], limit=500)
 
 

@@ -121,14 +121,14 @@ def test_duckdb_reads_the_files(tmp_path):
 def test_a_lease_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path):
     import time
 
-    from tune_jobs.errors import SpecError
+    from tune_jobs.errors import UserError
     from tune_jobs.results.lease import LEASE_FILE, STALE_S, JobLease
     from tune_jobs.results.store import ResultsStore
 
     store = ResultsStore(str(tmp_path / "job"))
     first = JobLease(store, "job")
     first.acquire()
-    with pytest.raises(SpecError) as refused:
+    with pytest.raises(UserError) as refused:
         JobLease(store, "job").acquire()
     assert "job 'job' is already running" in refused.value.problems[0] and f"pid {os.getpid()}" in refused.value.problems[0]
     first._stop.set()  # the holder stops beating, as a killed driver would

@@ -1,6 +1,7 @@
 """tune-jobs: hyperparameter tuning of PyTorch models on Ray Tune, from one YAML job spec.
 
-The Python API (``run``, ``validate``, ``load``, ``JobResult``, ``SpecError``, ``JobFailed``) lives in
+The Python API (``run``, ``validate``, ``load``, ``JobResult``, ``SpecError``, ``UserError``,
+``JobFailed``) lives in
 ``tune_jobs.api`` and is loaded on first use, so that the CLI starts without pandas.
 """
 
@@ -8,7 +9,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("Best", "JobFailed", "JobResult", "SpecError", "load", "run", "validate")
+_API = ("Best", "JobFailed", "JobResult", "SpecError", "UserError", "load", "run", "validate")
 
 
 def __getattr__(name: str) -> Any:

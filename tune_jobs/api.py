@@ -6,7 +6,9 @@
 
 Overrides are keyword arguments with ``__`` for the dots of ``--set`` (``search__num_samples=4``
 is ``--set search.num_samples=4``). Bad input raises ``SpecError``, whose message is the lines the
-CLI prints; nothing starts before the spec is valid. A job that ran but had no successful trial
+CLI prints; nothing starts before the spec is valid. A problem outside the spec (storage that
+refuses us, a job already running, a directory that holds no results) raises ``UserError``, of
+which ``SpecError`` is one kind. A job that ran but had no successful trial
 raises ``JobFailed``, whose ``result`` holds the trials and their errors.
 """
 
@@ -21,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from tune_jobs.analysis.job_results import JobResults, load_results
-from tune_jobs.errors import SpecError
+from tune_jobs.errors import SpecError, UserError
 from tune_jobs.results.schema import searched_part
 from tune_jobs.spec import JobSpec, apply_override, read_spec_file, validate_spec
 
@@ -206,4 +208,4 @@ def load(directory: str | Path) -> JobResult:
     return JobResult(load_results(str(directory)))
 
 
-__all__ = ["Best", "JobFailed", "JobResult", "SpecError", "load", "run", "validate"]
+__all__ = ["Best", "JobFailed", "JobResult", "SpecError", "UserError", "load", "run", "validate"]

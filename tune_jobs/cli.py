@@ -11,7 +11,7 @@ from rich.table import Table
 
 from tune_jobs.cli_io import err, fail_bad_input, load_or_exit, out, print_table
 from tune_jobs.core.values import best_of, cell, show
-from tune_jobs.errors import SpecError
+from tune_jobs.errors import SpecError, UserError
 from tune_jobs.results.schema import searched_part
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -60,7 +60,7 @@ def _what_a_run_does(job: Any) -> Any:
 
     try:
         return check_rerun(job, ResultsStore(job.results_dir), restart=False, resume_changed_code=False, words=CLI_WORDS)
-    except SpecError as error:
+    except UserError as error:
         fail_bad_input(error)
 
 
@@ -92,7 +92,7 @@ def run(
         else:
             done = [(job, run_job(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus, console=err,
                                   resume_changed_code=resume_changed_code, words=CLI_WORDS))]
-    except SpecError as error:
+    except UserError as error:
         fail_bad_input(error)
     except KeyboardInterrupt:
         where = job.results_dir if not job.stages else job.storage
@@ -136,7 +136,7 @@ def results(
 
     try:
         trials, metric, mode = best_trials(directory, top)
-    except SpecError as error:
+    except UserError as error:
         fail_bad_input(error)
     status = read_job(directory).get("status", "unknown")
     if trials.empty:
@@ -167,7 +167,7 @@ def _load_results_or_exit(directory: str) -> Any:
 
     try:
         return load_results(directory)
-    except SpecError as error:
+    except UserError as error:
         fail_bad_input(error)
 
 
@@ -224,7 +224,7 @@ def narrow(
         narrowed = narrow_space(results, NarrowOptions(top_fraction=top_fraction, min_importance=min_importance))
         spec = follow_up_spec(results, narrowed, name or f"{results.name}-narrowed", trials or len(results.trials))
         validate_spec(spec)  # what we write must run as it is
-    except SpecError as error:
+    except UserError as error:
         fail_bad_input(error)
     text = follow_up_yaml(results, narrowed, spec, "tune-jobs " + " ".join(sys.argv[1:]))
     replace_atomically(output, lambda temp: temp.write_text(text))
@@ -254,7 +254,7 @@ def ensemble(
     try:
         with err.status(f"loading the top {top} checkpoints and predicting..."):
             found = build_ensemble(results, top, include_stopped)
-    except SpecError as error:
+    except UserError as error:
         fail_bad_input(error)
     table = Table(title=f"{results.name}: ensemble of {len(found.members)} on {found.validation_samples} validation samples")
     for column in ("model", "checkpoint epoch", "accuracy", "loss"):
@@ -283,7 +283,7 @@ def evaluate(
     try:
         with err.status(f"loading the top {top} checkpoints and predicting..."):
             found = evaluate_job(results, top, include_stopped)
-    except SpecError as error:
+    except UserError as error:
         fail_bad_input(error)
     samples = ", ".join(f"{split} {found.samples[split]}" for split in SPLITS)
     headline, *others = found.figures

@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
-from tune_jobs.errors import SpecError
+from tune_jobs.errors import UserError
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -22,7 +22,7 @@ def print_table(table: Any) -> None:
         out.print(table)
 
 
-def fail_bad_input(error: SpecError) -> NoReturn:
+def fail_bad_input(error: UserError) -> NoReturn:
     for line in error.problems:
         err.print(line, markup=False, highlight=False)
     raise typer.Exit(2)
@@ -37,7 +37,7 @@ def load_or_exit(spec: Path, overrides: list[str] | None, storage: Path | None =
     notes: list[str] = []
     try:
         return load_spec(spec, extra, notes)
-    except SpecError as error:
+    except UserError as error:
         fail_bad_input(error)
     finally:
         for note in notes:

@@ -17,7 +17,7 @@ import pyarrow.fs as pafs
 
 from trainables.ray_adapter import STATE_FILE
 from tune_jobs.analysis.job_results import JobResults
-from tune_jobs.errors import SpecError
+from tune_jobs.errors import SpecError, UserError
 from tune_jobs.results.files import EXPERIMENT_DIR
 from tune_jobs.results.store import ResultsStore
 
@@ -80,11 +80,11 @@ def best_state(results: JobResults, store: ResultsStore, trial_id: str) -> dict[
     history = results.history(trial_id).set_index("training_iteration")[results.metric]
     found = _checkpoint_states(store, trial_id)
     if any(isinstance(s, dict) and "folds" in s for s in found):
-        raise SpecError([f"{results.directory}: trial {trial_id} was cross-validated (cv_folds): it keeps a model per "
+        raise UserError([f"{results.directory}: trial {trial_id} was cross-validated (cv_folds): it keeps a model per "
                          "fold, not one model; train the chosen config without cv_folds to ensemble or evaluate it"])
     states = [s for s in found if isinstance(s, dict) and "model" in s and "epoch" in s]
     if not states:
-        raise SpecError([f"{results.directory}: trial {trial_id} has no checkpoint left under {EXPERIMENT_DIR}/"])
+        raise UserError([f"{results.directory}: trial {trial_id} has no checkpoint left under {EXPERIMENT_DIR}/"])
     sign = 1.0 if results.mode == "max" else -1.0
 
     def score(state: dict[str, Any]) -> float:
@@ -104,7 +104,7 @@ def classifier_trainable(results: JobResults, use: str) -> Any:
     except ValueError as error:
         raise SpecError([f"trainable: {error}"]) from None
     if trainable.classifier is None:
-        raise SpecError([f"{results.directory}: {trainable.name} is not a built-in classifier; {use} rebuild models "
+        raise UserError([f"{results.directory}: {trainable.name} is not a built-in classifier; {use} rebuild models "
                          "through the built-in trainables (digits_mlp, image_cnn, resnet18, text_rnn, ...)"])
     return trainable
 
@@ -135,7 +135,7 @@ def build_ensemble(results: JobResults, top: int, include_stopped: bool = False)
     scored = results.candidates(include_stopped)
     if len(scored) < 2:
         hint = "" if include_stopped else "; --include-stopped adds the trials the scheduler stopped early"
-        raise SpecError([f"{results.directory}: {len(scored)} trial(s) ran to the end; an ensemble needs at least 2{hint}"])
+        raise UserError([f"{results.directory}: {len(scored)} trial(s) ran to the end; an ensemble needs at least 2{hint}"])
     store = ResultsStore(results.directory)
     members, probabilities, targets = [], [], None
     for _, row in scored.head(top).iterrows():
@@ -145,7 +145,7 @@ def build_ensemble(results: JobResults, top: int, include_stopped: bool = False)
         if targets is None:
             targets = val.targets
         elif not torch.equal(targets, val.targets):
-            raise SpecError([f"{results.directory}: trial {row['trial_id']} was validated on a different split "
+            raise UserError([f"{results.directory}: trial {row['trial_id']} was validated on a different split "
                              "(is a data key such as val_fraction searched?); its predictions cannot be averaged"])
         probs = predicted_probabilities(model, val.inputs)
         probabilities.append(probs)

@@ -11,17 +11,10 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from tune_jobs.core.errors import SpecError, UserError
 from tune_jobs.core.registry import did_you_mean
 from tune_jobs.core.values import show
 from tune_jobs.space import PARAM_TYPES
-
-
-class SpecError(Exception):
-    """Bad input: one or more lines, each naming the field and the value."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def _is_union(tp: Any) -> bool:
@@ -127,3 +120,6 @@ def format_validation_error(error: ValidationError, root: type[BaseModel], prefi
         dotted = ".".join(p for p in ([prefix] if prefix else []) + path) or "spec"
         lines.append(f"{dotted}: {_message(item, parent)}")
     return lines
+
+
+__all__ = ["SpecError", "UserError", "format_validation_error"]

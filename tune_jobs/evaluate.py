@@ -14,7 +14,7 @@ from typing import Any
 
 from tune_jobs.analysis.job_results import JobResults
 from tune_jobs.ensemble import accuracy_of, best_state, classifier_trainable, nll_of, predicted_probabilities, restored_model
-from tune_jobs.errors import SpecError
+from tune_jobs.errors import UserError
 from tune_jobs.results.files import EVALUATION_FILE
 from tune_jobs.results.store import ResultsStore
 
@@ -64,7 +64,7 @@ def evaluate_job(results: JobResults, top: int, include_stopped: bool = False) -
     scored = results.candidates(include_stopped)
     if not len(scored):
         hint = "" if include_stopped else " that ran to the end; --include-stopped adds the trials the scheduler stopped early"
-        raise SpecError([f"{results.directory}: no successful trial to evaluate{hint}"])
+        raise UserError([f"{results.directory}: no successful trial to evaluate{hint}"])
     store = ResultsStore(results.directory)
     probabilities: dict[str, list[Any]] = {split: [] for split in SPLITS}
     targets: dict[str, Any] = {}
@@ -72,7 +72,7 @@ def evaluate_job(results: JobResults, top: int, include_stopped: bool = False) -
     for _, row in scored.head(max(top, 1)).iterrows():
         classifier = trainable.classifier(results.config_of(row))
         if classifier.test is None:
-            raise SpecError([f"{results.directory}: the job held out no test rows; run it with config.test_fraction "
+            raise UserError([f"{results.directory}: the job held out no test rows; run it with config.test_fraction "
                              "(for example 0.2) to evaluate on rows no trial has seen"])
         model, device, epoch = restored_model(results, store, classifier, row["trial_id"])
         scores = {}
@@ -80,7 +80,7 @@ def evaluate_job(results: JobResults, top: int, include_stopped: bool = False) -
             if split not in targets:
                 targets[split] = data.targets.cpu()
             elif not torch.equal(targets[split], data.targets.cpu()):
-                raise SpecError([f"{results.directory}: trial {row['trial_id']} has other {split} rows than the best "
+                raise UserError([f"{results.directory}: trial {row['trial_id']} has other {split} rows than the best "
                                  "trial (is a data key such as val_fraction searched?); its predictions cannot be averaged"])
             probs = predicted_probabilities(model, data.inputs.to(device)).cpu()
             probabilities[split].append(probs)
@@ -100,13 +100,13 @@ def _evaluate_best_trial(results: JobResults, evaluator: Any) -> Evaluation:
     evaluator; no ensemble (averaging models while decoding is not built)."""
     scored = results.scored()
     if not len(scored):
-        raise SpecError([f"{results.directory}: no successful trial to evaluate"])
+        raise UserError([f"{results.directory}: no successful trial to evaluate"])
     row = scored.iloc[0]
     state = best_state(results, ResultsStore(results.directory), row["trial_id"])
     try:
         scores = evaluator(results.config_of(row), state)
     except ValueError as error:  # ConfigError: no test pairs held out
-        raise SpecError([f"{results.directory}: {error}"]) from None
+        raise UserError([f"{results.directory}: {error}"]) from None
     samples = {split: int(figures.pop("sentences")) for split, figures in scores.items()}
     best = Evaluated(str(row["trial_id"]), int(state["epoch"]), scores)
     return Evaluation(results.metric, best, None, samples, reading(best, "exact", "sentences are translated wrongly"),

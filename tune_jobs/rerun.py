@@ -13,7 +13,7 @@ from typing import Any
 
 from trainables.registry import code_fingerprint
 from tune_jobs.core.values import show
-from tune_jobs.errors import SpecError
+from tune_jobs.errors import SpecError, UserError
 from tune_jobs.results.files import JOB_FILE
 from tune_jobs.results.store import ResultsStore
 from tune_jobs.spec import OUTPUT_ONLY, JobSpec
@@ -58,7 +58,7 @@ def check_rerun(spec: JobSpec, store: ResultsStore, restart: bool, resume_change
     try:
         earlier = store.read_json(JOB_FILE) if not restart and store.exists(JOB_FILE) else None
     except OSError as error:
-        raise SpecError([f"storage: cannot use {store}: {str(error).splitlines()[0]}"]) from None
+        raise UserError([f"storage: cannot use {store}: {str(error).splitlines()[0]}"]) from None
     if earlier is None:
         return Rerun(code, None)
     ended = earlier.get("status") == "finished"

@@ -11,7 +11,7 @@ import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 
 from tune_jobs.core.values import is_finite_number
-from tune_jobs.errors import SpecError
+from tune_jobs.errors import UserError
 from tune_jobs.results.files import SCHEDULER_EVENTS_FILE, TRIALS_FILE
 from tune_jobs.results.iteration_log import READ_ATTEMPTS, read_iterations
 from tune_jobs.results.reader import rank_trials, read_job
@@ -98,7 +98,7 @@ def _plain(value: Any) -> Any:
 
 
 def load_results(directory: str) -> JobResults:
-    """``SpecError`` (one line) when ``directory`` is not a job's results. A job that has not
+    """``UserError`` (one line) when ``directory`` is not a job's results. A job that has not
     reported a trial yet loads with empty tables: a monitor polling a starting job sees it running."""
     record = read_job(directory)
     store = ResultsStore(directory)
@@ -113,7 +113,7 @@ def load_results(directory: str) -> JobResults:
             # trials.parquet replaced while it was read (an object store's GETs of one file can
             # straddle a PUT): read again; a file that stays unreadable is reported.
             if attempt == READ_ATTEMPTS - 1:
-                raise SpecError([f"{directory}: cannot read the results: {str(error).splitlines()[0]}"]) from None
+                raise UserError([f"{directory}: cannot read the results: {str(error).splitlines()[0]}"]) from None
             time.sleep(0.05)
     if iterations.empty:
         iterations = pd.DataFrame(columns=list(ITERATION_COLUMNS))
@@ -123,7 +123,7 @@ def load_results(directory: str) -> JobResults:
     try:
         results.space  # noqa: B018 (validated here, where a bad record can still be reported)
     except ValidationError:
-        raise SpecError([f"{directory}: job.json has a space this version cannot read"]) from None
+        raise UserError([f"{directory}: job.json has a space this version cannot read"]) from None
     return results
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from tune_jobs.analysis.importance import Importance, hyperparameter_importance
 from tune_jobs.analysis.job_results import JobResults
 from tune_jobs.core.values import show
-from tune_jobs.errors import SpecError
+from tune_jobs.errors import UserError
 from tune_jobs.space import Grid, Ordinal, Param
 
 MIN_TOP_TRIALS = 2
@@ -50,9 +50,9 @@ class NarrowedSpace:
 def narrow_space(results: JobResults, options: NarrowOptions = NarrowOptions()) -> NarrowedSpace:
     scored = results.scored()
     if len(scored) < MIN_TOP_TRIALS:
-        raise SpecError([f"{results.directory}: {len(scored)} successful trial(s); narrowing needs at least {MIN_TOP_TRIALS}"])
+        raise UserError([f"{results.directory}: {len(scored)} successful trial(s); narrowing needs at least {MIN_TOP_TRIALS}"])
     if not results.space:
-        raise SpecError([f"{results.directory}: the job searched no key; there is nothing to narrow"])
+        raise UserError([f"{results.directory}: the job searched no key; there is nothing to narrow"])
     top = scored.head(max(MIN_TOP_TRIALS, math.ceil(options.top_fraction * len(scored))))
     best = results.config_of(scored.iloc[0])
     importance = hyperparameter_importance(results)

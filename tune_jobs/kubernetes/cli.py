@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from tune_jobs.cli_io import err, fail_bad_input, load_or_exit, out
-from tune_jobs.errors import SpecError, format_validation_error
+from tune_jobs.errors import SpecError, UserError, format_validation_error
 
 
 class _ManifestDumper(yaml.SafeDumper):
@@ -64,7 +64,7 @@ def k8s(
         fail_bad_input(SpecError([f"--{line.replace('_', '-')}" for line in format_validation_error(error, K8sOptions)]))
     try:
         documents = build_manifests(job, options)
-    except SpecError as error:
+    except UserError as error:
         fail_bad_input(error)
     text = render(documents)
     if output is None:

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from tune_jobs.cli_io import err, fail_bad_input, load_or_exit, out, print_table
-from tune_jobs.errors import SpecError
+from tune_jobs.errors import UserError
 
 AddressOption = Annotated[str, typer.Option(envvar="RAY_API_SERVER_ADDRESS", help="The cluster's job server "
                                             "(Ray dashboard), http(s)://HOST:PORT.")]
@@ -30,7 +30,7 @@ def _connect(address: str, insecure: bool, ca_cert: Path | None):  # noqa: ANN20
     try:
         checked = check_address(address, insecure)
         token = find_token()
-    except SpecError as error:
+    except UserError as error:
         fail_bad_input(error)
     try:
         return RemoteJobs(checked, token, verify=str(ca_cert) if ca_cert else True)
@@ -78,7 +78,7 @@ def submit(
         workdir = plan_working_dir(Path.cwd(), spec, job.storage, list(exclude or []), upload_limit())
         submission = build_submission(job, spec, workdir, list(set_ or []), storage, restart, list(pip or []),
                                       env_pairs(list(env or [])))
-    except SpecError as error:
+    except UserError as error:
         fail_bad_input(error)
     jobs = _connect(address, insecure, ca_cert)
     job_id = _remote_call(lambda: jobs.submit(submission.entrypoint, submission.runtime_env, submission.submission_id,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pathspec import PathSpec
 
-from tune_jobs.errors import SpecError
+from tune_jobs.errors import SpecError, UserError
 
 DEFAULT_EXCLUDES = [
     ".git/", ".hg/", ".venv/", "venv/", "env/", "__pycache__/", "*.pyc", ".mypy_cache/", ".pytest_cache/",
@@ -72,7 +72,7 @@ def plan_working_dir(root: Path, spec_path: Path, storage: str, extra_excludes: 
             biggest[top] = biggest.get(top, 0) + n
     if size > limit:
         largest = ", ".join(f"{name} {_mib(n)}" for name, n in sorted(biggest.items(), key=lambda kv: -kv[1])[:3])
-        raise SpecError([f"working directory: {root} ships {_mib(size)} in {files} files, over Ray's upload limit of "
+        raise UserError([f"working directory: {root} ships {_mib(size)} in {files} files, over Ray's upload limit of "
                          f"{_mib(limit)} (largest: {largest}); leave data out with --exclude PATTERN or .rayignore, "
                          "and read it from storage instead"])
     return WorkingDir(root, excludes, files, size)

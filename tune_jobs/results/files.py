@@ -15,6 +15,7 @@ EVALUATION_FILE = "evaluation.json"  # tune-jobs evaluate's figures on the held-
 EXPERIMENT_DIR = "tune"  # Ray's own state and checkpoints, under the job's results directory
 SCHEDULER_STATE_FILE = "scheduler_state.json"  # for schedulers that keep state (rungs, promotions)
 SCHEDULER_EVENTS_FILE = "scheduler_events.parquet"  # one row per decision that changed a trial's course
+MEMBER_SCHEDULER_FILE = "member_scheduler.json"  # fused jobs: the per-member scheduler's rungs, for a resume
 
 
 def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:

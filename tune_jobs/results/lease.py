@@ -19,7 +19,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from tune_jobs.errors import SpecError
+from tune_jobs.errors import UserError
 from tune_jobs.results.store import ResultsStore
 
 LEASE_FILE = "lease.json"
@@ -71,11 +71,11 @@ class JobLease:
         return None if lease is None or lease.get("token") == self.token else lease
 
     def acquire(self) -> None:
-        """Take the lease, or raise ``SpecError`` naming who holds it and since when."""
+        """Take the lease, or raise ``UserError`` naming who holds it and since when."""
         held = self._held_by_someone_else()
         if held is not None:
             age = time.time() - float(held.get("heartbeat", 0))
-            raise SpecError([f"storage: job {self.job_name!r} is already running in {self.store} (pid {held.get('pid')} "
+            raise UserError([f"storage: job {self.job_name!r} is already running in {self.store} (pid {held.get('pid')} "
                              f"on {held.get('host')} since {_clock(float(held.get('since', 0)))}, last heartbeat "
                              f"{age:.0f} s ago); wait for it to end, or stop it, then run again to resume"])
         self.store.make()

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from tune_jobs.core.values import is_finite_number
-from tune_jobs.errors import SpecError
+from tune_jobs.errors import UserError
 from tune_jobs.results.files import JOB_FILE, SCHEDULER_EVENTS_FILE, TRIALS_FILE
 from tune_jobs.results.schema import CONFIG_PREFIX, ERROR, TRIAL_COLUMNS, TRIAL_ID, best_column
 from tune_jobs.results.store import ResultsStore
@@ -23,8 +23,8 @@ def read_job(directory: Path | str) -> dict[str, Any]:
     if not store.exists(JOB_FILE):
         stages = _stage_directories(store)
         if stages:
-            raise SpecError([f"{directory}: a staged job; each stage has its results: {', '.join(stages)}"])
-        raise SpecError([f"{directory}: not a tune-jobs results directory (no {JOB_FILE})"])
+            raise UserError([f"{directory}: a staged job; each stage has its results: {', '.join(stages)}"])
+        raise UserError([f"{directory}: not a tune-jobs results directory (no {JOB_FILE})"])
     record = dict(store.read_json(JOB_FILE))
     if record.get("status") == "running" and live_holder(store) is None:
         record["status"], record["status_note"] = "interrupted", "its driver stopped without recording the end"
