@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("ray")
 from ray import cloudpickle  # noqa: E402
 
+from tests.spaces import MIXED  # noqa: E402
 from tune_jobs.errors import SpecError  # noqa: E402
 from tune_jobs.ray_tune.searcher import RaySearcher  # noqa: E402
 from tune_jobs.ray_tune.space import param_space  # noqa: E402
@@ -17,16 +18,9 @@ from tune_jobs.results.sink import COMPLETED, FAILED, STOPPED, ParquetSink  # no
 from tune_jobs.search import SEARCHES  # noqa: E402
 from tune_jobs.search.bayesopt.model import BayesOpt  # noqa: E402
 from tune_jobs.search.bayesopt.options import BayesOptOptions  # noqa: E402
-from tune_jobs.space import Choice, LogRandInt, LogUniform, Ordinal, RandInt, Uniform  # noqa: E402
+from tune_jobs.space import Choice, LogUniform, Ordinal, RandInt, Uniform  # noqa: E402
 from tune_jobs.spec import validate_spec  # noqa: E402
 
-MIXED = {
-    "lr": LogUniform(loguniform=(1e-4, 1e-1)),
-    "dropout": Uniform(uniform=(0.0, 0.5)),
-    "layers": RandInt(randint=(1, 4)),
-    "width": LogRandInt(lograndint=(16, 256)),
-    "optimizer": Choice(choice=["sgd", "adam", "adamw"]),
-}
 MODEL_BASED = [name for name in SEARCHES.names() if name not in ("random", "grid")]
 
 

@@ -12,17 +12,11 @@ from typing import Any, ClassVar, Literal
 import cloudpickle
 import pytest
 
+from tests.spaces import MIXED
 from tune_jobs.search import SEARCHES
 from tune_jobs.search.base import NoOptions, SearchSpec
-from tune_jobs.space import Choice, LogRandInt, LogUniform, Ordinal, Param, RandInt, Uniform
+from tune_jobs.space import Choice, Ordinal, Param
 
-MIXED = {
-    "lr": LogUniform(loguniform=(1e-4, 1e-1)),
-    "dropout": Uniform(uniform=(0.0, 0.5)),
-    "layers": RandInt(randint=(1, 4)),
-    "width": LogRandInt(lograndint=(16, 256)),
-    "optimizer": Choice(choice=["sgd", "adam", "adamw"]),
-}
 SMALL = {"optimizer": Choice(choice=["sgd", "adam"]), "batch": Ordinal(ordinal=[16, 32, 64])}  # 6 configurations
 
 
