@@ -122,8 +122,9 @@ def fall_back_to_a_checkpoint_on_storage(trial: Trial) -> None:
     (or none: it starts over); the iterations it reports again replace the recorded ones."""
     import pyarrow.fs as pafs
 
-    manager = getattr(getattr(trial, "run_metadata", None), "checkpoint_manager", None)
-    latest = getattr(manager, "_latest_checkpoint_result", None)
+    from tune_jobs.ray_tune.compat import keep_trial_checkpoints, trial_checkpoints
+
+    manager, results, latest = trial_checkpoints(trial)
     if manager is None or latest is None:
         return
 
@@ -133,9 +134,8 @@ def fall_back_to_a_checkpoint_on_storage(trial: Trial) -> None:
 
     if exists(latest):
         return
-    kept = [result for result in getattr(manager, "_checkpoint_results", []) if exists(result)]
-    manager._checkpoint_results = kept
-    manager._latest_checkpoint_result = max(kept, key=lambda r: r.metrics.get("training_iteration", 0), default=None)
+    kept = [result for result in results if exists(result)]
+    keep_trial_checkpoints(manager, kept, max(kept, key=lambda r: r.metrics.get("training_iteration", 0), default=None))
 
 
 # The live sink, progress line and outputs of each running job, by job key (its results

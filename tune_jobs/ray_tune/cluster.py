@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tune_jobs.errors import UserError
+from tune_jobs.ray_tune import compat
 
 
 def _not_a_transient_state_sync_error(record: logging.LogRecord) -> bool:
@@ -50,7 +51,7 @@ def start_ray(address: str | None, num_cpus: int | None, num_gpus: int | None) -
     else:
         # Ray says on every embedded start that it turned token authentication on by default:
         # true and fine on loopback, and nothing the user has to act on.
-        logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(
+        logging.getLogger(compat.AUTH_TOKEN_SETUP_LOGGER).addFilter(
             lambda record: "Token authentication is enabled for this Ray cluster" not in record.getMessage())
         # "local": always a new embedded instance. Without it ray.init joins the cluster named in
         # /tmp/ray/ray_current_cluster, and hangs when that cluster has since stopped.
@@ -67,9 +68,7 @@ def _use_token_if_found() -> None:
     if "RAY_AUTH_MODE" not in os.environ and find_token() is not None:
         os.environ["RAY_AUTH_MODE"] = "token"
         with contextlib.suppress(ImportError, AttributeError):  # Ray caches its config: re-read it, as Ray does
-            from ray._raylet import Config  # type: ignore[attr-defined]
-
-            Config.initialize("")
+            compat.reload_ray_config()
 
 
 def quiet_ray_tune() -> None:

@@ -3,7 +3,7 @@
 Ray restores a resumed experiment's sample count and its "finished" flag from the saved search
 state, and its time budget from the saved stopper, whatever the new run asks; both are wrapped
 here so that a restored job takes the numbers of the spec it is rerun with. Private Ray names
-(``Tuner._local_tuner``) are touched only in this module.
+(a restored Tuner's config) are changed only in this module, through ``compat``.
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ class GrowingSearch(SearchGenerator):
 def grow_restored(tuner: Any, total_samples: int, scheduler: Any, ended: set[str]) -> None:
     """Let a restored Tuner go on to ``total_samples`` trials with a scheduler that knows it;
     ``ended`` are the trials that the job's results show as ended."""
-    config = tuner._local_tuner._tune_config
+    from tune_jobs.ray_tune.compat import restored_tune_config
+
+    config = restored_tune_config(tuner)
     config.search_alg = GrowingSearch(config.search_alg, total_samples, ended)
     config.scheduler = scheduler

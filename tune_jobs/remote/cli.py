@@ -66,8 +66,8 @@ def submit(
     ca_cert: CaCertOption = None,
 ) -> None:
     """Submit a job to a Ray cluster; it runs `tune-jobs run SPEC --address auto` there."""
+    from tune_jobs.ray_tune.compat import upload_limit
     from tune_jobs.remote.address import address_is_loopback, check_address
-    from tune_jobs.remote.jobs import upload_limit
     from tune_jobs.remote.plan import build_submission, env_pairs, remote_storage
     from tune_jobs.remote.workdir import plan_working_dir
 

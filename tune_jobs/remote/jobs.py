@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from tune_jobs.ray_tune.compat import UPLOAD_LOGGERS
 from tune_jobs.remote.auth import MISSING_TOKEN, WRONG_TOKEN, Token
 from tune_jobs.remote.plan import COMMAND_KEY, NAME_KEY
 
@@ -17,8 +18,7 @@ FINISHED = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
 # Ray's job client logs each upload step at INFO (its loggers set their own level).
-_CHATTY_LOGGERS = ("ray.dashboard.modules.dashboard_sdk", "ray.dashboard.modules.job.sdk",
-                   "ray._private.runtime_env.packaging", "ray._private.runtime_env.working_dir")
+_CHATTY_LOGGERS = ("ray.dashboard.modules.dashboard_sdk", "ray.dashboard.modules.job.sdk", *UPLOAD_LOGGERS)
 
 
 class RemoteError(Exception):
@@ -35,12 +35,6 @@ class JobSummary:
     end_time: int | None
     name: str = "-"  # the tune-jobs job name, for jobs that tune-jobs submitted
     command: str = ""  # ``tune-jobs run ...`` as submitted (the entrypoint wraps it), for jobs that tune-jobs submitted
-
-
-def upload_limit() -> int:
-    from ray._private.runtime_env.packaging import GCS_STORAGE_MAX_SIZE
-
-    return int(GCS_STORAGE_MAX_SIZE)
 
 
 def _summary(job_id: str, info: Any) -> JobSummary:

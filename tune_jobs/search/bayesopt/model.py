@@ -40,6 +40,7 @@ from scipy.stats import qmc
 from sklearn.base import clone
 from sklearn.gaussian_process.kernels import Kernel
 
+from tune_jobs.search.bayesopt.compat import gp_of, hedge_pick, hedge_update
 from tune_jobs.search.bayesopt.encoding import Encoding
 from tune_jobs.search.bayesopt.kernels import space_kernel
 from tune_jobs.search.bayesopt.options import BayesOptOptions
@@ -156,7 +157,7 @@ class BayesOpt:
         params = state.pop("kernel_params", None)
         self.__dict__.update(state)
         if params is not None:
-            self.kernel = clone(self.optimizer._gp.kernel).set_params(**params)
+            self.kernel = clone(gp_of(self.optimizer).kernel).set_params(**params)
 
     # -- observations ------------------------------------------------------------------------
     def register(self, x: np.ndarray, value: float) -> None:
@@ -251,7 +252,7 @@ class BayesOpt:
             observed_x, observed_y, observed_trials = at_rung
         targets = transform_targets(observed_y, self.options.output_transform)
         pending = [x for trial, x in self.pending.items() if trial not in observed_trials]
-        gp = self.optimizer._gp
+        gp = gp_of(self.optimizer)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # Running trials are assumed to score what the GP predicts there plus one standard
@@ -315,12 +316,12 @@ class BayesOpt:
     def _hedge(self, acq: Any, gp: Any, fit_y: np.ndarray, incumbents: np.ndarray) -> np.ndarray | None:
         """bayes_opt's GP-Hedge: each base acquisition proposes, one is drawn by its past gains."""
         if acq.previous_candidates is not None:
-            acq._update_gains(gp)
+            hedge_update(acq, gp)
         proposals = [self._maximise(base, gp, fit_y, incumbents) for base in acq.base_acquisitions]
         if any(p is None for p in proposals):
             return None
         acq.previous_candidates = np.array(proposals)
-        return proposals[acq._sample_idx_from_softmax_gains(random_state=self.rng)]
+        return hedge_pick(acq, proposals, self.rng)
 
     def _candidates(self, incumbents: np.ndarray) -> np.ndarray:
         space = self.optimizer.space
