@@ -131,20 +131,20 @@ def throwaway():
     SEARCHES.remove("first_untried")
 
 
-def test_a_new_algorithm_is_one_class_held_to_the_contract_and_run_by_ray(throwaway, ray_session, tmp_path):
+def test_a_new_algorithm_is_one_class_held_to_the_contract_and_run_by_a_job(throwaway, ray_session, tmp_path):
+    """Registered after import, as a plugin would be: a job spec names it and a real job runs it."""
+    import tune_jobs
+
     assert throwaway in SEARCHES.names()
     check_contract(throwaway)
-    from ray import tune
 
-    from tune_jobs.ray_tune.searcher import RaySearcher
-    from tune_jobs.ray_tune.space import param_space
+    def trainable(config, report):
+        report({"score": small_objective(config)})
 
-    def trainable(config):
-        tune.report({"score": small_objective(config)})
-
-    search = build(throwaway, SMALL)
-    results = tune.Tuner(trainable, param_space=param_space({}, SMALL),
-                         tune_config=tune.TuneConfig(search_alg=RaySearcher(search, "score", "max"), num_samples=6),
-                         run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0)).fit()
-    configs = {repr(sorted({k: r.config[k] for k in SMALL}.items())) for r in results}
-    assert len(results) == 6 and len(configs) == 6 and not results.errors
+    space = {"optimizer": {"choice": ["sgd", "adam"]}, "batch": {"ordinal": [16, 32, 64]}}  # SMALL, as a spec writes it
+    result = tune_jobs.run({"name": "first-untried", "trainable": trainable, "metric": "score", "mode": "max",
+                            "space": space, "search": {"algorithm": throwaway, "num_samples": 6, "seed": 0},
+                            "storage": str(tmp_path), "tensorboard": False})
+    assert result.spec["search"]["algorithm"] == throwaway
+    configs = set(zip(result.trials["config/optimizer"], result.trials["config/batch"], strict=True))
+    assert len(result.trials) == 6 and len(configs) == 6 and (result.trials.status == "completed").all()

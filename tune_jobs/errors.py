@@ -12,7 +12,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from tune_jobs.core.errors import SpecError, UserError
-from tune_jobs.core.registry import did_you_mean
+from tune_jobs.core.registry import RegistryMember, did_you_mean
 from tune_jobs.core.values import show
 from tune_jobs.space import PARAM_TYPES
 
@@ -48,6 +48,12 @@ def _walk(root: Any, loc: tuple[Any, ...]) -> tuple[Any, list[str]]:
     tp: Any = root
     path: list[str] = []
     for part in loc:
+        if isinstance(tp, RegistryMember):  # a registry-backed field: the next part names its member
+            member = tp.member_for(part)
+            if member is not None:
+                tp = member
+                continue
+            tp = None
         tp = _strip(tp)
         if _is_union(tp):
             member = _tag_member(tp, part)
@@ -62,7 +68,8 @@ def _walk(root: Any, loc: tuple[Any, ...]) -> tuple[Any, list[str]]:
             path.append(str(part))
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             field = tp.model_fields.get(str(part))
-            tp = field.annotation if field else None
+            registered = next((m for m in field.metadata if isinstance(m, RegistryMember)), None) if field else None
+            tp = registered or (field.annotation if field else None)
         elif get_origin(tp) in (dict, typing.Mapping):
             tp = get_args(tp)[1] if get_args(tp) else None
         elif get_origin(tp) in (list, tuple):

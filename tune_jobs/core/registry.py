@@ -7,7 +7,7 @@ name answers with the list of valid ones, so a typo never falls through silently
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -74,3 +74,45 @@ def import_members(package: str, path: Iterable[str]) -> None:
 
     for module in pkgutil.iter_modules(list(path)):
         importlib.import_module(f"{package}.{module.name}")
+
+
+class RegistryMember:
+    """A model field holding one member of a registry of models, chosen by the value's ``key``
+    (``default`` when absent) when the field is validated, not when the model class is built: a
+    member registered after import (a plugin's, a test's) is accepted like a built-in.
+
+    Use as ``Annotated[SerializeAsAny[Base], member, WrapValidator(member.validate)]``. Errors
+    carry the member's name in their path, as pydantic's tagged unions do, so that messages can
+    name the member's own keys (``tune_jobs.errors`` follows it through ``member_for``)."""
+
+    def __init__(self, registry: Registry[Any], key: str, default: str | None) -> None:
+        self.registry, self.key, self.default = registry, key, default
+        self._adapters: dict[tuple[str, ...], Any] = {}
+
+    def member_for(self, name: Any) -> Any:
+        return self.registry.get(name) if isinstance(name, str) and name in self.registry.names() else None
+
+    def validate(self, value: Any, handler: Any) -> Any:
+        names = tuple(self.registry.names())
+        if names not in self._adapters:
+            self._adapters = {names: self._union_adapter()}
+        return self._adapters[names].validate_python(value)
+
+    def _union_adapter(self) -> Any:
+        from typing import Annotated, Union
+
+        from pydantic import BaseModel, Discriminator, Tag, TypeAdapter
+
+        key, default = self.key, self.default
+
+        def tag(value: Any) -> Any:
+            if isinstance(value, BaseModel):
+                return getattr(value, key)
+            if isinstance(value, dict):
+                return value.get(key, default)
+            return None
+
+        members = tuple(Annotated[model, Tag(name)] for name, model in self.registry)
+        unknown = Discriminator(tag, custom_error_type=f"unknown_tag:{key}",
+                                custom_error_message=f"unknown {self.registry.kind}; valid: {', '.join(self.registry.names())}")
+        return TypeAdapter(Annotated[Union[members], unknown])  # type: ignore[valid-type,arg-type]

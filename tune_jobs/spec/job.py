@@ -10,22 +10,22 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
-    Discriminator,
     Field,
     PrivateAttr,
-    Tag,
+    SerializeAsAny,
+    WrapValidator,
     field_validator,
     model_validator,
 )
 
 from trainables.registry import TrainableDef, resolve_trainable
 from tune_jobs.core.model import StrictModel
-from tune_jobs.core.registry import Registry, UnknownNameError, close_match, did_you_mean
+from tune_jobs.core.registry import RegistryMember, UnknownNameError, close_match, did_you_mean
 from tune_jobs.core.tokens import TOKEN_VARIABLES
 from tune_jobs.core.values import show
 from tune_jobs.schedulers import DEFAULT_SCHEDULER, SCHEDULERS, SchedulerSpec
@@ -34,32 +34,11 @@ from tune_jobs.space import Grid, SpaceParam
 from tune_jobs.spec.checks import check_together, check_value, unusable_directory
 from tune_jobs.spec.plan import JobPlan
 
-
-def _tagged_union(registry: Registry[Any], key: str, default: str | None) -> Any:
-    """A pydantic union of the registry's models, chosen by ``key`` (``default`` when absent)."""
-
-    def tag(value: Any) -> Any:
-        if isinstance(value, BaseModel):
-            return getattr(value, key)
-        if isinstance(value, dict):
-            return value.get(key, default)
-        return None
-
-    members = tuple(Annotated[model, Tag(name)] for name, model in registry)
-    unknown = Discriminator(
-        tag,
-        custom_error_type=f"unknown_tag:{key}",
-        custom_error_message=f"unknown {registry.kind}; valid: {', '.join(registry.names())}",
-    )
-    return Annotated[Union[members], unknown]  # type: ignore[valid-type]
-
-
-if TYPE_CHECKING:  # the registries' unions are built at run time; checkers see the base classes
-    SearchUnion = SearchSpec
-    SchedulerUnion = SchedulerSpec
-else:
-    SearchUnion = _tagged_union(SEARCHES, "algorithm", default=DEFAULT_SEARCH)
-    SchedulerUnion = _tagged_union(SCHEDULERS, "type", default=None)
+SEARCH_MEMBER = RegistryMember(SEARCHES, "algorithm", default=DEFAULT_SEARCH)
+SCHEDULER_MEMBER = RegistryMember(SCHEDULERS, "type", default=None)
+# Looked up when a spec is validated, so an algorithm registered after import is accepted too.
+SearchField = Annotated[SerializeAsAny[SearchSpec], SEARCH_MEMBER, WrapValidator(SEARCH_MEMBER.validate)]
+SchedulerField = Annotated[SerializeAsAny[SchedulerSpec], SCHEDULER_MEMBER, WrapValidator(SCHEDULER_MEMBER.validate)]
 
 
 class Resources(StrictModel):
@@ -140,8 +119,8 @@ class JobSpec(BaseModel):
     mode: Literal["max", "min"] | None = None
     config: dict[str, Any] = Field(default_factory=dict)
     space: dict[str, SpaceParam] = Field(default_factory=dict)
-    search: SearchUnion = Field(default_factory=lambda: SEARCHES.get(DEFAULT_SEARCH).model_validate({}))
-    scheduler: SchedulerUnion = Field(default_factory=lambda: SCHEDULERS.get(DEFAULT_SCHEDULER).model_validate({}))
+    search: SearchField = Field(default_factory=lambda: SEARCHES.get(DEFAULT_SEARCH).model_validate({}))
+    scheduler: SchedulerField = Field(default_factory=lambda: SCHEDULERS.get(DEFAULT_SCHEDULER).model_validate({}))
     resources: Resources = Field(default_factory=Resources)
     stop: Stop = Field(default_factory=Stop)
     failure: Failure = Field(default_factory=Failure)

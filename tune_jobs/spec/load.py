@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from tune_jobs.core.registry import Registry
 from tune_jobs.errors import SpecError, format_validation_error
 from tune_jobs.schedulers import SCHEDULERS, SchedulerSpec
 from tune_jobs.search import SEARCHES
-from tune_jobs.spec.job import JobSpec, SchedulerUnion
+from tune_jobs.spec.job import SCHEDULER_MEMBER, JobSpec
 from tune_jobs.spec.yaml_file import DuplicateKeyError, load_yaml
 
 
@@ -92,7 +92,7 @@ def read_spec_file(path: Path) -> dict[str, Any]:
 
 def parse_scheduler(data: dict[str, Any]) -> SchedulerSpec:
     """A scheduler as ``job.json`` records it; pydantic's ``ValidationError`` when it cannot be read."""
-    return TypeAdapter(SchedulerUnion).validate_python(data)  # type: ignore[no-any-return]
+    return SCHEDULER_MEMBER.validate(data, None)  # type: ignore[no-any-return]
 
 
 def validate_spec(data: dict[str, Any]) -> JobSpec:
