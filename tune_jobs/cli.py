@@ -246,7 +246,7 @@ def ensemble(
                                                        "that ran to the end).")] = False,
 ) -> None:
     """Average the top trials' predicted probabilities; compare with the best single model."""
-    from tune_jobs.ensemble import build_ensemble, write_ensemble
+    from tune_jobs.analysis.ensemble import build_ensemble, write_ensemble
 
     if top < 2:
         fail_bad_input(SpecError([f"--top: an ensemble needs at least 2 members, got {top}"]))
@@ -275,7 +275,7 @@ def evaluate(
                                                        "that ran to the end).")] = False,
 ) -> None:
     """Measure the best trial and the top-K ensemble once on the held-out test rows."""
-    from tune_jobs.evaluate import SPLITS, evaluate_job, write_evaluation
+    from tune_jobs.analysis.evaluate import SPLITS, evaluate_job, write_evaluation
 
     if top < 1:
         fail_bad_input(SpecError([f"--top: at least 1, got {top}"]))

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tune_jobs.analysis.ensemble import accuracy_of, best_state, classifier_trainable, nll_of, predicted_probabilities, restored_model
 from tune_jobs.analysis.job_results import JobResults
-from tune_jobs.ensemble import accuracy_of, best_state, classifier_trainable, nll_of, predicted_probabilities, restored_model
 from tune_jobs.errors import UserError
 from tune_jobs.results.files import EVALUATION_FILE
 from tune_jobs.results.store import ResultsStore

@@ -25,7 +25,7 @@ ENSEMBLE_FILE = "ensemble.json"
 
 
 @dataclass(frozen=True)
-class Member:
+class EnsembleMember:
     trial_id: str
     epoch: int
     accuracy: float
@@ -35,7 +35,7 @@ class Member:
 @dataclass(frozen=True)
 class EnsembleResult:
     metric: str
-    members: list[Member]
+    members: list[EnsembleMember]
     accuracy: float
     nll: float
     best_single_accuracy: float
@@ -149,7 +149,7 @@ def build_ensemble(results: JobResults, top: int, include_stopped: bool = False)
                              "(is a data key such as val_fraction searched?); its predictions cannot be averaged"])
         probs = predicted_probabilities(model, val.inputs)
         probabilities.append(probs)
-        members.append(Member(row["trial_id"], epoch, accuracy_of(probs, targets), nll_of(probs, targets)))
+        members.append(EnsembleMember(row["trial_id"], epoch, accuracy_of(probs, targets), nll_of(probs, targets)))
     assert targets is not None
     mean = torch.stack(probabilities).mean(dim=0)
     return EnsembleResult(results.metric, members, accuracy_of(mean, targets), nll_of(mean, targets),
