@@ -303,9 +303,9 @@ def test_data_is_loaded_once_and_shared_by_the_trials(share, loads, ray_session,
 def test_shared_data_outlives_the_worker_that_loaded_it(ray_session):
     import ray
 
-    from trainables.ray_adapter import ObjectStoreData, data_registry_class
+    from trainables.ray_adapter import ObjectStoreData, shared_data_index_class
 
-    registry = data_registry_class().options(name="tune-jobs-data-test-owner").remote()
+    index = shared_data_index_class().options(name="tune-jobs-data-test-owner").remote()
 
     @ray.remote(num_cpus=0)
     class Loader:
@@ -317,7 +317,7 @@ def test_shared_data_outlives_the_worker_that_loaded_it(ray_session):
     ray.kill(loader)  # the process that loaded the data is gone, as a finished trial's may be
     time.sleep(1)
     assert ObjectStoreData("tune-jobs-data-test-owner")("key", lambda: pytest.fail("loaded twice")) == [1, 2, 3]
-    ray.kill(registry)
+    ray.kill(index)
 
 
 def test_an_ordinal_key_is_searched_stored_and_reported(ray_session, in_repo, tmp_path, job_dir):

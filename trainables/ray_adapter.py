@@ -104,12 +104,13 @@ def _restored_state() -> Any:
 
 # -- data shared through the object store --------------------------------------------------
 
-def data_registry_class() -> Any:
-    """An actor mapping data keys to object refs, one per job (named, owned by the driver)."""
+def shared_data_index_class() -> Any:
+    """An actor mapping data keys to object refs, one per job (named, owned by the driver): the index
+    through which trials find the data another trial of the job already loaded."""
     import ray
 
     @ray.remote(num_cpus=0)
-    class DataRegistry:
+    class SharedDataIndex:
         def __init__(self) -> None:
             self.ready: dict[str, list[Any]] = {}
             self.loading: set[str] = set()
@@ -129,7 +130,7 @@ def data_registry_class() -> Any:
         def release(self, key: str) -> None:
             self.loading.discard(key)
 
-    return DataRegistry
+    return SharedDataIndex
 
 
 def _to_store(value: Any) -> Any:
@@ -169,15 +170,15 @@ def _from_store(value: Any) -> Any:
 
 
 class ObjectStoreData:
-    def __init__(self, registry_name: str) -> None:
-        self.registry_name = registry_name
+    def __init__(self, index_name: str) -> None:
+        self.index_name = index_name
 
     def __call__(self, key: str, load: Callable[[], Any]) -> Any:
         import ray
 
-        registry = ray.get_actor(self.registry_name)
+        index = ray.get_actor(self.index_name)
         while True:
-            answer: Any = ray.get(registry.get_or_claim.remote(key))
+            answer: Any = ray.get(index.get_or_claim.remote(key))
             state, ref = answer
             if state == "ready":
                 assert ref is not None
@@ -188,17 +189,17 @@ class ObjectStoreData:
             if state == "claimed":
                 try:
                     value = load()
-                    # The registry stores it itself, so that it owns the object: the data must outlive
+                    # The index stores it itself, so that it owns the object: the data must outlive
                     # this trial's worker, which Ray may stop as soon as the trial ends.
-                    ray.get(registry.publish.remote(key, _to_store(value)))
+                    ray.get(index.publish.remote(key, _to_store(value)))
                 except BaseException:
-                    ray.get(registry.release.remote(key))
+                    ray.get(index.release.remote(key))
                     raise
                 return value
             time.sleep(0.1)  # another trial is loading it right now
 
 
-def ray_trainable(trainable: TrainableDef, metric: str, cpus: float, data_registry: str | None = None,
+def ray_trainable(trainable: TrainableDef, metric: str, cpus: float, data_index: str | None = None,
                   log_root: str | None = None) -> Callable[[dict[str, Any]], None]:
     """A Ray Tune function trainable running ``trainable`` and reporting ``metric``. ``log_root``:
     where trainables that keep their own logs (Lightning) write them, one folder per trial."""
@@ -217,7 +218,7 @@ def ray_trainable(trainable: TrainableDef, metric: str, cpus: float, data_regist
         # Ray sets OMP_NUM_THREADS from the trial's CPUs; torch, once imported, follows it.
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(max(1, int(cpus)))
-        shared_data.install(ObjectStoreData(data_registry) if data_registry else None)
+        shared_data.install(ObjectStoreData(data_index) if data_index else None)
         report = RayReport(metric)
         restored = _restored_state() if accepts_checkpoint else None
         try:

@@ -151,23 +151,23 @@ def fit(spec: JobSpec, store: ResultsStore, sink: ParquetSink, progress: Any, ou
     import ray
     from ray import tune
 
-    from trainables.ray_adapter import data_registry_class, ray_trainable
+    from trainables.ray_adapter import ray_trainable, shared_data_index_class
     from tune_jobs.ray_tune.callback import ResultsCallback, attach, detach
     from tune_jobs.ray_tune.growth import RAN_OUT, TIME_BUDGETS, grow_restored
     from tune_jobs.ray_tune.space import param_space
 
     directory = spec.results_dir
-    registry: Any = None
+    data_index: Any = None
     member_scheduler: Any = None
     try:
         # Trials find the data they share through this actor; it lives as long as this run.
-        registry_name = f"tune-jobs-data-{uuid.uuid4().hex[:12]}"
-        registry = data_registry_class().options(name=registry_name).remote()
+        index_name = f"tune-jobs-data-{uuid.uuid4().hex[:12]}"
+        data_index = shared_data_index_class().options(name=index_name).remote()
         trainable_def = spec.trainable_def
         if fuse > 1:
             trainable_def, member_scheduler = _fused(spec, store, resuming)
         trainable = tune.with_resources(
-            ray_trainable(trainable_def, spec.metric, spec.resources.cpu, registry_name,
+            ray_trainable(trainable_def, spec.metric, spec.resources.cpu, index_name,
                           log_root=str(Path(store.path) / TENSORBOARD_DIR) if spec.tensorboard and store.local else None),
             {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
         )
@@ -196,6 +196,6 @@ def fit(spec: JobSpec, store: ResultsStore, sink: ParquetSink, progress: Any, ou
         detach(directory)
         TIME_BUDGETS.pop(directory, None)
         RAN_OUT.discard(directory)
-        for actor in (registry, member_scheduler):
+        for actor in (data_index, member_scheduler):
             if actor is not None:
                 ray.kill(actor)
