@@ -26,11 +26,10 @@ from tune_jobs.results.files import (
     TRIALS_FILE,
 )
 from tune_jobs.results.iteration_log import PARTS_DIR as ITERATION_PARTS
-from tune_jobs.results.job_record import JobRecord, now_iso
 from tune_jobs.results.lease import JobLease
-from tune_jobs.results.listeners import ListenerContext, Listeners
 from tune_jobs.results.listeners.tensorboard import TENSORBOARD_DIR
 from tune_jobs.results.schema import FAILED, RUNNING, SUCCEEDED
+from tune_jobs.results.session import JobSession
 from tune_jobs.results.sink import ParquetSink, TrialRecord
 from tune_jobs.results.store import ResultsStore
 from tune_jobs.schedulers import STATES, save_state
@@ -115,40 +114,34 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
                  words: RerunWords) -> JobOutcome:
     directory = spec.results_dir
     store = ResultsStore(directory)
-    sink = ParquetSink(store, spec.metric, spec.plan.mode)
+    session = JobSession(store, spec.resolved(), spec.sha256(), spec.metric, spec.plan.mode)
     status = "failed"
-    record: JobRecord | None = None
-    outputs: Listeners | None = None
+
+    def save_scheduler_state() -> None:
+        if directory in STATES:
+            save_state(store, STATES.pop(directory))
+
     try:
         resuming = _prepare_results_dir(store, restart)
-        record = JobRecord(store, spec.resolved(), spec.sha256())
         STATES.pop(directory, None)
-        record.data["code"] = identity.code
+        session.open(identity.code, resuming, identity.changed_from,
+                     identity.growth.changes if identity.growth is not None else None)
         if resuming:
-            record.resume_from_file()
             if identity.changed_from is not None:
-                record.data["code_changes"] = [*record.data.get("code_changes", []),
-                                               {"at": now_iso(), "from": identity.changed_from["sha256"],
-                                                "to": identity.code["sha256"]}]
-                console.print(f"resuming with changed code: {identity.code['what']} (recorded in job.json)",
-                              highlight=False)
+                console.print(f"resuming with changed code: {identity.code['what']} (recorded in job.json)", highlight=False)
             if identity.growth is not None:
-                record.data["grown"] = [*record.data.get("grown", []), {"at": now_iso(), "changes": identity.growth.changes}]
-                console.print(f"growing job {spec.name}: {identity.growth.describe()} (recorded in job.json)",
-                              highlight=False)
-            sink.load_existing()
+                console.print(f"growing job {spec.name}: {identity.growth.describe()} (recorded in job.json)", highlight=False)
+            else:
+                console.print(f"resuming job {spec.name} from {directory} ({words.restart} starts over)", highlight=False)
             if store.exists(SCHEDULER_STATE_FILE):
                 state = spec.plan.scheduler.state_from_json(store.read_json(SCHEDULER_STATE_FILE))
                 if state is not None:
                     STATES[directory] = state
-            if identity.growth is None:
-                console.print(f"resuming job {spec.name} from {directory} ({words.restart} starts over)", highlight=False)
         fuse = tuner.stack_size(spec, store, resuming, console)
-        record.save(cluster_resources=cluster.cluster_resources(), stack_size=fuse)
+        session.note(cluster_resources=cluster.cluster_resources(), stack_size=fuse)
         with Progress(console, spec.metric, total=spec.planned_trials) as progress:
-            outputs = Listeners(ListenerContext(store, spec.metric, spec.plan.mode, spec.resolved(), sink.last_iterations()))
-            tuner.fit(spec, store, sink, progress, outputs, fuse, resuming, grow=identity.growth is not None,
-                      resume_errored=not identity.ended_before)
+            tuner.fit(spec, store, session.sink, progress, session.start_outputs(), fuse, resuming,
+                      grow=identity.growth is not None, resume_errored=not identity.ended_before)
         if INTERRUPTS.requested:  # Tune stopped gracefully: its state is saved, the rerun resumes
             raise KeyboardInterrupt
         status = "finished"
@@ -156,23 +149,10 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
         status = "interrupted"
         raise
     finally:
-        if outputs is not None:
-            outputs.close()
-        if record is not None:
-            sink.close()
-            if directory in STATES:
-                save_state(store, STATES.pop(directory))
-            best = sink.best_trial()
-            record.save(
-                status=status,
-                end_time=now_iso(),
-                trial_counts=sink.counts(),
-                best_trial=None if best is None else {"trial_id": best.trial_id, "config": best.config,
-                                                      spec.metric: best.best},
-            )
+        session.close(status, before_record=save_scheduler_state)
         if started_ray:
             cluster.stop_ray()
-    return _outcome(status, sink, directory)
+    return _outcome(status, session.sink, directory)
 
 
 def _outcome(status: str, sink: ParquetSink, directory: str) -> JobOutcome:
