@@ -89,3 +89,11 @@ def misspelt_key(config, report):
     """The first-hour mistake: a key the config does not have, before any report."""
     for step in range(config["stepz"]):
         report({"score": step})
+
+
+def mf_hartmann6(config, report):
+    """The simulator's MF-Hartmann6 curve, trained for real: one report per epoch."""
+    from tune_jobs.simulation import MFHartmann6
+
+    for value, _ in MFHartmann6(epochs=int(config["epochs"])).curve(config, seed=0):
+        report({"score": value})

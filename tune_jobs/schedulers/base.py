@@ -78,6 +78,12 @@ class SchedulerSpec(StrictModel):
         return False
 
     @property
+    def replays_results(self) -> bool:
+        """True when the Ray scheduler needs only trial ids and their results in order (no pausing,
+        no cloning), so the simulator (``tune_jobs.simulation``) can drive it off a simulated clock."""
+        return self.decides_per_result
+
+    @property
     def needs_variant_generator(self) -> bool:
         """True when Ray accepts no searcher with this scheduler, only its own variant generator."""
         return False

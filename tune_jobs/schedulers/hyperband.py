@@ -22,6 +22,10 @@ class HyperbandScheduler(SuccessiveHalving):
     def build(self, job: JobContext) -> Any:
         return self._ray_asha()
 
+    @property
+    def replays_results(self) -> bool:
+        return True  # asynchronous brackets: every decision is on one result of one trial
+
     def rungs(self, reached: Iterable[int]) -> RungSurvival | None:
         return self._survival(reached, "Hyperband rung survival",
                               "Each trial was judged at the rungs of its bracket and stopped there when below the "

@@ -1,0 +1,86 @@
+"""The simulated backend: a real job and its simulation make the same decisions; schedulers and
+searchers run off a clock in milliseconds; tables of curves answer the nearest configuration."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import tune_jobs
+from tune_jobs.schedulers import SCHEDULERS
+from tune_jobs.search import SEARCHES
+from tune_jobs.simulation import CurveTable, MFHartmann6, simulate
+from tune_jobs.space import Choice, LogUniform
+
+
+def search(name: str, seed: int, trials: int):
+    return SEARCHES.get(name).model_validate({"algorithm": name, "seed": seed, "num_samples": trials})
+
+
+def scheduler(name: str, **options):
+    return SCHEDULERS.get(name).model_validate({"type": name, **options})
+
+
+def test_a_simulated_job_stops_the_trials_a_real_job_stops(ray_session, in_repo, tmp_path):
+    """One trial at a time, so the order of results (all the scheduler sees) is the same."""
+    benchmark = MFHartmann6(epochs=9)
+    space = {f"x{i}": {"uniform": [0.0, 1.0]} for i in range(1, 7)}
+    real = tune_jobs.run({"name": "replayed", "trainable": "tests.user_trainables:mf_hartmann6", "metric": "score",
+                          "mode": "max", "config": {"epochs": 9}, "space": space,
+                          "search": {"algorithm": "random", "seed": 3, "num_samples": 12, "max_concurrent": 1},
+                          "scheduler": {"type": "asha", "max_t": 9, "grace_period": 1, "reduction_factor": 3},
+                          "storage": str(tmp_path), "tensorboard": False})
+    simulated = simulate(benchmark, search("random", 3, 12), scheduler("asha", max_t=9, grace_period=1, reduction_factor=3),
+                         workers=1, seed=3)
+    ran = real.trials  # in the order the trials started, as the simulation's (one worker: also the order they ended)
+    assert [round(x, 9) for x in ran["config/x1"]] == [round(c["x1"], 9) for c in simulated.trials.config]
+    assert ran.iterations.tolist() == simulated.trials.epochs.tolist()
+    assert 0 < (simulated.trials.status == "stopped").sum() < 12  # ASHA did decide something
+
+
+def test_schedulers_and_searchers_run_off_a_simulated_clock_reproducibly():
+    benchmark = MFHartmann6()
+    runs = {name: [simulate(benchmark, search("random", seed, 100), scheduler(name), workers=4, seed=seed)
+                   for seed in range(3)] for name in ("fifo", "asha", "hyperband")}
+    for fifo, asha, hyperband in zip(runs["fifo"], runs["asha"], runs["hyperband"], strict=True):
+        assert len(fifo.trials) == len(asha.trials) == len(hyperband.trials) == 100
+        assert fifo.epochs_run == 100 * 27 and asha.epochs_run < hyperband.epochs_run < fifo.epochs_run
+        assert asha.elapsed_s < fifo.elapsed_s / 3  # 4 workers, a simulated second per epoch
+    again = simulate(benchmark, search("random", 2, 100), scheduler("hyperband"), workers=4, seed=2)
+    assert again.results.equals(runs["hyperband"][2].results)
+    model = [simulate(benchmark, search("bayesopt", 0, 30), scheduler("asha"), workers=2, seed=0) for _ in range(2)]
+    assert len(model[0].trials) == 30 and model[0].results.equals(model[1].results)  # a model-based search too
+
+
+def test_a_time_budget_ends_the_simulation_at_that_time():
+    result = simulate(MFHartmann6(), search("random", 0, 1000), scheduler("fifo"), workers=2, budget_s=100)
+    assert result.elapsed_s == 100 and result.results.time.max() <= 100 and len(result.trials) < 1000
+    assert result.time_to(-1.0) == result.results.time.min() and result.time_to(99.0) == float("inf")
+
+
+def test_schedulers_that_pause_or_clone_trials_are_refused():
+    for name in ("asha_promotion", "pbt"):
+        with pytest.raises(ValueError, match=f"^scheduler.type: {name} pauses or exploits trials"):
+            simulate(MFHartmann6(), search("random", 0, 4), scheduler(name), workers=2)
+
+
+def test_a_curve_table_answers_the_nearest_configuration_of_each_listed_key_first(tmp_path):
+    rows = []
+    for lr, optimizer, best in ((1e-3, "sgd", 0.5), (1e-2, "adam", 0.9), (1e-1, "adam", 0.7)):
+        for seed in (0, 1):
+            for epoch in (1, 2, 3):
+                rows.append({"config/lr": lr, "config/optimizer": optimizer, "epoch": epoch, "seed": seed,
+                             "val_accuracy": best * epoch / 3 + 0.01 * seed, "seconds": 2.0})
+    rows.append({"config/lr": 0.5, "config/optimizer": "sgd", "epoch": 1, "seed": 0, "val_accuracy": 0.1, "seconds": 2.0})
+    path = tmp_path / "curves.parquet"
+    pd.DataFrame(rows).to_parquet(path)
+    space = {"lr": LogUniform(loguniform=(1e-4, 1.0)), "optimizer": Choice(choice=["sgd", "adam"])}
+    table = CurveTable.from_parquet(str(path), space, "val_accuracy", "max")
+    assert table.epochs == 3 and len(table.configs) == 3  # the curve with one epoch is left out
+    assert table.curve({"lr": 2e-2, "optimizer": "adam"}, seed=0)[-1] == (0.9, 2.0)
+    assert table.curve({"lr": 2e-2, "optimizer": "sgd"}, seed=1)[-1] == pytest.approx((0.51, 2.0))  # sgd's only row
+    assert table.best_final() == pytest.approx(0.905)
+    result = simulate(table, search("random", 0, 12), scheduler("asha", grace_period=1, reduction_factor=3), workers=2)
+    assert len(result.trials) == 12 and result.best_by(1e9) == pytest.approx(0.91)
+    with pytest.raises(ValueError, match="no column seconds"):
+        CurveTable("bad", pd.DataFrame(rows).drop(columns="seconds"), space, "val_accuracy", "max")

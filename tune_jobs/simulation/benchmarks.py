@@ -1,0 +1,132 @@
+"""What a simulation replays: for a configuration, its learning curve, each epoch's metric and
+the seconds the epoch took. ``CurveTable``: curves measured by real trainings (Parquet), a
+suggested configuration answered by the table's nearest one; ``MFHartmann6``: the multi-fidelity
+function of the literature, each epoch a fidelity."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from tune_jobs.space import LogRandInt, LogUniform, Param, Uniform
+
+CONFIG_PREFIX = "config/"
+
+
+class Benchmark(Protocol):
+    name: str
+    space: dict[str, Param]
+    metric: str
+    mode: str  # "max" or "min"
+    epochs: int
+
+    def curve(self, config: dict[str, Any], seed: int) -> list[tuple[float, float]]:
+        """(metric, seconds) for epochs 1..``epochs`` of a training with ``config``; ``seed``
+        picks one of the table's repeated runs where it has them."""
+
+
+@dataclass
+class CurveTable:
+    """Learning curves as rows of ``config/<key>``, ``epoch`` (1..), the metric, ``seconds`` (of
+    that epoch) and, for repeated runs of a configuration, ``seed``."""
+
+    name: str
+    rows: pd.DataFrame
+    space: dict[str, Param]
+    metric: str
+    mode: str
+    epochs: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        missing = [c for c in (*(CONFIG_PREFIX + k for k in self.space), "epoch", self.metric, "seconds")
+                   if c not in self.rows.columns]
+        if missing:
+            raise ValueError(f"{self.name}: the table has no column {', '.join(missing)}")
+        self.epochs = int(self.rows["epoch"].max())
+        keys = [CONFIG_PREFIX + k for k in self.space]
+        seeds = "seed" in self.rows.columns
+        self._curves: list[dict[int, list[tuple[float, float]]]] = []
+        configs = []
+        for values, group in self.rows.groupby(keys, sort=True):
+            by_seed: dict[int, list[tuple[float, float]]] = {}
+            for seed, runs in (group.groupby("seed") if seeds else [(0, group)]):
+                ordered = runs.sort_values("epoch")
+                if len(ordered) != self.epochs:
+                    continue  # a curve with missing epochs cannot be replayed to the end
+                by_seed[int(seed)] = list(zip(ordered[self.metric].astype(float), ordered["seconds"].astype(float), strict=True))
+            if by_seed:
+                configs.append(dict(zip(self.space, values if isinstance(values, tuple) else (values,), strict=True)))
+                self._curves.append(by_seed)
+        if not configs:
+            raise ValueError(f"{self.name}: no configuration has all {self.epochs} epochs")
+        self.configs = configs
+        self._encoded = np.array([self._encode(c) for c in configs])
+
+    def _encode(self, config: dict[str, Any]) -> list[float]:
+        """Each ranged key on [0, 1] (log ranges through their logs); a listed one by its position
+        times 1,000, so the nearest configuration matches the listed keys first."""
+        encoded = []
+        for key, param in self.space.items():
+            value, bounds = config[key], getattr(param, "bounds", None)
+            if bounds is not None:
+                low, high, at = float(bounds[0]), float(bounds[1]), float(value)
+                if isinstance(param, (LogUniform, LogRandInt)):
+                    low, high, at = math.log(low), math.log(high), math.log(at)
+                encoded.append((at - low) / ((high - low) or 1.0))
+            else:
+                options = param.values()
+                encoded.append(1000.0 * options.index(value) if value in options else 1e9)
+        return encoded
+
+    def nearest(self, config: dict[str, Any]) -> int:
+        distances = np.abs(self._encoded - np.array(self._encode(config))).sum(axis=1)
+        return int(np.argmin(distances))
+
+    def curve(self, config: dict[str, Any], seed: int) -> list[tuple[float, float]]:
+        runs = self._curves[self.nearest(config)]
+        return runs[sorted(runs)[seed % len(runs)]]
+
+    def best_final(self) -> float:
+        """The best final value any configuration of the table reaches (mean over its seeds)."""
+        finals = [np.mean([run[-1][0] for run in runs.values()]) for runs in self._curves]
+        return float(max(finals) if self.mode == "max" else min(finals))
+
+    @classmethod
+    def from_parquet(cls, path: str, space: dict[str, Param], metric: str, mode: str) -> CurveTable:
+        return cls(str(path), pd.read_parquet(path), space, metric, mode)
+
+
+_H_A = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]])
+_H_P = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
+                        [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]])
+_H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+HARTMANN6_OPTIMUM = 3.32237
+
+
+@dataclass
+class MFHartmann6:
+    """The 6-D Hartmann function with its coefficients lowered by ``0.1 * (1 - z)`` at fidelity
+    ``z`` = epoch / epochs (Kandasamy et al., BOCA, 2017), negated so that higher is better
+    (optimum 3.32237 at the last epoch); each epoch takes ``seconds_per_epoch``."""
+
+    epochs: int = 27
+    seconds_per_epoch: float = 1.0
+    name: str = "mf_hartmann6"
+    metric: str = "score"
+    mode: str = "max"
+    space: dict[str, Param] = field(default_factory=lambda: {f"x{i}": Uniform(uniform=(0.0, 1.0)) for i in range(1, 7)})
+
+    def value(self, x: np.ndarray, fidelity: float) -> float:
+        alpha = _H_ALPHA - 0.1 * (1.0 - fidelity)
+        return float(np.sum(alpha * np.exp(-np.sum(_H_A * (x - _H_P) ** 2, axis=1))))
+
+    def curve(self, config: dict[str, Any], seed: int) -> list[tuple[float, float]]:
+        x = np.array([config[f"x{i}"] for i in range(1, 7)])
+        return [(self.value(x, epoch / self.epochs), self.seconds_per_epoch) for epoch in range(1, self.epochs + 1)]
+
+    def best_final(self) -> float:
+        return HARTMANN6_OPTIMUM

@@ -1,0 +1,157 @@
+"""A job on a simulated clock: ``workers`` trials run at once; each reports its curve's epochs
+at the times the curve's seconds say; the search algorithm asks and is told exactly as under Ray
+(``ray_tune.searcher``), and the scheduler is the Ray scheduler object the real job builds, fed
+the same results in the same order. Only schedulers that decide per result (fifo, asha,
+hyperband) are simulated; pausing ones need checkpoints and Ray's trial executor."""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tune_jobs.core.values import is_finite_number
+from tune_jobs.schedulers import JobContext, SchedulerSpec
+from tune_jobs.search import SearchSpec
+from tune_jobs.simulation.benchmarks import Benchmark
+
+STOP = "STOP"  # a Ray TrialScheduler decision
+
+
+@dataclass(frozen=True)
+class _Trial:
+    """What Ray's per-result schedulers read of a trial: its id."""
+
+    trial_id: str
+
+
+@dataclass
+class SimulationResult:
+    """Every reported result (``time`` in simulated seconds) and each trial's end."""
+
+    results: pd.DataFrame  # time, trial_id, epoch, value
+    trials: pd.DataFrame  # trial_id, config, epochs, last, status ("completed" or "stopped")
+    mode: str
+    workers: int
+    elapsed_s: float
+
+    def best_by(self, time_s: float) -> float:
+        """The best value any trial reported by ``time_s`` (nan before the first result)."""
+        seen = self.results[self.results.time <= time_s].value
+        if seen.empty:
+            return math.nan
+        return float(seen.max() if self.mode == "max" else seen.min())
+
+    def time_to(self, target: float) -> float:
+        """When a reported value first reached ``target`` (inf if never)."""
+        reached = self.results[self.results.value >= target] if self.mode == "max" else self.results[self.results.value <= target]
+        return float(reached.time.min()) if not reached.empty else math.inf
+
+    @property
+    def epochs_run(self) -> int:
+        return int(self.trials.epochs.sum())
+
+
+@dataclass(order=True)
+class _Event:
+    time: float
+    order: int  # ties: the earlier-started event first, so runs are deterministic
+    trial_id: str = field(compare=False)
+    epoch: int = field(compare=False)
+
+
+def simulate(benchmark: Benchmark, search: SearchSpec, scheduler: SchedulerSpec, *, workers: int = 4,
+             trials: int | None = None, budget_s: float | None = None, seed: int = 0) -> SimulationResult:
+    """Run ``search`` with ``scheduler`` on ``benchmark`` until ``trials`` trials have ended (default:
+    the search's ``num_samples``) or the simulated clock passes ``budget_s``.
+
+    ``search`` and ``scheduler`` are validated spec models (``SEARCHES.get(name).model_validate``);
+    an ``auto`` search is resolved here as a job's validation resolves it, and the scheduler gets
+    its ``max_t`` from the benchmark's epochs."""
+    space = dict(benchmark.space)
+    if not scheduler.replays_results:
+        raise ValueError(f"scheduler.type: {scheduler.type} pauses or exploits trials; the simulator runs fifo, asha "
+                         "and hyperband")
+    search = search.resolve(space, model_based=not scheduler.needs_variant_generator)
+    problems = search.check_space(space)
+    scheduler, found = scheduler.with_defaults(benchmark.epochs)
+    if problems or found:
+        raise ValueError("; ".join(problems + found))
+    total = trials if trials is not None else search.trials
+    algorithm = search.build(space, benchmark.metric, benchmark.mode, rungs=scheduler.milestones)
+    ray_scheduler = scheduler.build(JobContext(benchmark.metric, benchmark.mode, f"simulation-{seed}", total, space))
+    ray_scheduler.set_search_properties(benchmark.metric, benchmark.mode)
+
+    rng = np.random.RandomState(seed)
+    global_state = np.random.get_state()  # Ray's Hyperband places trials in brackets with NumPy's global generator
+    np.random.seed(seed)
+    try:
+        return _run(benchmark, algorithm, ray_scheduler, rng, workers, total, budget_s)
+    finally:
+        np.random.set_state(global_state)
+
+
+def _run(benchmark: Benchmark, algorithm: Any, ray_scheduler: Any, rng: np.random.RandomState, workers: int, total: int,
+         budget_s: float | None) -> SimulationResult:
+    clock, order = 0.0, 0
+    events: list[_Event] = []
+    running: dict[str, tuple[dict[str, Any], list[tuple[float, float]]]] = {}
+    started = ended = 0
+    results: list[tuple[float, str, int, float]] = []
+    ended_rows: list[dict[str, Any]] = []
+    last: dict[str, float] = {}
+
+    def start_one() -> bool:
+        nonlocal started, order
+        trial_id = f"sim_{started:05d}"
+        config = algorithm.ask(trial_id)
+        if config is None:
+            return False
+        started += 1
+        curve = benchmark.curve(config, int(rng.randint(0, 2**31 - 1)))
+        running[trial_id] = (config, curve)
+        ray_scheduler.on_trial_add(None, _Trial(trial_id))
+        order += 1
+        heapq.heappush(events, _Event(clock + curve[0][1], order, trial_id, 1))
+        return True
+
+    def end(trial_id: str, epoch: int, status: str) -> None:
+        nonlocal ended
+        config, _ = running.pop(trial_id)
+        value = last.pop(trial_id, None)
+        algorithm.tell(trial_id, value)
+        ended += 1
+        ended_rows.append({"trial_id": trial_id, "config": config, "epochs": epoch, "last": value, "status": status})
+
+    while True:
+        while len(running) < workers and started < total and (budget_s is None or clock < budget_s):
+            if not start_one():
+                break
+        if not events:
+            break
+        event = heapq.heappop(events)
+        if budget_s is not None and event.time > budget_s:
+            clock = budget_s
+            break
+        clock = event.time
+        _, curve = running[event.trial_id]
+        value = curve[event.epoch - 1][0]
+        results.append((clock, event.trial_id, event.epoch, value))
+        if is_finite_number(value):
+            last[event.trial_id] = value
+            algorithm.observe(event.trial_id, event.epoch, value)
+        result = {"training_iteration": event.epoch, benchmark.metric: value, "time_total_s": clock}
+        decision = ray_scheduler.on_trial_result(None, _Trial(event.trial_id), result)
+        if event.epoch >= len(curve) or decision == STOP:
+            ray_scheduler.on_trial_complete(None, _Trial(event.trial_id), result)
+            end(event.trial_id, event.epoch, "completed" if event.epoch >= len(curve) else "stopped")
+        else:
+            order += 1
+            heapq.heappush(events, _Event(clock + curve[event.epoch][1], order, event.trial_id, event.epoch + 1))
+    return SimulationResult(pd.DataFrame(results, columns=["time", "trial_id", "epoch", "value"]),
+                            pd.DataFrame(ended_rows, columns=["trial_id", "config", "epochs", "last", "status"]),
+                            benchmark.mode, workers, clock)
