@@ -4,6 +4,7 @@ the wheel, installed without extras into a fresh virtualenv, imports and answers
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 import venv
@@ -103,8 +104,16 @@ def _link_torch(site_packages: Path, into: Path) -> None:
 def test_the_wheel_installs_without_extras_in_a_fresh_virtualenv(tmp_path):
     # Nothing of the test session's own paths: PYTHONPATH would show pip and Python the source tree.
     clean_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT), "-w", str(dist)],
+    dist, source = tmp_path / "dist", tmp_path / "source"
+    # From a copy without build outputs: setuptools reuses build/lib, where modules since moved or
+    # deleted would still be, and end up in the wheel.
+    def outputs(directory: str, names: list[str]) -> list[str]:
+        top = Path(directory) == ROOT
+        return [name for name in names if name in (".git", ".venv", "__pycache__") or name.endswith(".egg-info")
+                or (name.startswith(".") and name.endswith("_cache")) or (top and name in ("build", "dist", "results", ".gpu"))]
+
+    shutil.copytree(ROOT, source, ignore=outputs)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(source), "-w", str(dist)],
                    check=True, timeout=300, env=clean_env)
     wheel = next(dist.glob("tune_jobs-*.whl"))
     env_dir = tmp_path / "venv"
