@@ -203,12 +203,13 @@ def test_more_samples_grow_a_finished_job_from_where_its_searcher_left_off(ray_s
 def test_a_longer_time_budget_goes_on_with_a_job_that_its_budget_ended(ray_session, in_repo, tmp_path, job_dir):
     fields = {"config": {"steps": 3, "sleep": 1.0}, "search": {"algorithm": "random", "num_samples": 6, "seed": 2,
                                                                 "max_concurrent": 1}}
-    assert run_cli("run", write_spec(tmp_path, stop={"time_budget_s": 5}, **fields))[0] == 0
+    # 8 s: room for one 3-s trial to end under load (exit 0), far from the 6 trials' 18 s
+    assert run_cli("run", write_spec(tmp_path, stop={"time_budget_s": 8}, **fields))[0] == 0
     first = pd.read_parquet(job_dir / "trials.parquet")
     assert len(first) < 6 and json.loads((job_dir / "job.json").read_text())["status"] == "finished"
     assert set(first.status) <= {"completed", "stopped"}  # the trial the budget cut is not left running
     code, output = run_cli("run", write_spec(tmp_path, stop={"time_budget_s": 600}, **fields))
-    assert code == 0 and "growing job quad: stop.time_budget_s: 5 -> 600" in output, output
+    assert code == 0 and "growing job quad: stop.time_budget_s: 8 -> 600" in output, output
     trials = pd.read_parquet(job_dir / "trials.parquet")
     assert len(trials) == 6 and (trials.status == "completed").sum() >= 6 - len(first)
 
