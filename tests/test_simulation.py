@@ -84,3 +84,19 @@ def test_a_curve_table_answers_the_nearest_configuration_of_each_listed_key_firs
     assert len(result.trials) == 12 and result.best_by(1e9) == pytest.approx(0.91)
     with pytest.raises(ValueError, match="no column seconds"):
         CurveTable("bad", pd.DataFrame(rows).drop(columns="seconds"), space, "val_accuracy", "max")
+
+
+def test_a_curve_table_keeps_its_space_in_its_parquet_and_scores_on_mean_curves(tmp_path):
+    rows = [{"config/lr": lr, "epoch": epoch, "seed": seed, "val_loss": value, "seconds": 1.0}
+            for lr, curves in ((0.01, ([0.9, 0.5], [0.7, 0.3])), (0.1, ([0.8, float("nan")], [0.6, 0.4])))
+            for seed, curve in enumerate(curves) for epoch, value in enumerate(curve, start=1)]
+    space = {"lr": LogUniform(loguniform=(1e-3, 1.0))}
+    CurveTable("t", pd.DataFrame(rows), space, "val_loss", "min").to_parquet(tmp_path / "t.parquet", trainable="x")
+    table = CurveTable.from_parquet(tmp_path / "t.parquet")
+    assert (table.name, table.space, table.metric, table.mode) == ("t", space, "val_loss", "min")
+    assert table.expected({"lr": 0.01}) == pytest.approx([0.8, 0.4])
+    assert table.peaks() == pytest.approx([0.4, 0.7])  # the diverged run's epoch is left out, not the configuration
+    assert table.best_final() == pytest.approx(0.4) and table.mean_training_s() == 2.0
+    result = simulate(table, search("random", 0, 6), scheduler("top_k"), workers=2)
+    assert set(result.results.columns) >= {"value", "expected"}
+    assert result.best_by(1e9, column="expected") >= 0.4

@@ -26,10 +26,37 @@ def rung_milestones(grace_period: int, reduction_factor: float, max_t: int, brac
     return sorted(found)
 
 
-class SuccessiveHalving(SchedulerSpec):
-    """What the rung-based schedulers share: their options, ``max_t`` from the epochs, the rungs."""
+class EpochLimited(SchedulerSpec):
+    """A scheduler that stops trials by their reported iterations, up to ``max_t`` (the epochs by default)."""
 
     max_t: int | None = Field(None, ge=1, description="iterations of a trial that is never stopped; default: epochs")
+
+    def _first_decision(self) -> int:
+        """The first iteration at which a trial can be stopped; must be <= max_t."""
+        return 1
+
+    def with_defaults(self, epochs: int | None) -> tuple[SchedulerSpec, list[str]]:
+        if self.max_t is not None:
+            return self, []
+        if epochs is None:
+            return self, [f"scheduler.max_t: required: the trainable declares no epochs to default it to ({self.type} "
+                          "stops trials by their reported iterations)"]
+        if self._first_decision() > epochs:
+            field = "grace_period" if "grace_period" in type(self).model_fields else "after"
+            return self, [f"scheduler.{field}: must be <= max_t (config.epochs = {epochs}), got {self._first_decision()}"]
+        return self.model_copy(update={"max_t": epochs}), []
+
+    @property
+    def max_iterations(self) -> int | None:
+        return self.max_t
+
+    def trial_status(self, iterations: int) -> str:
+        return COMPLETED if self.max_t is None or iterations >= self.max_t else STOPPED
+
+
+class SuccessiveHalving(EpochLimited):
+    """What the rung-based schedulers share: their options, ``max_t`` from the epochs, the rungs."""
+
     grace_period: int = Field(1, ge=1, description="iterations before a trial can first be stopped")
     reduction_factor: float = Field(3, gt=1, description="keep the top 1/reduction_factor at each rung")
     brackets: int = Field(1, ge=1, description="brackets of staggered rungs (asynchronous Hyperband)")
@@ -42,27 +69,13 @@ class SuccessiveHalving(SchedulerSpec):
             raise ValueError(f"must be <= max_t ({max_t}), got {grace_period}")
         return grace_period
 
-    def with_defaults(self, epochs: int | None) -> tuple[SchedulerSpec, list[str]]:
-        if self.max_t is not None:
-            return self, []
-        if epochs is None:
-            return self, [f"scheduler.max_t: required: the trainable declares no epochs to default it to ({self.type} "
-                          "stops trials by their reported iterations)"]
-        if self.grace_period > epochs:
-            return self, [f"scheduler.grace_period: must be <= max_t (config.epochs = {epochs}), got {self.grace_period}"]
-        return self.model_copy(update={"max_t": epochs}), []
-
-    @property
-    def max_iterations(self) -> int | None:
-        return self.max_t
+    def _first_decision(self) -> int:
+        return self.grace_period
 
     @property
     def milestones(self) -> list[int]:
         assert self.max_t is not None, "with_defaults sets max_t"
         return rung_milestones(self.grace_period, self.reduction_factor, self.max_t, self.brackets)
-
-    def trial_status(self, iterations: int) -> str:
-        return COMPLETED if self.max_t is None or iterations >= self.max_t else STOPPED
 
     def _ray_asha(self) -> Any:
         from ray.tune.schedulers import ASHAScheduler

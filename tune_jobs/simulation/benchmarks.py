@@ -5,8 +5,10 @@ function of the literature, each epoch a fidelity."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -15,6 +17,7 @@ import pandas as pd
 from tune_jobs.space import LogRandInt, LogUniform, Param, Uniform
 
 CONFIG_PREFIX = "config/"
+_META_KEY = "tune_jobs.curve_table"
 
 
 class Benchmark(Protocol):
@@ -27,6 +30,10 @@ class Benchmark(Protocol):
     def curve(self, config: dict[str, Any], seed: int) -> list[tuple[float, float]]:
         """(metric, seconds) for epochs 1..``epochs`` of a training with ``config``; ``seed``
         picks one of the table's repeated runs where it has them."""
+
+    def expected(self, config: dict[str, Any]) -> list[float]:
+        """The metric per epoch averaged over the repeated runs: what a method is scored on, so
+        that a lucky seed of a poor configuration does not count as finding a good one."""
 
 
 @dataclass
@@ -90,14 +97,58 @@ class CurveTable:
         runs = self._curves[self.nearest(config)]
         return runs[sorted(runs)[seed % len(runs)]]
 
+    def expected(self, config: dict[str, Any]) -> list[float]:
+        return self._means[self.nearest(config)]
+
+    @property
+    def _means(self) -> list[list[float]]:
+        """Each configuration's mean curve; nan at an epoch where a run diverged (a non-finite value)."""
+        if not hasattr(self, "_mean_curves"):
+            self._mean_curves = [np.mean([[v for v, _ in run] for run in runs.values()], axis=0).tolist()
+                                 for runs in self._curves]
+        return self._mean_curves
+
+    def peaks(self) -> list[float]:
+        """Per configuration, the best value of its mean curve at any epoch (nan for none finite)."""
+        best = np.nanmax if self.mode == "max" else np.nanmin
+        return [float(best(curve)) if np.isfinite(curve).any() else math.nan for curve in map(np.array, self._means)]
+
     def best_final(self) -> float:
         """The best final value any configuration of the table reaches (mean over its seeds)."""
-        finals = [np.mean([run[-1][0] for run in runs.values()]) for runs in self._curves]
-        return float(max(finals) if self.mode == "max" else min(finals))
+        finals = np.array([curve[-1] for curve in self._means])
+        return float(np.nanmax(finals) if self.mode == "max" else np.nanmin(finals))
+
+    def mean_training_s(self) -> float:
+        """Seconds a full training takes, on average over the table's runs."""
+        return float(np.mean([sum(s for _, s in run) for runs in self._curves for run in runs.values()]))
+
+    def to_parquet(self, path: str | Path, **about: Any) -> None:
+        """The rows, with the space, metric and mode (and ``about``) in the file's metadata."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(self.rows, preserve_index=False)
+        meta = {"space": {k: p.written() for k, p in self.space.items()}, "metric": self.metric, "mode": self.mode, **about}
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()})
+        pq.write_table(table, str(path))
 
     @classmethod
-    def from_parquet(cls, path: str, space: dict[str, Param], metric: str, mode: str) -> CurveTable:
-        return cls(str(path), pd.read_parquet(path), space, metric, mode)
+    def from_parquet(cls, path: str | Path, space: dict[str, Param] | None = None, metric: str | None = None,
+                     mode: str | None = None) -> CurveTable:
+        """A table from Parquet; what is not given is read from the file's metadata (``to_parquet``)."""
+        import pyarrow.parquet as pq
+        from pydantic import TypeAdapter
+
+        from tune_jobs.space import SpaceParam
+
+        stored = pq.read_schema(str(path)).metadata or {}
+        meta = json.loads(stored[_META_KEY.encode()]) if _META_KEY.encode() in stored else {}
+        if space is None:
+            space = TypeAdapter(dict[str, SpaceParam]).validate_python(meta.get("space", {}))
+        metric, mode = metric or meta.get("metric"), mode or meta.get("mode")
+        if not metric or mode not in ("max", "min"):
+            raise ValueError(f"{path}: give the metric and mode; the file does not say them")
+        return cls(Path(path).stem, pd.read_parquet(path), space, metric, mode)
 
 
 _H_A = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]])
@@ -127,6 +178,12 @@ class MFHartmann6:
     def curve(self, config: dict[str, Any], seed: int) -> list[tuple[float, float]]:
         x = np.array([config[f"x{i}"] for i in range(1, 7)])
         return [(self.value(x, epoch / self.epochs), self.seconds_per_epoch) for epoch in range(1, self.epochs + 1)]
+
+    def expected(self, config: dict[str, Any]) -> list[float]:
+        return [value for value, _ in self.curve(config, 0)]
+
+    def mean_training_s(self) -> float:
+        return self.epochs * self.seconds_per_epoch
 
     def best_final(self) -> float:
         return HARTMANN6_OPTIMUM

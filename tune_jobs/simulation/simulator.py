@@ -2,7 +2,9 @@
 at the times the curve's seconds say; the search algorithm asks and is told exactly as under Ray
 (``ray_tune.searcher``), and the scheduler is the Ray scheduler object the real job builds, fed
 the same results in the same order. Only schedulers that decide per result (fifo, asha,
-hyperband) are simulated; pausing ones need checkpoints and Ray's trial executor."""
+hyperband, top_k, pasha, curve_stop) are simulated; pausing ones need checkpoints and Ray's trial
+executor. Each result carries the value the run reported and the configuration's ``expected``
+value (its mean over the benchmark's repeated runs), on which methods are fairly scored."""
 
 from __future__ import annotations
 
@@ -33,22 +35,23 @@ class _Trial:
 class SimulationResult:
     """Every reported result (``time`` in simulated seconds) and each trial's end."""
 
-    results: pd.DataFrame  # time, trial_id, epoch, value
+    results: pd.DataFrame  # time, trial_id, epoch, value, expected
     trials: pd.DataFrame  # trial_id, config, epochs, last, status ("completed" or "stopped")
     mode: str
     workers: int
     elapsed_s: float
 
-    def best_by(self, time_s: float) -> float:
-        """The best value any trial reported by ``time_s`` (nan before the first result)."""
-        seen = self.results[self.results.time <= time_s].value
+    def best_by(self, time_s: float, column: str = "value") -> float:
+        """The best ``value`` (or ``expected`` value) any trial reported by ``time_s`` (nan before the first result)."""
+        seen = self.results[self.results.time <= time_s][column]
         if seen.empty:
             return math.nan
         return float(seen.max() if self.mode == "max" else seen.min())
 
-    def time_to(self, target: float) -> float:
-        """When a reported value first reached ``target`` (inf if never)."""
-        reached = self.results[self.results.value >= target] if self.mode == "max" else self.results[self.results.value <= target]
+    def time_to(self, target: float, column: str = "value") -> float:
+        """When a reported ``value`` (or ``expected`` value) first reached ``target`` (inf if never)."""
+        values = self.results[column]
+        reached = self.results[values >= target] if self.mode == "max" else self.results[values <= target]
         return float(reached.time.min()) if not reached.empty else math.inf
 
     @property
@@ -74,8 +77,8 @@ def simulate(benchmark: Benchmark, search: SearchSpec, scheduler: SchedulerSpec,
     its ``max_t`` from the benchmark's epochs."""
     space = dict(benchmark.space)
     if not scheduler.replays_results:
-        raise ValueError(f"scheduler.type: {scheduler.type} pauses or exploits trials; the simulator runs fifo, asha "
-                         "and hyperband")
+        raise ValueError(f"scheduler.type: {scheduler.type} pauses or exploits trials; the simulator runs only "
+                         "schedulers that decide on each result")
     search = search.resolve(space, model_based=not scheduler.needs_variant_generator)
     problems = search.check_space(space)
     scheduler, found = scheduler.with_defaults(benchmark.epochs)
@@ -99,9 +102,9 @@ def _run(benchmark: Benchmark, algorithm: Any, ray_scheduler: Any, rng: np.rando
          budget_s: float | None) -> SimulationResult:
     clock, order = 0.0, 0
     events: list[_Event] = []
-    running: dict[str, tuple[dict[str, Any], list[tuple[float, float]]]] = {}
+    running: dict[str, tuple[dict[str, Any], list[tuple[float, float]], list[float]]] = {}
     started = ended = 0
-    results: list[tuple[float, str, int, float]] = []
+    results: list[tuple[float, str, int, float, float]] = []
     ended_rows: list[dict[str, Any]] = []
     last: dict[str, float] = {}
 
@@ -113,7 +116,7 @@ def _run(benchmark: Benchmark, algorithm: Any, ray_scheduler: Any, rng: np.rando
             return False
         started += 1
         curve = benchmark.curve(config, int(rng.randint(0, 2**31 - 1)))
-        running[trial_id] = (config, curve)
+        running[trial_id] = (config, curve, benchmark.expected(config))
         ray_scheduler.on_trial_add(None, _Trial(trial_id))
         order += 1
         heapq.heappush(events, _Event(clock + curve[0][1], order, trial_id, 1))
@@ -121,7 +124,7 @@ def _run(benchmark: Benchmark, algorithm: Any, ray_scheduler: Any, rng: np.rando
 
     def end(trial_id: str, epoch: int, status: str) -> None:
         nonlocal ended
-        config, _ = running.pop(trial_id)
+        config, _, _ = running.pop(trial_id)
         value = last.pop(trial_id, None)
         algorithm.tell(trial_id, value)
         ended += 1
@@ -138,9 +141,9 @@ def _run(benchmark: Benchmark, algorithm: Any, ray_scheduler: Any, rng: np.rando
             clock = budget_s
             break
         clock = event.time
-        _, curve = running[event.trial_id]
+        _, curve, expected = running[event.trial_id]
         value = curve[event.epoch - 1][0]
-        results.append((clock, event.trial_id, event.epoch, value))
+        results.append((clock, event.trial_id, event.epoch, value, expected[event.epoch - 1]))
         if is_finite_number(value):
             last[event.trial_id] = value
             algorithm.observe(event.trial_id, event.epoch, value)
@@ -152,6 +155,6 @@ def _run(benchmark: Benchmark, algorithm: Any, ray_scheduler: Any, rng: np.rando
         else:
             order += 1
             heapq.heappush(events, _Event(clock + curve[event.epoch][1], order, event.trial_id, event.epoch + 1))
-    return SimulationResult(pd.DataFrame(results, columns=["time", "trial_id", "epoch", "value"]),
+    return SimulationResult(pd.DataFrame(results, columns=["time", "trial_id", "epoch", "value", "expected"]),
                             pd.DataFrame(ended_rows, columns=["trial_id", "config", "epochs", "last", "status"]),
                             benchmark.mode, workers, clock)

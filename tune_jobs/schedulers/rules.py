@@ -1,0 +1,155 @@
+"""Stopping rules without Ray: each sees one trial's result at a time and says whether to stop it.
+
+Values arrive already oriented so that higher is better (``rule_ray`` flips a ``min`` metric), and
+a rule keeps only what it saw, so the same object serves a real job (through ``rule_ray``), a fused
+stack's members one by one, and the simulator. Three rules:
+
+- ``RungCutoffs``: one rung per milestone; a trial reaching a rung is stopped when below the top
+  ``keep`` share of the values recorded there before it (asynchronous successive halving; with one
+  rung at epoch 1 and ``keep`` 0.1 it is "train one epoch, keep the top 10%", Egele et al. 2023).
+- ``ProgressiveRungs`` (PASHA, Bohdal et al. 2023, stopping variant): successive halving whose top
+  rung starts low and rises one rung each time the two highest rungs rank their common trials
+  differently; a trial reaching the current top rung ends there as if completed.
+- ``CurveForecast``: learning-curve forecasting from the finished curves: a trial at epoch t with
+  value v is forecast to end near ``v + gain`` where the gains from epoch t to the end are those of
+  the finished trials whose value at t was closest to v; it is stopped when even an optimistic
+  quantile of that forecast cannot beat the best finished trial. Until enough curves have finished
+  it falls back to rung cutoffs, so the first trials are not all run to the end.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+class StoppingRule(Protocol):
+    def on_result(self, trial_id: str, iteration: int, value: float) -> bool:
+        """True: stop the trial now. ``value`` is higher-is-better."""
+
+    def on_complete(self, trial_id: str) -> None:
+        """The trial ended (completed, stopped or failed)."""
+
+
+@dataclass
+class RungCutoffs:
+    milestones: list[int]
+    keep: float  # the share of a rung that goes on
+
+    recorded: dict[int, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+
+    def on_result(self, trial_id: str, iteration: int, value: float) -> bool:
+        for milestone in sorted(self.milestones, reverse=True):
+            rung = self.recorded[milestone]
+            if iteration < milestone or trial_id in rung:
+                continue
+            cutoff = self.cutoff(milestone)
+            rung[trial_id] = value
+            return cutoff is not None and not value >= cutoff  # nan is below every cutoff
+        return False
+
+    def cutoff(self, milestone: int) -> float | None:
+        seen = [v for v in self.recorded[milestone].values() if math.isfinite(v)]
+        return float(np.percentile(seen, 100 * (1 - self.keep))) if seen else None
+
+    def on_complete(self, trial_id: str) -> None:
+        pass
+
+
+def rungs(grace_period: int, reduction_factor: float, max_t: int) -> list[int]:
+    found, t = [], float(grace_period)
+    while t < max_t:
+        found.append(int(t))
+        t *= reduction_factor
+    return [*found, max_t]
+
+
+@dataclass
+class ProgressiveRungs:
+    grace_period: int
+    reduction_factor: float
+    max_t: int
+
+    top: int = field(init=False)  # index of the current top rung in ``milestones``
+    milestones: list[int] = field(init=False)
+    recorded: dict[int, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+
+    def __post_init__(self) -> None:
+        self.milestones = rungs(self.grace_period, self.reduction_factor, self.max_t)
+        self.top = min(1, len(self.milestones) - 1)
+
+    def on_result(self, trial_id: str, iteration: int, value: float) -> bool:
+        for index in range(self.top, -1, -1):
+            milestone = self.milestones[index]
+            rung = self.recorded[milestone]
+            if iteration < milestone or trial_id in rung:
+                continue
+            seen = [v for v in rung.values() if math.isfinite(v)]
+            rung[trial_id] = value
+            if index == self.top:
+                self._grow_if_unstable()
+                return index == self.top and self.milestones[index] < self.max_t  # ended at the top rung
+            cutoff = float(np.percentile(seen, 100 * (1 - 1 / self.reduction_factor))) if seen else None
+            return cutoff is not None and not value >= cutoff
+        return False
+
+    def _grow_if_unstable(self) -> None:
+        """Raise the top rung when the two highest rungs order their common trials differently."""
+        if self.top == len(self.milestones) - 1 or self.top == 0:
+            return
+        upper, lower = self.recorded[self.milestones[self.top]], self.recorded[self.milestones[self.top - 1]]
+        common = [t for t in upper if t in lower]
+        if len(common) < 2:
+            return
+        share = max(1, len(common) // int(self.reduction_factor))
+        by_upper = sorted(common, key=lambda t: -_finite(upper[t]))[:share]
+        by_lower = sorted(common, key=lambda t: -_finite(lower[t]))[:share]
+        if set(by_upper) != set(by_lower):
+            self.top += 1
+
+    def on_complete(self, trial_id: str) -> None:
+        pass
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else -math.inf
+
+
+@dataclass
+class CurveForecast:
+    max_t: int
+    fallback: RungCutoffs
+    min_curves: int = 5  # finished curves before forecasting replaces the fallback
+    neighbours: int = 10  # finished curves a forecast is drawn from
+    quantile: float = 0.9  # how optimistic: the quantile of the neighbours' gains a trial must fail to beat
+
+    curves: dict[str, dict[int, float]] = field(default_factory=lambda: defaultdict(dict))
+    finished: list[dict[int, float]] = field(default_factory=list)
+
+    def on_result(self, trial_id: str, iteration: int, value: float) -> bool:
+        self.curves[trial_id][iteration] = value
+        if iteration >= self.max_t:
+            return False
+        if len(self.finished) < self.min_curves:
+            return self.fallback.on_result(trial_id, iteration, value)
+        if not math.isfinite(value):
+            return True
+        best = max(curve[self.max_t] for curve in self.finished)
+        return self.forecast(iteration, value) < best
+
+    def forecast(self, iteration: int, value: float) -> float:
+        """The optimistic end of a curve that stands at ``value`` after ``iteration`` epochs."""
+        known = [(abs(curve[iteration] - value), curve[self.max_t] - curve[iteration])
+                 for curve in self.finished if math.isfinite(curve.get(iteration, math.nan))]
+        known.sort()
+        gains = [gain for _, gain in known[: self.neighbours]]
+        return value + float(np.quantile(gains, self.quantile)) if gains else math.inf
+
+    def on_complete(self, trial_id: str) -> None:
+        curve = self.curves.pop(trial_id, {})
+        if math.isfinite(curve.get(self.max_t, math.nan)):
+            self.finished.append(curve)
