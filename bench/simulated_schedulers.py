@@ -1,75 +1,130 @@
-"""Schedulers and searchers compared on the simulated backend (``tune_jobs.simulation``): the
-same algorithms a job runs, on a simulated clock, over many seeds.
+"""Schedulers and searchers compared on the simulated backend (``tune_jobs.simulation``): the same
+algorithms a job runs, on a simulated clock, over many seeds, on the curve tables of real trainings
+(``bench/curves``, made by ``bench/curve_tables.py``) and on MF-Hartmann6.
 
-For each method: the median over seeds of the simulated time until a reported value reaches the
-target (the 99th percentile of the final values of 10,000 random configurations, i.e. a top-1%
-configuration), with the seeds that never reached it counted at the budget, and the median
-regret at a quarter, half and all of the budget; each beside random+fifo and random+asha in the
-same run, as ratios (lower is better).
+Per benchmark and method: the median over seeds of the simulated time until a trial's expected
+value (its configuration's mean curve over the table's 3 runs, so a lucky seed does not count)
+reaches the target, with seeds that never reach it counted at the budget; and the median regret at
+a quarter, half and all of the budget. Target: the 99th percentile (1st for a loss) of the
+configurations' best mean value at any epoch (MF-Hartmann6: of 10,000 random configurations' final
+values). Budget: the simulated time in which the workers could train every configuration of the
+table twice (MF-Hartmann6: 1,500 s). Each method beside random+fifo and random+asha in the same run,
+as ratios of times (higher is better: 2.00x means the target twice as soon); the summary gives the
+median ratio over benchmarks and the worst one.
 
-    .venv/bin/python bench/simulated_schedulers.py --seeds 20 --workers 4 --budget 1500
+    .venv/bin/python -m bench.simulated_schedulers --seeds 20
+    .venv/bin/python -m bench.simulated_schedulers --benchmark digits_mlp --method random+top_k --seeds 5
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from tune_jobs.schedulers import SCHEDULERS
 from tune_jobs.search import SEARCHES
-from tune_jobs.simulation import MFHartmann6, simulate
+from tune_jobs.simulation import CurveTable, MFHartmann6, simulate
 
-METHODS = [("random", "fifo"), ("random", "asha"), ("random", "hyperband"), ("tpe", "asha"), ("tpe", "hyperband"),
-           ("bayesopt", "asha"), ("bayesopt", "hyperband")]
+CURVES = Path(__file__).parent / "curves"
+METHODS = ["random+fifo", "random+asha", "random+hyperband", "random+top_k", "random+pasha", "random+curve_stop",
+           "tpe+asha", "tpe+top_k"]
+BASELINES = ("random+fifo", "random+asha")
+SHARES = (0.25, 0.5, 1.0)
 
 
-def top_percentile_target(benchmark, draws: int = 10_000, percentile: float = 99.0) -> float:
+@functools.cache
+def benchmarks() -> dict[str, Any]:
+    found: dict[str, Any] = {path.stem: CurveTable.from_parquet(path) for path in sorted(CURVES.glob("*.parquet"))}
+    found["mf_hartmann6"] = MFHartmann6()
+    return found
+
+
+def target_and_optimum(benchmark: Any) -> tuple[float, float]:
+    if isinstance(benchmark, CurveTable):
+        peaks = [p for p in benchmark.peaks() if math.isfinite(p)]
+        best = max(peaks) if benchmark.mode == "max" else min(peaks)
+        return float(np.percentile(peaks, 99 if benchmark.mode == "max" else 1)), best
     rng = np.random.RandomState(12345)
-    finals = [benchmark.curve({key: param.sample(rng) for key, param in benchmark.space.items()}, 0)[-1][0]
-              for _ in range(draws)]
-    return float(np.percentile(finals, percentile if benchmark.mode == "max" else 100 - percentile))
+    finals = [benchmark.curve({k: p.sample(rng) for k, p in benchmark.space.items()}, 0)[-1][0] for _ in range(10_000)]
+    return float(np.percentile(finals, 99)), benchmark.best_final()
+
+
+def budget_s(benchmark: Any, workers: int) -> float:
+    if isinstance(benchmark, CurveTable):
+        return 2 * len(benchmark.configs) * benchmark.mean_training_s() / workers
+    return 1500.0
+
+
+def run_one(job: tuple[str, str, int, int, float, float, float]) -> tuple[str, str, float, list[float], float]:
+    """One (benchmark, method, seed): the time to target and the regrets at each budget share."""
+    name, method, seed, workers, budget, target, optimum = job
+    benchmark = benchmarks()[name]
+    search, scheduler = method.split("+")
+    started = time.process_time()
+    result = simulate(benchmark, SEARCHES.get(search).model_validate({"algorithm": search, "seed": seed,
+                                                                         "num_samples": 100_000}),
+                      SCHEDULERS.get(scheduler).model_validate({"type": scheduler}), workers=workers, budget_s=budget,
+                      seed=seed)
+    at = min(result.time_to(target, column="expected"), budget)
+    regrets = []
+    for share in SHARES:
+        best = result.best_by(budget * share, column="expected")
+        regrets.append(abs(optimum - best) if math.isfinite(best) else math.inf)
+    return name, method, at, regrets, time.process_time() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--budget", type=float, default=1500.0, help="simulated seconds (MF-Hartmann6: 1 s per epoch)")
-    parser.add_argument("--trials", type=int, default=10_000, help="at most this many trials (the budget ends first)")
+    parser.add_argument("--workers", type=int, default=4, help="simulated workers (trials at once)")
+    parser.add_argument("--benchmark", action="append", help="default: every curve table and mf_hartmann6")
+    parser.add_argument("--method", action="append", help=f"search+scheduler (default: {', '.join(METHODS)})")
+    parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args()
-    benchmark = MFHartmann6()
-    target = top_percentile_target(benchmark)
-    optimum = benchmark.best_final()
-    print(f"MF-Hartmann6 (27 epochs, 1 simulated s each), {args.workers} workers, budget {args.budget:.0f} s, "
-          f"{args.seeds} seeds; target {target:.4f} (top 1% of random configurations), optimum {optimum}")
-    rows = {}
-    for search, scheduler in METHODS:
-        started = time.time()
-        times, regrets = [], {share: [] for share in (0.25, 0.5, 1.0)}
-        reached = 0
-        for seed in range(args.seeds):
-            result = simulate(benchmark, SEARCHES.get(search).model_validate({"algorithm": search, "seed": seed,
-                                                                                 "num_samples": args.trials}),
-                              SCHEDULERS.get(scheduler).model_validate({"type": scheduler}),
-                              workers=args.workers, budget_s=args.budget, seed=seed)
-            at = result.time_to(target)
-            reached += math.isfinite(at)
-            times.append(min(at, args.budget))
-            for share in regrets:
-                best = result.best_by(args.budget * share)
-                regrets[share].append(optimum - best if math.isfinite(best) else optimum)
-        rows[(search, scheduler)] = (statistics.median(times), reached, {s: statistics.median(v) for s, v in regrets.items()},
-                                     time.time() - started)
-    fifo, asha = rows[("random", "fifo")][0], rows[("random", "asha")][0]
-    print(f"{'search':<10}{'scheduler':<11}{'median s to target':>19}{'reached':>9}{'vs random+fifo':>16}"
-          f"{'vs random+asha':>16}{'regret @1/4':>13}{'@1/2':>8}{'@all':>8}{'cpu s':>7}")
-    for (search, scheduler), (median, reached, regret, spent) in rows.items():
-        print(f"{search:<10}{scheduler:<11}{median:>19.0f}{f'{reached}/{args.seeds}':>9}{median / fifo:>15.2f}x"
-              f"{median / asha:>15.2f}x{regret[0.25]:>13.3f}{regret[0.5]:>8.3f}{regret[1.0]:>8.3f}{spent:>7.0f}")
+    found = benchmarks()
+    names = args.benchmark or list(found)
+    methods = list(dict.fromkeys([*BASELINES, *(args.method or METHODS)]))
+    setups = {name: (budget_s(found[name], args.workers), *target_and_optimum(found[name])) for name in names}
+    jobs = [(name, method, seed, args.workers, *setups[name]) for name in names for method in methods
+            for seed in range(args.seeds)]
+    times: dict[tuple[str, str], list[float]] = {}
+    regrets: dict[tuple[str, str], list[list[float]]] = {}
+    cpu: dict[tuple[str, str], float] = {}
+    with ProcessPoolExecutor(args.processes) as pool:
+        for name, method, at, regret, spent in pool.map(run_one, jobs, chunksize=2):
+            times.setdefault((name, method), []).append(at)
+            regrets.setdefault((name, method), []).append(regret)
+            cpu[(name, method)] = cpu.get((name, method), 0.0) + spent
+    ratios: dict[str, dict[str, tuple[float, float]]] = {}
+    for name in names:
+        budget, target, optimum = setups[name]
+        benchmark = found[name]
+        print(f"\n{name}: {benchmark.metric} ({benchmark.mode}), {benchmark.epochs} epochs, {args.workers} workers, "
+              f"budget {budget:.0f} simulated s, {args.seeds} seeds; target {target:.4f}, best {optimum:.4f}")
+        print(f"{'method':<20}{'median s to target':>19}{'reached':>9}{'vs random+fifo':>16}{'vs random+asha':>16}"
+              f"{'regret @1/4':>13}{'@1/2':>8}{'@all':>8}{'cpu s':>7}")
+        fifo, asha = (statistics.median(times[(name, b)]) for b in BASELINES)
+        for method in methods:
+            median = statistics.median(times[(name, method)])
+            reached = sum(t < budget for t in times[(name, method)])
+            regret = [statistics.median(r[i] for r in regrets[(name, method)]) for i in range(len(SHARES))]
+            ratios.setdefault(method, {})[name] = (fifo / median, asha / median)
+            print(f"{method:<20}{median:>19.1f}{f'{reached}/{args.seeds}':>9}{fifo / median:>15.2f}x{asha / median:>15.2f}x"
+                  f"{regret[0]:>13.4f}{regret[1]:>8.4f}{regret[2]:>8.4f}{cpu[(name, method)]:>7.0f}")
+    print(f"\nSummary over {len(names)} benchmarks (speed-up in time to target; higher is better)")
+    print(f"{'method':<20}{'median vs fifo':>16}{'median vs asha':>16}{'worst vs asha':>15}")
+    for method in methods:
+        by_fifo = [r[0] for r in ratios[method].values()]
+        by_asha = [r[1] for r in ratios[method].values()]
+        print(f"{method:<20}{statistics.median(by_fifo):>15.2f}x{statistics.median(by_asha):>15.2f}x{min(by_asha):>14.2f}x")
 
 
 if __name__ == "__main__":
