@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tune_jobs.errors import SpecError
+from tune_jobs.schedulers import SCHEDULERS
 from tune_jobs.spec import load_spec, parse_override, validate_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,7 +102,7 @@ def test_the_default_sample_count_is_not_a_spec_field():
          "search.algorithm: unknown search algorithm 'hyperopt'; valid: auto, bayesopt, grid, optuna_gp, random, tpe"),
         ({"search__num_samples": 0}, "search.num_samples: input should be greater than or equal to 1, got 0"),
         ({"search__options": {"kappa": 2}}, "search.options.kappa: unknown key; nothing can be set here"),
-        ({"scheduler__type": "median"}, "scheduler.type: unknown scheduler 'median'; valid: asha, asha_promotion, fifo, hyperband, pbt"),
+        ({"scheduler__type": "median"}, f"scheduler.type: unknown scheduler 'median'; valid: {', '.join(SCHEDULERS.names())}"),
         ({"scheduler__grace_period": 9}, "scheduler.grace_period: must be <= max_t (4), got 9"),
         ({"scheduler__reduction_factor": 1}, "scheduler.reduction_factor: input should be greater than 1, got 1"),
         ({"resources__cpu": 0}, "resources.cpu: input should be greater than 0, got 0"),
