@@ -2,7 +2,7 @@
 
 import math
 
-from tune_jobs.schedulers.rules import CurveForecast, ProgressiveRungs, RungCutoffs, rungs
+from tune_jobs.schedulers.rules import CurveForecast, ProgressiveRungs, RungCutoffs, rung_milestones
 
 
 def test_top_k_cutoffs_keep_only_trials_above_the_share_seen_before_them():
@@ -15,8 +15,8 @@ def test_top_k_cutoffs_keep_only_trials_above_the_share_seen_before_them():
 
 
 def test_rungs_rise_by_the_reduction_factor_and_end_at_max_t():
-    assert rungs(1, 3, 27) == [1, 3, 9, 27]
-    assert rungs(2, 2, 10) == [2, 4, 8, 10]
+    assert rung_milestones(1, 3, 27) == [1, 3, 9, 27]
+    assert rung_milestones(2, 2, 10) == [2, 4, 8, 10]
 
 
 def test_pasha_ends_trials_at_its_top_rung_until_the_top_two_rungs_disagree():

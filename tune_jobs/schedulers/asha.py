@@ -5,35 +5,21 @@ count reported iterations. ``max_t`` left out means the trainable's ``epochs``."
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
 from tune_jobs.core.values import show
 from tune_jobs.results.schema import COMPLETED, STOPPED
 from tune_jobs.schedulers.base import SCHEDULERS, JobContext, RungSurvival, SchedulerSpec, survival
-
-
-def rung_milestones(grace_period: int, reduction_factor: float, max_t: int, brackets: int = 1) -> list[int]:
-    """Ray's AsyncHyperBand rungs: bracket s starts at ``grace * rf**s``; each rises by ``rf``
-    while below ``max_t``; ``max_t`` ends them all. The union over the brackets, lowest first."""
-    found = {max_t}
-    for bracket in range(brackets):
-        t = float(grace_period) * reduction_factor**bracket
-        while t < max_t:
-            found.add(int(t))
-            t *= reduction_factor
-    return sorted(found)
+from tune_jobs.schedulers.rules import rung_milestones
 
 
 class EpochLimited(SchedulerSpec):
     """A scheduler that stops trials by their reported iterations, up to ``max_t`` (the epochs by default)."""
 
     max_t: int | None = Field(None, ge=1, description="iterations of a trial that is never stopped; default: epochs")
-
-    def _first_decision(self) -> int:
-        """The first iteration at which a trial can be stopped; must be <= max_t."""
-        return 1
+    first_judged: ClassVar[str]  # the option naming the first iteration a trial can be stopped at; <= max_t
 
     def with_defaults(self, epochs: int | None) -> tuple[SchedulerSpec, list[str]]:
         if self.max_t is not None:
@@ -41,9 +27,9 @@ class EpochLimited(SchedulerSpec):
         if epochs is None:
             return self, [f"scheduler.max_t: required: the trainable declares no epochs to default it to ({self.type} "
                           "stops trials by their reported iterations)"]
-        if self._first_decision() > epochs:
-            field = "grace_period" if "grace_period" in type(self).model_fields else "after"
-            return self, [f"scheduler.{field}: must be <= max_t (config.epochs = {epochs}), got {self._first_decision()}"]
+        first = getattr(self, self.first_judged)
+        if first > epochs:
+            return self, [f"scheduler.{self.first_judged}: must be <= max_t (config.epochs = {epochs}), got {first}"]
         return self.model_copy(update={"max_t": epochs}), []
 
     @property
@@ -57,6 +43,8 @@ class EpochLimited(SchedulerSpec):
 class SuccessiveHalving(EpochLimited):
     """What the rung-based schedulers share: their options, ``max_t`` from the epochs, the rungs."""
 
+    first_judged: ClassVar[str] = "grace_period"
+
     grace_period: int = Field(1, ge=1, description="iterations before a trial can first be stopped")
     reduction_factor: float = Field(3, gt=1, description="keep the top 1/reduction_factor at each rung")
     brackets: int = Field(1, ge=1, description="brackets of staggered rungs (asynchronous Hyperband)")
@@ -68,9 +56,6 @@ class SuccessiveHalving(EpochLimited):
         if max_t is not None and grace_period > max_t:
             raise ValueError(f"must be <= max_t ({max_t}), got {grace_period}")
         return grace_period
-
-    def _first_decision(self) -> int:
-        return self.grace_period
 
     @property
     def milestones(self) -> list[int]:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from tune_jobs.schedulers.asha import SuccessiveHalving
 from tune_jobs.schedulers.base import SCHEDULERS, JobContext, RungSurvival
-from tune_jobs.schedulers.rules import rungs
+from tune_jobs.schedulers.rules import rung_milestones
 
 
 @SCHEDULERS.register("pasha")
@@ -24,7 +24,7 @@ class PashaScheduler(SuccessiveHalving):
     @property
     def milestones(self) -> list[int]:
         assert self.max_t is not None, "with_defaults sets max_t"
-        return rungs(self.grace_period, self.reduction_factor, self.max_t)
+        return rung_milestones(self.grace_period, self.reduction_factor, self.max_t)
 
     def build(self, job: JobContext) -> Any:
         from tune_jobs.schedulers.rule_ray import RuleScheduler

@@ -60,12 +60,16 @@ class RungCutoffs:
         pass
 
 
-def rungs(grace_period: int, reduction_factor: float, max_t: int) -> list[int]:
-    found, t = [], float(grace_period)
-    while t < max_t:
-        found.append(int(t))
-        t *= reduction_factor
-    return [*found, max_t]
+def rung_milestones(grace_period: int, reduction_factor: float, max_t: int, brackets: int = 1) -> list[int]:
+    """Ray's AsyncHyperBand rungs: bracket s starts at ``grace * rf**s``; each rises by ``rf``
+    while below ``max_t``; ``max_t`` ends them all. The union over the brackets, lowest first."""
+    found = {max_t}
+    for bracket in range(brackets):
+        t = float(grace_period) * reduction_factor**bracket
+        while t < max_t:
+            found.add(int(t))
+            t *= reduction_factor
+    return sorted(found)
 
 
 @dataclass
@@ -79,7 +83,7 @@ class ProgressiveRungs:
     recorded: dict[int, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
 
     def __post_init__(self) -> None:
-        self.milestones = rungs(self.grace_period, self.reduction_factor, self.max_t)
+        self.milestones = rung_milestones(self.grace_period, self.reduction_factor, self.max_t)
         self.top = min(1, len(self.milestones) - 1)
 
     def on_result(self, trial_id: str, iteration: int, value: float) -> bool:

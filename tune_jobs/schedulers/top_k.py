@@ -6,7 +6,7 @@ reached the epoch before it. The cheapest screen when early ranks predict final 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -18,6 +18,7 @@ from tune_jobs.schedulers.base import SCHEDULERS, JobContext, RungSurvival, surv
 @SCHEDULERS.register("top_k")
 class TopKScheduler(EpochLimited):
     type: Literal["top_k"] = "top_k"
+    first_judged: ClassVar[str] = "after"
     after: int = Field(1, ge=1, description="epochs every trial trains before it is judged")
     keep: float = Field(0.1, gt=0, lt=1, description="the share of trials that go on after that")
 
@@ -28,9 +29,6 @@ class TopKScheduler(EpochLimited):
         if max_t is not None and after > max_t:
             raise ValueError(f"must be <= max_t ({max_t}), got {after}")
         return after
-
-    def _first_decision(self) -> int:
-        return self.after
 
     @property
     def decides_per_result(self) -> bool:

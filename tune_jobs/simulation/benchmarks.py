@@ -71,6 +71,8 @@ class CurveTable:
         if not configs:
             raise ValueError(f"{self.name}: no configuration has all {self.epochs} epochs")
         self.configs = configs
+        # each configuration's mean curve; nan at an epoch where a run diverged (a non-finite value)
+        self._means = [np.mean([[v for v, _ in run] for run in runs.values()], axis=0).tolist() for runs in self._curves]
         self._encoded = np.array([self._encode(c) for c in configs])
 
     def _encode(self, config: dict[str, Any]) -> list[float]:
@@ -99,14 +101,6 @@ class CurveTable:
 
     def expected(self, config: dict[str, Any]) -> list[float]:
         return self._means[self.nearest(config)]
-
-    @property
-    def _means(self) -> list[list[float]]:
-        """Each configuration's mean curve; nan at an epoch where a run diverged (a non-finite value)."""
-        if not hasattr(self, "_mean_curves"):
-            self._mean_curves = [np.mean([[v for v, _ in run] for run in runs.values()], axis=0).tolist()
-                                 for runs in self._curves]
-        return self._mean_curves
 
     def peaks(self) -> list[float]:
         """Per configuration, the best value of its mean curve at any epoch (nan for none finite)."""
