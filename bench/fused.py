@@ -61,7 +61,7 @@ def one_after_another(trainable: str, configs: list[dict[str, Any]]) -> tuple[fl
 
 
 def fused(trainable: str, configs: list[dict[str, Any]]) -> tuple[float, float]:
-    from trainables.fused.group import Member, train_epoch
+    from trainables.fused.members import Member, train_epoch
 
     started, best = time.perf_counter(), 0.0
     members = [Member.start(str(index), classifier(trainable, config)) for index, config in enumerate(configs)]

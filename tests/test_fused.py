@@ -12,7 +12,7 @@ from trainables.api import Recorder
 from trainables.builtin import digits_cnn, digits_mlp
 from trainables.builtin import image_classifiers as vision
 from trainables.builtin import text_classifiers as text
-from trainables.fused.group import Member, group_key, train_epoch
+from trainables.fused.members import Member, stack_key, train_epoch
 from trainables.fused.optim import MemberHyperparameters, StackedOptimizer
 from trainables.fused.stack import architecture
 from trainables.loop.fit import Classifier, fit_classifier
@@ -80,7 +80,7 @@ def test_convolutions_and_batchnorm_train_as_they_would_alone(optimizer: str) ->
     base = {"epochs": 2, "channels": 4, "depth": 2, "share_data": False, "device": "cpu", "optimizer": optimizer}
     config_list = [{**base, **member, "lr": member["lr"] * 0.5, "nesterov": False} for member in MEMBERS]
     members = [Member.start(str(i), digits_cnn.classifier(c)) for i, c in enumerate(config_list)]
-    assert len({repr(group_key(m)) for m in members}) == 1
+    assert len({repr(stack_key(m)) for m in members}) == 1
     rows: list[list[dict]] = [[] for _ in members]
     for _ in range(2):
         for index, (metrics, _) in enumerate(train_epoch(members)):
@@ -110,7 +110,7 @@ def test_models_mapped_whole_train_as_they_would_alone(trainable, config: dict, 
     config_list = [{**base, "lr": lr, "seed": seed, "weight_decay": decay}
                    for lr, seed, decay in ((3e-3, 1, 0.0), (1e-3, 2, 1e-4))]
     members = [Member.start(str(i), trainable(c)) for i, c in enumerate(config_list)]
-    assert group_key(members[0])[1][0] == "whole"  # type: ignore[index]
+    assert stack_key(members[0])[1][0] == "whole"  # type: ignore[index]
     rows: list[list[dict]] = [[] for _ in members]
     for _ in range(2):
         for index, (metrics, _) in enumerate(train_epoch(members)):
@@ -185,7 +185,7 @@ def test_a_member_checkpoint_resumes_in_the_plain_loop() -> None:
 def test_only_compatible_members_share_a_stack() -> None:
     adam, sgd = digits_mlp.classifier(configs("adam")[0]), digits_mlp.classifier(configs("sgd")[0])
     wider = digits_mlp.classifier({**configs("adam")[0], "hidden": 32})
-    keys = {repr(group_key(Member.start(name, c))) for name, c in (("a", adam), ("b", sgd), ("c", wider))}
+    keys = {repr(stack_key(Member.start(name, c))) for name, c in (("a", adam), ("b", sgd), ("c", wider))}
     assert len(keys) == 3
     with pytest.raises(ValueError, match="cannot share a stack"):
         train_epoch([Member.start("a", adam), Member.start("b", sgd)])
@@ -201,7 +201,7 @@ def test_models_the_stack_cannot_map_say_why() -> None:
     classifier = digits_mlp.classifier(configs("adam")[0])
     member = Member.start("x", Classifier(nn.Sequential(nn.Linear(64, 10), nn.GRU(10, 10)), classifier.train,
                                           classifier.val, classifier.settings))
-    assert group_key(member) == "GRU layers are not fused"
+    assert stack_key(member) == "GRU layers are not fused"
 
 
 def test_members_on_other_data_are_refused() -> None:

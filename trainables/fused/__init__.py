@@ -2,11 +2,20 @@
 stacked model (``torch.func``), each member with its own hyperparameters, data order, dropout
 masks, optimizer state, metrics and checkpoint.
 
+Three words, used everywhere (code, specs, results, README):
+
+- **fuse**: the option (``execution.fuse: N``) and the act of training trials together.
+- **stack**: one Ray trial holding up to N fused members (its trial id has no ``-``). Each epoch
+  the members with equal ``stack_key`` train as one stacked model.
+- **member**: a trial of the job inside a stack (trial id ``<stack>-<i>``): everywhere outside
+  the stack (results, report, ``evaluate``) it is a trial like any other.
+
 - ``optim``: the loop's optimizers over stacked parameters, every hyperparameter per member,
   exact (the same arithmetic as ``torch.optim``, checked against it in tests).
 - ``stack``: which members can share a stack, and the stacked forward pass of an ``nn.Sequential``.
-- ``group``: one epoch for a set of members; their states go in and come out as the plain loop's
-  checkpoints, so a member can leave, resume alone, or join another stack.
+- ``members``: a member's state, its ``stack_key``, and one epoch for members sharing a key; their
+  states go in and come out as the plain loop's checkpoints, so a member can leave, resume alone,
+  or join another stack.
 - ``run``: a stack as one trainable, for ``execution.fuse`` (``tune_jobs.ray_tune.fusion`` runs it).
 """
 

@@ -5,7 +5,8 @@ No Ray here. The runner hands the stack its members (``MEMBERS``: trial id and s
 each; the rest of the config is shared) and, when a scheduler decides per member, ``decide``:
 given the members' metrics of an epoch, the ids to stop. A member leaves the stack when it has
 trained its epochs, stopped itself early, diverged, or was stopped; the others go on unchanged.
-Members whose models differ in shape train as separate stacks, one after the other, each epoch.
+Members whose ``stack_key`` differs (a different dropout on a model with several dropout layers,
+say) train as separate stacked models inside the stack, one after the other, each epoch.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def stack_trainable(trainable: TrainableDef, metric: str, mode: str, decide: Dec
     build = trainable.classifier
 
     def train_stack(config: dict[str, Any], report: Report, checkpoint: dict[str, Any] | None = None) -> None:
-        from trainables.fused.group import Member, group_key, train_epoch
+        from trainables.fused.members import Member, stack_key, train_epoch
 
         saved = checkpoint or {"members": {}, "ended": {}}
         ended: dict[str, str] = dict(saved["ended"])
@@ -55,15 +56,15 @@ def stack_trainable(trainable: TrainableDef, metric: str, mode: str, decide: Dec
                    for trial_id, member_config in member_configs(config).items() if trial_id not in ended]
         states: dict[str, Any] = dict(saved["members"])
         while members:
-            groups: dict[str, list[Any]] = {}
+            stacked_models: dict[str, list[Any]] = {}  # stack_key -> the members trained as one model
             for member in members:
-                key = group_key(member)
+                key = stack_key(member)
                 if isinstance(key, str):
                     raise ValueError(f"trial {member.trial_id} cannot be fused: {key}")
-                groups.setdefault(repr(key), []).append(member)
+                stacked_models.setdefault(repr(key), []).append(member)
             results: dict[str, dict[str, Any]] = {}
-            for group in groups.values():
-                for member, (metrics, state) in zip(group, train_epoch(group), strict=True):
+            for sharing in stacked_models.values():
+                for member, (metrics, state) in zip(sharing, train_epoch(sharing), strict=True):
                     results[member.trial_id] = metrics
                     states[member.trial_id] = state
             leaving = _left_by_themselves(results, metric, members)

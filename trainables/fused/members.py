@@ -68,7 +68,7 @@ class Member:
                 "early_stopping": self.stopping.state()}
 
 
-def group_key(member: Member) -> tuple[Any, ...] | str:
+def stack_key(member: Member) -> tuple[Any, ...] | str:
     """Members with equal keys can share a stack; a string says why this one cannot be fused."""
     shape = architecture(member.classifier.model)
     if isinstance(shape, str):
@@ -80,8 +80,8 @@ def group_key(member: Member) -> tuple[Any, ...] | str:
 
 def train_epoch(members: list[Member]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """Train every member one epoch (its next one); (metrics, checkpoint) per member, in order."""
-    keys = {repr(group_key(m)) for m in members}
-    if len(keys) != 1 or isinstance(group_key(members[0]), str):
+    keys = {repr(stack_key(m)) for m in members}
+    if len(keys) != 1 or isinstance(stack_key(members[0]), str):
         raise ValueError(f"members cannot share a stack: {sorted(keys)}")
     first = members[0]
     _check_same_data(members)
