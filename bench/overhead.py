@@ -39,7 +39,8 @@ def plain_ray_tune(trials: int, storage: str, reuse_actors: bool) -> float:
     return time.perf_counter() - started
 
 
-def through_tune_jobs(trials: int, storage: str, tensorboard: bool = True) -> float:
+def through_tune_jobs(trials: int, storage: str, tensorboard: bool = True, algorithm: str | None = None) -> float:
+    """``algorithm`` None: the spec's default (``auto``, which is bayesopt on this space)."""
     from rich.console import Console
 
     from tune_jobs.runner import run_job
@@ -48,7 +49,8 @@ def through_tune_jobs(trials: int, storage: str, tensorboard: bool = True) -> fl
     spec = validate_spec({
         "name": f"overhead-{tensorboard}".lower(), "tensorboard": tensorboard,
         "trainable": "bench.trivial:train", "metric": "score", "mode": "max",
-        "space": {"x": {"uniform": [0, 1]}}, "search": {"num_samples": trials, "seed": 0},
+        "space": {"x": {"uniform": [0, 1]}}, "search": {"num_samples": trials, "seed": 0,
+                   **({"algorithm": algorithm} if algorithm else {})},
         "failure": {"max_failures": 0}, "storage": storage,
     })
     with open(os.devnull, "w") as quiet:

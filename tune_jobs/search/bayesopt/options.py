@@ -30,6 +30,8 @@ class BayesOptOptions(StrictModel):
     warm_start: str | None = Field(None, min_length=1, description="an earlier job's results directory")
     refit_every: float = Field(1.25, ge=1, description="refit kernel hyperparameters when observations grow by this factor")
     max_fit_points: int = Field(256, ge=16, description="points used to fit kernel hyperparameters")
+    max_gp_points: int = Field(1024, ge=16, description="results the GP models at most (the best half and a random "
+                               "rest): bounds the time per suggestion in jobs of thousands of trials")
     output_transform: Literal["auto", "rank", "power", "none"] = Field(
         "auto", description="what the GP fits: auto (ranks when a result is far worse than the typical one, "
         "else the values), ranks as normal quantiles, Yeo-Johnson, or the raw values")
