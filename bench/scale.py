@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import random
 import signal
@@ -217,12 +218,12 @@ def readers(args: argparse.Namespace) -> None:
     """A job of trials x reports rows while the API, `tune-jobs results` and `tune-jobs report`
     poll it (each pausing ``--poll-s`` between reads, as a monitor would): failed reads, reads
     that went backwards, the driver's peak RSS; and the same job with no reader, as the baseline."""
-    alone_s, alone_rss, _, _ = _rows_job(args, with_readers=False)
+    alone_s, alone_rss = (math.nan, math.nan) if args.skip_alone else _rows_job(args, with_readers=False)[:2]
     seconds, peak, code, polled = _rows_job(args, with_readers=True)
     print(f"\n{args.trials} trials x {args.reports} reports = {args.trials * args.reports:,} rows, {args.cpus} CPUs, "
           f"readers every {args.poll_s} s")
     print(f"{'job':<22}{'wall s':>8}{'driver peak RSS MB':>20}")
-    print(f"{'no reader':<22}{alone_s:>8.0f}{alone_rss:>20.0f}")
+    print(f"{'no reader':<22}{alone_s:>8.0f}{alone_rss:>20.0f}" + ("   (not run: --skip-alone)" if args.skip_alone else ""))
     print(f"{'three readers':<22}{seconds:>8.0f}{peak:>20.0f}   ({seconds / alone_s:.2f}x the time, exit {code})")
     print(f"{'reader':<22}{'reads':>7}{'failed':>8}{'went backwards':>16}")
     for name, (reads, failed, backwards) in polled.items():
@@ -372,6 +373,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000])
     parser.add_argument("--stock-up-to", type=int, default=2000, help="latency: stock bayes_opt only up to this size")
+    parser.add_argument("--skip-alone", action="store_true", help="readers: run only the job with readers (1M rows "
+                        "take about 22 minutes alone on 2 CPUs)")
     parser.add_argument("--with-auto", action="store_true", help="many: also the default search (auto: bayesopt)")
     parser.add_argument("--steps", type=int, default=None, help="latency: suggest() calls timed (5); chaos: steps per trial (30)")
     parser.add_argument("--reports", type=int, default=1000)

@@ -368,6 +368,8 @@ def test_under_rungs_the_gp_learns_from_the_highest_rung_with_enough_results():
     ({"search": {"num_samples": 30}, "scheduler": {"type": "pbt"}}, "random"),
     ({"search": {"num_samples": 30}, "space": {"optimizer": {"choice": ["sgd", "adam"]}, "schedule": {"choice": ["constant", "cosine"]}}},
      "optuna_gp"),  # nothing but unordered categories
+    ({"search": {"num_samples": 301}, "space": {"optimizer": {"choice": ["sgd", "adam"]}, "schedule": {"choice": ["constant", "cosine"]}}},
+     "bayesopt"),  # too many trials for a GP refitted on every one
     ({"search": {"num_samples": 30}, "space": {"optimizer": {"choice": ["sgd", "adam"]}, "hidden": {"choice": [32, 64]}}},
      "bayesopt"),  # a list of numbers is ordered
 ])

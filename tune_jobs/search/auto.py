@@ -5,7 +5,10 @@ paid for itself (at 20 trials BayesOpt's median regret was random search's), so 
 From 30 trials on, a GP: ``optuna_gp`` when every searched key is a list of unordered categories
 (NAS-Bench-201's operations: 0.40x to 0.63x random's regret, ``bayesopt`` 0.40x to 0.81x),
 ``bayesopt`` otherwise (ordered numbers, ranges and mixed spaces; on HPOLib's 9 keys 0.07x and
-0.14x random's regret, Optuna's GP 0.22x and 0.57x; 20 seeds at 30 trials). Random
+0.14x random's regret, Optuna's GP 0.22x and 0.57x; 20 seeds at 30 trials). Past
+``OPTUNA_GP_UP_TO`` trials ``bayesopt`` for those too: Optuna's GP refits on every trial and took
+1.7 s a suggestion at 250 trials and 4.9 s at 1,000 on 2 CPUs (12 s on a mixed space), where
+``bayesopt`` models at most ``max_gp_points`` results (0.13 s at 1,000; bench/scale.py latency). Random
 search also when the space has ``grid`` keys (crossed with every sample), no searched key, or the
 scheduler draws its own population (pbt). The choice is made when the spec is validated and
 recorded in job.json.
@@ -19,6 +22,7 @@ from tune_jobs.search.base import SEARCHES, AskTell, NoOptions, SearchSpec
 from tune_jobs.space import Choice, Grid, Param
 
 MODEL_FROM_TRIALS = 30
+OPTUNA_GP_UP_TO = 300  # trials; beyond, its time per suggestion (seconds, growing) outweighs its edge
 
 
 def all_unordered(space: dict[str, Param]) -> bool:
@@ -29,7 +33,7 @@ def all_unordered(space: dict[str, Param]) -> bool:
 def chosen_algorithm(space: dict[str, Param], trials: int, model_based: bool) -> str:
     if not (model_based and space and trials >= MODEL_FROM_TRIALS) or any(isinstance(p, Grid) for p in space.values()):
         return "random"
-    return "optuna_gp" if all_unordered(space) else "bayesopt"
+    return "optuna_gp" if all_unordered(space) and trials <= OPTUNA_GP_UP_TO else "bayesopt"
 
 
 @SEARCHES.register("auto")
