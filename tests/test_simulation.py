@@ -58,6 +58,14 @@ def test_a_time_budget_ends_the_simulation_at_that_time():
     assert result.time_to(-1.0) == result.results.time.min() and result.time_to(99.0) == float("inf")
 
 
+def test_each_trial_pays_its_start_up_before_its_first_epoch():
+    """One worker, FIFO: 5 trials of 9 one-second epochs end at 5 x (9 + start-up)."""
+    plain, started = (simulate(MFHartmann6(epochs=9), search("random", 0, 5), scheduler("fifo"), workers=1, seed=0,
+                               startup_s=startup) for startup in (0.0, 2.5))
+    assert plain.elapsed_s == 45 and started.elapsed_s == 5 * 11.5
+    assert started.results.time.min() == 3.5 and started.trials.config.equals(plain.trials.config)
+
+
 def test_schedulers_that_pause_or_clone_trials_are_refused():
     for name in ("asha_promotion", "pbt"):
         with pytest.raises(ValueError, match=f"^scheduler.type: {name} pauses or exploits trials"):
