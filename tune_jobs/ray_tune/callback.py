@@ -22,9 +22,10 @@ from tune_jobs.results.schema import COMPLETED, FAILED, STOPPED
 from tune_jobs.results.sink import ParquetSink
 from tune_jobs.schedulers import STATES, SchedulerSpec, paused_trials, save_state
 
+REFRESH_S = 0.2  # seconds between progress updates, at most
+
 # Keys Ray adds to every result that are not the trainable's metrics (time_total_s, timestamp and
 # training_iteration are kept: they index iterations.parquet).
-REFRESH_S = 0.2  # seconds between progress updates, at most
 _RAY_KEYS = frozenset({
     "done", "time_this_iter_s", "date", "hostname", "node_ip", "pid", "config", "experiment_tag",
     "checkpoint_dir_name", "should_checkpoint", "iterations_since_restore", "time_since_restore",
