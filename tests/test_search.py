@@ -361,6 +361,24 @@ def test_under_rungs_the_gp_learns_from_the_highest_rung_with_enough_results():
     assert searcher._rung_observations()[1].min() >= 10  # rung 3, now that all six reached it
 
 
+def test_under_rungs_tpe_ranks_finished_trials_above_stopped_ones_and_those_by_rung():
+    """A trial stopped at an early rung is told to Optuna as pruned (with its rung values), not as
+    if its epoch-1 value were final."""
+    import optuna
+
+    study = SEARCHES.get("tpe").model_validate({"algorithm": "tpe", "seed": 0}).build(
+        {"x": Uniform(uniform=(0.0, 1.0))}, "s", "max", rungs=[1, 3, 9])
+    for trial, values in (("stopped", {1: 0.9}), ("further", {1: 0.5, 3: 0.6}), ("finished", {1: 0.1, 3: 0.2, 9: 0.3})):
+        study.ask(trial)
+        for iteration, value in values.items():
+            study.observe(trial, iteration, value)
+        study.observe(trial, 2, 0.99)  # not a rung: not reported
+        study.tell(trial, list(values.values())[-1])
+    states = [(t.state, t.intermediate_values) for t in study.study.trials]
+    assert states == [(optuna.trial.TrialState.PRUNED, {1: 0.9}), (optuna.trial.TrialState.PRUNED, {1: 0.5, 3: 0.6}),
+                      (optuna.trial.TrialState.COMPLETE, {1: 0.1, 3: 0.2, 9: 0.3})]
+
+
 @pytest.mark.parametrize(("changes", "chosen"), [
     ({}, "random"),  # the default 10 trials: too few for a model to pay
     ({"search": {"num_samples": 30}}, "bayesopt"),

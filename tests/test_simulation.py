@@ -90,6 +90,9 @@ def test_a_curve_table_answers_the_nearest_configuration_of_each_listed_key_firs
     assert table.best_final() == pytest.approx(0.905)
     result = simulate(table, search("random", 0, 12), scheduler("asha", grace_period=1, reduction_factor=3), workers=2)
     assert len(result.trials) == 12 and result.best_by(1e9) == pytest.approx(0.91)
+    # each row runs once before any runs again: a searcher that converges does not rerun its best row
+    firsts = simulate(table, search("tpe", 0, 5), scheduler("fifo"), workers=1).trials.config.tolist()
+    assert sorted(map(str, firsts[:3])) == sorted(map(str, table.configs)) and firsts[3] in table.configs
     with pytest.raises(ValueError, match="no column seconds"):
         CurveTable("bad", pd.DataFrame(rows).drop(columns="seconds"), space, "val_accuracy", "max")
 

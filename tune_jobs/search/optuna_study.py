@@ -7,6 +7,12 @@ configurations in 6 on a 6-point space), and with deterministic training a repea
 trial. A configuration already tried or running is asked again up to ``RETRIES`` times, each
 repeat told to the study as failed (samplers learn from completed trials only), then replaced
 by a random untried one; so nothing repeats while an untried configuration is likely to remain.
+
+Under a rung-based scheduler (``rungs``, the last one the end of a full training) a trial's value
+at each rung is reported to Optuna, and a trial stopped before the last rung is told as pruned:
+TPE then ranks the trials that finished by their value and after them the stopped ones by the
+rung they reached and their value there (Optuna's own rule for pruned trials), which is what the
+scheduler's halving learned, instead of ranking an epoch-1 value as if it were final.
 """
 
 from __future__ import annotations
@@ -39,7 +45,8 @@ def _key(config: dict[str, Any]) -> str:
 
 
 class OptunaStudy:
-    def __init__(self, sampler: Any, space: dict[str, Param], mode: str, seed: int | None = None) -> None:
+    def __init__(self, sampler: Any, space: dict[str, Param], mode: str, seed: int | None = None,
+                 rungs: list[int] | None = None) -> None:
         import optuna
 
         self.study = optuna.create_study(sampler=sampler, direction="maximize" if mode == "max" else "minimize")
@@ -48,6 +55,13 @@ class OptunaStudy:
         self.trials: dict[str, Any] = {}
         self.taken: set[str] = set()  # configurations told or running
         self.rng = np.random.RandomState(seed)
+        self.rungs = set(rungs or [])
+        self.last_rung = max(self.rungs, default=0)
+        self.reached: dict[str, int] = {}  # the highest rung each running trial reported at
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A study saved before rungs were reported resumes without them, as it ran."""
+        self.__dict__.update({"rungs": set(), "last_rung": 0, "reached": {}, **state})
 
     def ask(self, trial_id: str) -> dict[str, Any] | None:
         import optuna
@@ -76,7 +90,10 @@ class OptunaStudy:
         return None
 
     def observe(self, trial_id: str, iteration: int, value: float) -> None:
-        pass
+        trial = self.trials.get(trial_id)
+        if trial is not None and iteration in self.rungs:
+            trial.report(value, iteration)
+            self.reached[trial_id] = iteration
 
     def tell(self, trial_id: str, value: float | None) -> None:
         import optuna
@@ -84,7 +101,10 @@ class OptunaStudy:
         trial = self.trials.pop(trial_id, None)
         if trial is None:
             return
+        reached = self.reached.pop(trial_id, 0)
         if value is None:
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        elif self.rungs and reached < self.last_rung:
+            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             self.study.tell(trial, value)

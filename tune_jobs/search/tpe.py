@@ -32,4 +32,4 @@ class TPESearch(SearchSpec):
         sampler = optuna.samplers.TPESampler(
             seed=self.seed, n_startup_trials=self.options.initial_points, multivariate=self.options.multivariate
         )
-        return OptunaStudy(sampler, space, mode, self.seed)
+        return OptunaStudy(sampler, space, mode, self.seed, rungs)

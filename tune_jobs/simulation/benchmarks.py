@@ -1,7 +1,9 @@
 """What a simulation replays: for a configuration, its learning curve, each epoch's metric and
 the seconds the epoch took. ``CurveTable``: curves measured by real trainings (Parquet), a
-suggested configuration answered by the table's nearest one; ``MFHartmann6``: the multi-fidelity
-function of the literature, each epoch a fidelity."""
+suggested configuration answered by the table's nearest one not yet run in this simulation (as
+Syne Tune replays tabulated benchmarks, ``allow_duplicates=False``: a searcher that converges
+would otherwise rerun one row, which a real job never does since its suggestions differ);
+``MFHartmann6``: the multi-fidelity function of the literature, each epoch a fidelity."""
 
 from __future__ import annotations
 
@@ -26,6 +28,11 @@ class Benchmark(Protocol):
     metric: str
     mode: str  # "max" or "min"
     epochs: int
+
+    def place(self, config: dict[str, Any], taken: set[int]) -> dict[str, Any]:
+        """The configuration that runs for the suggested ``config``: for a table, its nearest row
+        whose index is not in ``taken`` (any row once all are taken), whose index is added to
+        ``taken``; a formula runs ``config`` itself."""
 
     def curve(self, config: dict[str, Any], seed: int) -> list[tuple[float, float]]:
         """(metric, seconds) for epochs 1..``epochs`` of a training with ``config``; ``seed``
@@ -91,9 +98,16 @@ class CurveTable:
                 encoded.append(1000.0 * options.index(value) if value in options else 1e9)
         return encoded
 
-    def nearest(self, config: dict[str, Any]) -> int:
+    def nearest(self, config: dict[str, Any], exclude: set[int] | None = None) -> int:
         distances = np.abs(self._encoded - np.array(self._encode(config))).sum(axis=1)
+        if exclude and len(exclude) < len(distances):
+            distances[list(exclude)] = np.inf
         return int(np.argmin(distances))
+
+    def place(self, config: dict[str, Any], taken: set[int]) -> dict[str, Any]:
+        index = self.nearest(config, taken)
+        taken.add(index)
+        return dict(self.configs[index])
 
     def curve(self, config: dict[str, Any], seed: int) -> list[tuple[float, float]]:
         runs = self._curves[self.nearest(config)]
@@ -164,6 +178,9 @@ class MFHartmann6:
     metric: str = "score"
     mode: str = "max"
     space: dict[str, Param] = field(default_factory=lambda: {f"x{i}": Uniform(uniform=(0.0, 1.0)) for i in range(1, 7)})
+
+    def place(self, config: dict[str, Any], taken: set[int]) -> dict[str, Any]:
+        return config
 
     def value(self, x: np.ndarray, fidelity: float) -> float:
         alpha = _H_ALPHA - 0.1 * (1.0 - fidelity)

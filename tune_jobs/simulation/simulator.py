@@ -110,6 +110,7 @@ def _run(benchmark: Benchmark, algorithm: Any, ray_scheduler: Any, rng: np.rando
     results: list[tuple[float, str, int, float, float]] = []
     ended_rows: list[dict[str, Any]] = []
     last: dict[str, float] = {}
+    taken: set[int] = set()  # the table's rows already run
 
     def start_one() -> bool:
         nonlocal started, order
@@ -118,8 +119,9 @@ def _run(benchmark: Benchmark, algorithm: Any, ray_scheduler: Any, rng: np.rando
         if config is None:
             return False
         started += 1
-        curve = benchmark.curve(config, int(rng.randint(0, 2**31 - 1)))
-        running[trial_id] = (config, curve, benchmark.expected(config))
+        placed = benchmark.place(config, taken)
+        curve = benchmark.curve(placed, int(rng.randint(0, 2**31 - 1)))
+        running[trial_id] = (placed, curve, benchmark.expected(placed))
         ray_scheduler.on_trial_add(None, _Trial(trial_id))
         order += 1
         heapq.heappush(events, _Event(clock + startup_s + curve[0][1], order, trial_id, 1))
