@@ -2,7 +2,8 @@
 (fixed architecture; ``lr``, ``weight_decay``, ``dropout`` drawn per member, seeds 0..k-1),
 trained one after the other by the loop and together as one stack by ``trainables.fused``.
 Prints wall time, samples/s and the best validation accuracy of each, side by side with the ratio,
-so that speed does not hide a quality loss (the members train exactly as alone: same metrics).
+so that speed does not hide a quality loss (the members train as alone: the same metrics without
+dropout; with it, their own masks, so other samples of the same configurations).
 
     python bench/fused.py [--members 4 16 64] [--epochs 10] [--threads 1] [--device cpu]
                           [--trainable digits_mlp|digits_cnn|text_transformer]

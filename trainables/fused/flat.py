@@ -38,3 +38,8 @@ class FlatLayout:
         members = flat.shape[0]
         return {name: part.view(members, *shape)
                 for name, shape, part in zip(self.names, self.shapes, flat.split(self.sizes, dim=1), strict=True)}
+
+    def row_views(self, row: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One member's row ``(total,)`` as each parameter's view, shaped as in its model."""
+        return {name: part.view(shape)
+                for name, shape, part in zip(self.names, self.shapes, row.split(self.sizes), strict=True)}

@@ -7,12 +7,18 @@ and a member can continue alone. The stack is rebuilt from the members every epo
 parameters, small next to an epoch of training), so members may join and leave between epochs
 and may be at different epochs: each follows its own learning-rate schedule, data order and
 early stopping.
+
+On a GPU the epoch is built to keep the device busy: a step is the same few kernel launches
+whatever the member count (one stacked forward, one gradient, one clip, one optimizer update,
+dropout masks drawn in one batch on the device) and nothing in it waits for the device; metrics
+and the members' new states leave the device once, at the epoch's end, in one copy each. The data
+order is the plain loop's, per member, drawn on the host once per epoch.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,6 +26,7 @@ from torch import nn
 
 from trainables.fused.flat import FlatLayout
 from trainables.fused.optim import STATE_KEYS, MemberHyperparameters, StackedOptimizer
+from trainables.fused.randomness import MemberDraws
 from trainables.fused.stack import architecture, dropout_rates, stacked_forward
 from trainables.loop.config import LoopConfig
 from trainables.loop.fit import Classifier, EarlyStopping, Split, autocast_for, pick_device
@@ -39,14 +46,15 @@ class Member:
     epoch: int = 0  # epochs finished
     optimizer_state: dict[str, Any] | None = None  # torch.optim's state_dict format
     stopping: EarlyStopping | None = None
-    generator: torch.Generator = field(default_factory=torch.Generator)  # its dropout masks
+    # Its optimizer state as flat rows (``FlatLayout``), kept from its last fused epoch: the next
+    # epoch stacks these instead of flattening ``optimizer_state`` again, parameter by parameter.
+    state_rows: dict[str, torch.Tensor] | None = None
 
     @classmethod
     def start(cls, trial_id: str, classifier: Classifier, checkpoint: dict[str, Any] | None = None) -> Member:
-        """A member as the plain loop would start (or resume) it: same weights, same dropout stream."""
+        """A member as the plain loop would start (or resume) it: same weights, same data order."""
         settings = classifier.settings
-        member = cls(trial_id, classifier, stopping=EarlyStopping(settings.patience, settings.patience_metric),
-                     generator=torch.Generator().manual_seed(settings.seed))
+        member = cls(trial_id, classifier, stopping=EarlyStopping(settings.patience, settings.patience_metric))
         if checkpoint is not None:
             classifier.model.load_state_dict(checkpoint["model"])
             member.epoch = int(checkpoint["epoch"])
@@ -99,40 +107,53 @@ def train_epoch(members: list[Member]) -> list[tuple[dict[str, Any], dict[str, A
         kind, first.settings.nesterov, {FLAT: flat},
         MemberHyperparameters(_tensor([m.settings.weight_decay for m in members], device),
                               _tensor([m.settings.momentum for m in members], device)),
-        {FLAT: _flat_buffers([_buffers(m, kind, names) for m in members], layout, kind, device)})
+        {FLAT: {key: torch.stack([rows[key] for rows in (_state_rows(m, kind, layout) for m in members)]).to(device)
+                for key in STATE_KEYS[kind]}})
     epochs = [m.epoch + 1 for m in members]
     lrs = [m.settings.lr * lr_factor(e, m.settings.epochs, m.settings.schedule, m.settings.warmup_epochs,
                                       m.settings.step_size, m.settings.gamma) for m, e in zip(members, epochs, strict=True)]
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     started = time.perf_counter()
     loss_sum, correct = _train_pass(members, template, layout, flat, buffers, optimizer, train, epochs,
                                     _tensor(lrs, device), device)
     train_time = time.perf_counter() - started
-    params = layout.views(flat.detach())
-    val_loss, val_accuracy = _evaluate(template, {**params, **buffers}, val, max(first.settings.batch_size, EVAL_CHUNK),
+    val_loss, val_accuracy = _evaluate(template, {**layout.views(flat.detach()), **buffers}, val,
+                                       max(first.settings.batch_size, EVAL_CHUNK),
                                        device)
     epoch_time = time.perf_counter() - started
-    optimizer_state = {key: layout.views(value) if key != "step" else value
-                       for key, value in optimizer.state[FLAT].items()}
+    peak_mb = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    # One copy off the device per tensor, then each member's slices on the host (not a copy per
+    # member and parameter, each of which would wait for the device).
+    params = flat.detach().cpu()
+    buffers = {name: stacked.cpu() for name, stacked in buffers.items()}
+    state_rows = {key: value.cpu() for key, value in optimizer.state[FLAT].items()}
+    train_losses, train_correct, val_losses, val_accuracies = (loss_sum.tolist(), correct.tolist(), val_loss.tolist(),
+                                                               val_accuracy.tolist())
     outcomes = []
     for index, member in enumerate(members):
-        for name in names:
-            member.classifier.model.get_parameter(name).data.copy_(params[name][index].to("cpu"))
+        for param, value in zip(member.classifier.model.parameters(), layout.row_views(params[index]).values(),
+                                strict=True):
+            param.data.copy_(value)
         for name, stacked in buffers.items():
-            member.classifier.model.get_buffer(name).copy_(stacked[index].to("cpu"))
-        member.optimizer_state = _optimizer_state(member, optimizer_state, names, index)
+            member.classifier.model.get_buffer(name).copy_(stacked[index])
+        member.state_rows = {key: rows[index].clone() for key, rows in state_rows.items()}
+        member.optimizer_state = _optimizer_state(member, layout)
         member.epoch = epochs[index]
         metrics = {
             "epoch": member.epoch,
-            "train_loss": float(loss_sum[index]) / len(train),
-            "train_accuracy": int(correct[index]) / len(train),
-            "val_loss": float(val_loss[index]),
-            "val_accuracy": float(val_accuracy[index]),
+            "train_loss": train_losses[index] / len(train),
+            "train_accuracy": train_correct[index] / len(train),
+            "val_loss": val_losses[index],
+            "val_accuracy": val_accuracies[index],
             "lr": lrs[index],
             "epoch_time_s": epoch_time,
             "samples_per_s": len(train) / train_time if train_time > 0 else float("nan"),
             "data_time_s": member.classifier.data_time_s,
             "fused_members": len(members),
         }
+        if peak_mb is not None:
+            metrics["gpu_mem_peak_mb"] = peak_mb  # the stack's, as a plain trial reports its process's
         assert member.stopping is not None
         metrics["early_stopped"] = int(member.stopping.update(metrics))
         outcomes.append((metrics, member.checkpoint()))
@@ -147,21 +168,19 @@ def _train_pass(members: list[Member], template: nn.Module, layout: FlatLayout, 
     smoothing = _tensor([m.settings.label_smoothing for m in members], device)
     clipped = any(m.settings.grad_clip for m in members)  # known before the epoch: no per-step check on the device
     clip = _tensor([m.settings.grad_clip or float("inf") for m in members], device)
-    dropout = [dropout_rates(m.classifier.model) for m in members]
-    for member, epoch in zip(members, epochs, strict=True):  # the plain loop reseeds its dropout stream each epoch
-        member.generator.manual_seed(epoch_seed(member.settings.seed, epoch))
+    draws = MemberDraws.for_epoch([epoch_seed(m.settings.seed, e) for m, e in zip(members, epochs, strict=True)],
+                                  [dropout_rates(m.classifier.model) for m in members], device)
     # A model mapped whole draws its masks from vmap's randomness, i.e. torch's generator: seeded
     # per epoch too, so a resumed stack draws what an uninterrupted one would.
     torch.manual_seed(epoch_seed(members[0].settings.seed, epochs[0]))
-    generators = [m.generator for m in members]
     loss_sum = torch.zeros(len(members), device=device)
     correct = torch.zeros(len(members), device=device, dtype=torch.long)
     template.train()  # BatchNorm: batch statistics, running statistics updated
-    for start in range(0, len(train), batch_size):
+    for step, start in enumerate(range(0, len(train), batch_size)):
         index = orders[:, start : start + batch_size]
         x, y = train.inputs[index], train.targets[index]
         with autocast_for(device):
-            logits = stacked_forward(template, {**layout.views(flat), **buffers}, x, dropout, generators).float()
+            logits = stacked_forward(template, {**layout.views(flat), **buffers}, x, draws.at(step)).float()
         losses = _member_losses(logits, y, smoothing)
         (grad,) = torch.autograd.grad(losses.sum(), [flat])
         optimizer.step({FLAT: _clip(grad, layout, clip) if clipped else grad}, lrs)
@@ -210,47 +229,45 @@ def _order(member: Member, epoch: int, size: int) -> torch.Tensor:
     return torch.randperm(size, generator=generator)
 
 
-def _buffers(member: Member, kind: str, names: list[str]) -> list[dict[str, torch.Tensor]]:
-    """The member's optimizer buffers per parameter (fresh ones where it has none yet)."""
+def _state_rows(member: Member, kind: str, layout: FlatLayout) -> dict[str, torch.Tensor]:
+    """The member's optimizer buffers as flat rows (zeros where it has none yet); ``step``, which
+    torch.optim keeps per parameter but advances for all of a member's at once, as one scalar."""
+    if member.state_rows is not None:
+        return member.state_rows
     saved = (member.optimizer_state or {}).get("state", {})
-    found = []
-    for index, name in enumerate(names):
-        param = member.classifier.model.get_parameter(name).detach()
-        buffers = StackedOptimizer.empty_state(kind, param)
-        for key, value in saved.get(index, {}).items():
-            if key in buffers and value is not None:
-                buffers[key] = torch.as_tensor(value, dtype=torch.float32).detach().cpu().clone().reshape(buffers[key].shape)
-        found.append(buffers)
-    return found
-
-
-def _flat_buffers(per_member: list[list[dict[str, torch.Tensor]]], layout: FlatLayout, kind: str,
-                  device: torch.device) -> dict[str, torch.Tensor]:
-    """Each optimizer buffer as ``(members, total)``, laid out as the parameters; ``step``, which
-    torch.optim keeps per parameter but advances for all of a member's at once, as ``(members,)``."""
-    found = {}
+    rows = {}
     for key in STATE_KEYS[kind]:
         if key == "step":
-            found[key] = torch.stack([buffers[0][key] for buffers in per_member]).to(device)
-        else:
-            found[key] = layout.flatten([torch.stack([buffers[i][key] for buffers in per_member])
-                                         for i in range(len(layout.names))]).to(device)
-    return found
+            step = next((state["step"] for state in saved.values() if state.get("step") is not None), 0.0)
+            rows[key] = torch.as_tensor(step, dtype=torch.float32).detach().cpu().clone().reshape(())
+            continue
+        parts = []
+        for position, (name, size) in enumerate(zip(layout.names, layout.sizes, strict=True)):
+            value = saved.get(position, {}).get(key)
+            parts.append(torch.zeros(size) if value is None
+                         else torch.as_tensor(value, dtype=torch.float32).detach().cpu().reshape(-1))
+            assert parts[-1].numel() == size, f"{name}: optimizer state of {parts[-1].numel()} values, not {size}"
+        rows[key] = torch.cat(parts)
+    return rows
 
 
-def _optimizer_state(member: Member, state_by_name: dict[str, Any], names: list[str], index: int) -> dict[str, Any]:
-    """The member's slice as the state_dict of the plain loop's optimizer, less ``param_groups``
+def _optimizer_state(member: Member, layout: FlatLayout) -> dict[str, Any]:
+    """The member's optimizer state as the plain loop's optimizer saves it, less ``param_groups``
     (which ``restore_optimizer`` takes from the optimizer it loads into: making a torch.optim
     optimizer here would cost the first one's import of torch._dynamo, seconds, for nothing).
-    ``state_by_name``: each buffer by parameter name (``step``: one per member)."""
-    per_parameter: dict[int, dict[str, Any]] = {}
+    Each buffer is a view of the member's own rows; ``step`` a copy per parameter, as torch.optim
+    advances each parameter's in place."""
+    assert member.state_rows is not None
+    views = {key: layout.row_views(row) for key, row in member.state_rows.items() if key != "step"}
     momentum_used = member.settings.momentum > 0
-    for position, name in enumerate(names):
-        buffers = {key: (value if key == "step" else value[name])[index].detach().cpu().clone()
-                   for key, value in state_by_name.items()}
+    per_parameter: dict[int, dict[str, Any]] = {}
+    for position, name in enumerate(layout.names):
+        buffers: dict[str, Any] = {key: by_name[name] for key, by_name in views.items()}
+        if "step" in member.state_rows:
+            buffers["step"] = member.state_rows["step"].clone()
         if "momentum_buffer" in buffers and not momentum_used:
             if member.settings.optimizer == "sgd":
-                buffers["momentum_buffer"] = None  # type: ignore[assignment]
+                buffers["momentum_buffer"] = None
             else:
                 del buffers["momentum_buffer"]
         per_parameter[position] = buffers

@@ -3,10 +3,8 @@
 A stack is a flat ``nn.Sequential`` of layers that ``torch.func.vmap`` maps over members
 (``Linear``, ``Conv2d``, pooling, element-wise activations, ``Flatten``, and ``BatchNorm``, whose
 running statistics are stacked buffers updated in place per member, as each member's own module
-would) plus ``Dropout``, which is applied by hand:
-each member draws its masks from its own generator with the same call ``nn.Dropout`` makes on the
-CPU (``bernoulli_(1 - p)`` on a tensor of the input's shape), so a member seeded like the plain
-loop sees the same masks, and members may differ in ``p``. Any other model (nested modules,
+would) plus ``Dropout``, which is applied by hand: every member's masks in one batched draw on the
+stack's device from per-member seeds (``randomness``), and members may differ in ``p``. Any other model (nested modules,
 residual blocks, attention and LayerNorm: ``image_cnn``, ResNet, VGG, the text Transformer) is
 mapped whole by ``vmap``, BatchNorm included; its members share dropout rates and draw their masks
 from ``vmap``'s per-member randomness. Recurrent cells are not fused: ``architecture`` says why.
@@ -14,12 +12,12 @@ from ``vmap``'s per-member randomness. Recurrent cells are not fused: ``architec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import nn
 from torch.func import functional_call, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from trainables.fused.randomness import MemberDraws
 
 MAPPED_LAYERS = (nn.Linear, nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.ReLU, nn.GELU, nn.Tanh,
                  nn.SiLU, nn.Flatten, nn.Identity)
@@ -62,14 +60,12 @@ def dropout_rates(model: nn.Module) -> list[float]:
 
 
 def stacked_forward(template: nn.Module, params: dict[str, torch.Tensor], inputs: torch.Tensor,
-                    dropout: Sequence[Sequence[float]] | None = None,
-                    generators: Sequence[torch.Generator] | None = None) -> torch.Tensor:
+                    draws: MemberDraws | None = None) -> torch.Tensor:
     """``inputs`` (members, batch, ...) -> outputs (members, batch, ...). ``params``: stacked
     parameters and buffers by name (BatchNorm updates its buffers in place when ``template`` is in
-    training mode). ``dropout[m]`` is member m's rate per Dropout layer; with ``generators``
-    (training) masks are drawn, else none."""
+    training mode). With ``draws`` (training) dropout masks are drawn, else none."""
     if not is_flat(template):
-        randomness = "different" if generators is not None else "error"
+        randomness = "different" if draws is not None else "error"
         # Attention as plain matrix products: the fused attention kernels (and the encoder
         # layer's inference fast path) have no batching rule, so vmap would run them member by member.
         fast_path = torch.backends.mha.get_fastpath_enabled()
@@ -83,8 +79,8 @@ def stacked_forward(template: nn.Module, params: dict[str, torch.Tensor], inputs
     dropout_index = 0
     for index, layer in enumerate(template.children()):
         if isinstance(layer, nn.Dropout):
-            if generators is not None and dropout is not None:
-                x = x * _dropout_noise(x, [rates[dropout_index] for rates in dropout], generators)
+            if draws is not None:
+                x = x * draws.scale(dropout_index, x)
             dropout_index += 1
             continue
         if isinstance(layer, ELEMENTWISE):
@@ -110,13 +106,3 @@ def _stacked_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
     else:
         out = torch.baddbmm(bias.unsqueeze(1), flat, weight.transpose(1, 2))
     return out.reshape(*x.shape[:-1], weight.shape[1])
-
-
-def _dropout_noise(x: torch.Tensor, rates: list[float], generators: Sequence[torch.Generator]) -> torch.Tensor:
-    """Each member's scaled keep-mask, drawn as ``nn.Dropout`` draws it on the CPU."""
-    noise = torch.ones_like(x)
-    for member, (rate, generator) in enumerate(zip(rates, generators, strict=True)):
-        if rate > 0:
-            mask = torch.empty(x.shape[1:], dtype=x.dtype).bernoulli_(1 - rate, generator=generator)
-            noise[member] = mask.div_(1 - rate).to(x.device)
-    return noise
