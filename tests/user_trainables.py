@@ -97,3 +97,28 @@ def mf_hartmann6(config, report):
 
     for value, _ in MFHartmann6(epochs=int(config["epochs"])).curve(config, seed=0):
         report({"score": value})
+
+
+def gpu_measured(config, report, checkpoint=None):
+    """Reports the memory a GPU trial reports (``resources.gpu: auto`` sizes trials from it); the
+    trial that starts second runs out of CUDA memory once, after its first checkpoint."""
+    import os
+    import time
+
+    import torch
+
+    order = 0
+    while True:
+        order += 1
+        try:
+            os.close(os.open(os.path.join(config["starts"], str(order)), os.O_CREAT | os.O_EXCL))
+            break
+        except FileExistsError:
+            continue
+    first = checkpoint["step"] + 1 if checkpoint else 1
+    for step in range(first, 4):
+        time.sleep(0.3)
+        report({"score": config["x"] + step, "gpu_mem_reserved_mb": 1500.0, "gpu_mem_total_mb": 10000.0},
+               checkpoint={"step": step})
+        if order == 2 and checkpoint is None:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")

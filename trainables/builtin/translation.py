@@ -160,7 +160,7 @@ def fit_seq2seq(settings: Seq2SeqConfig, report: Report, checkpoint: dict[str, A
     import torch
 
     from trainables.data.seq2seq import seq2seq_splits
-    from trainables.loop.fit import EarlyStopping, autocast_for, make_optimizer, pick_device, restore_optimizer
+    from trainables.loop.fit import EarlyStopping, autocast_for, gpu_memory, make_optimizer, pick_device, restore_optimizer
     from trainables.loop.schedules import inverse_sqrt_factor, lr_factor
     from trainables.shared_data import shared
 
@@ -219,7 +219,7 @@ def fit_seq2seq(settings: Seq2SeqConfig, report: Report, checkpoint: dict[str, A
             "data_time_s": data_time,
         }
         if device.type == "cuda":
-            metrics["gpu_mem_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+            metrics.update(gpu_memory(device))
         stop = stopping.update(metrics)
         metrics["early_stopped"] = int(stop)
         report(metrics, checkpoint={"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,

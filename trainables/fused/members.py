@@ -29,7 +29,7 @@ from trainables.fused.optim import STATE_KEYS, MemberHyperparameters, StackedOpt
 from trainables.fused.randomness import MemberDraws
 from trainables.fused.stack import architecture, dropout_rates, stacked_forward
 from trainables.loop.config import LoopConfig
-from trainables.loop.fit import Classifier, EarlyStopping, Split, autocast_for, pick_device
+from trainables.loop.fit import Classifier, EarlyStopping, Split, autocast_for, gpu_memory, pick_device
 from trainables.loop.schedules import lr_factor
 from trainables.loop.state import epoch_seed
 
@@ -122,7 +122,7 @@ def train_epoch(members: list[Member]) -> list[tuple[dict[str, Any], dict[str, A
                                        max(first.settings.batch_size, EVAL_CHUNK),
                                        device)
     epoch_time = time.perf_counter() - started
-    peak_mb = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    memory = gpu_memory(device) if device.type == "cuda" else {}
     # One copy off the device per tensor, then each member's slices on the host (not a copy per
     # member and parameter, each of which would wait for the device).
     params = flat.detach().cpu()
@@ -152,8 +152,7 @@ def train_epoch(members: list[Member]) -> list[tuple[dict[str, Any], dict[str, A
             "data_time_s": member.classifier.data_time_s,
             "fused_members": len(members),
         }
-        if peak_mb is not None:
-            metrics["gpu_mem_peak_mb"] = peak_mb  # the stack's, as a plain trial reports its process's
+        metrics.update(memory)  # the stack's, as a plain trial reports its process's
         assert member.stopping is not None
         metrics["early_stopped"] = int(member.stopping.update(metrics))
         outcomes.append((metrics, member.checkpoint()))

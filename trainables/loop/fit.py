@@ -95,6 +95,15 @@ def pick_device(choice: str) -> torch.device:
     return torch.device("cpu")
 
 
+def gpu_memory(device: torch.device) -> dict[str, float]:
+    """The process's peak on the device since the last reset: what its tensors took (allocated)
+    and what torch's caching allocator held (reserved, which is what other processes could not
+    have), with the device's size: what ``resources.gpu: auto`` sizes trials from."""
+    return {"gpu_mem_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20,
+            "gpu_mem_reserved_mb": torch.cuda.max_memory_reserved(device) / 2**20,
+            "gpu_mem_total_mb": torch.cuda.get_device_properties(device).total_memory / 2**20}
+
+
 def autocast_for(device: torch.device) -> Any:
     """bf16 autocast on GPU (no loss scaling needed, unlike fp16); full precision on CPU."""
     if device.type == "cuda":
@@ -269,7 +278,7 @@ def fit(
             metrics["val_loss_std"] = statistics.stdev(found["val_loss"] for found in per_run)
             metrics["val_accuracy_std"] = statistics.stdev(found["val_accuracy"] for found in per_run)
         if device.type == "cuda":
-            metrics["gpu_mem_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+            metrics.update(gpu_memory(device))
         stop = stopping.update(metrics)
         metrics["early_stopped"] = int(stop)
         states = [run.state() for run in runs]

@@ -86,8 +86,8 @@ def _storage(job: JobSpec, options: K8sOptions) -> str:
 
 def _check_fit(job: JobSpec, options: K8sOptions) -> None:
     problems = []
-    if job.resources.gpu > options.gpus_per_worker:
-        problems.append(f"resources.gpu: a trial needs {job.resources.gpu:g} GPU(s) but a worker has "
+    if _gpu(job, options) > options.gpus_per_worker:
+        problems.append(f"resources.gpu: a trial needs {_gpu(job, options):g} GPU(s) but a worker has "
                         f"{options.gpus_per_worker} (--gpus-per-worker); no trial could ever start")
     if job.resources.cpu > options.cpus_per_worker:
         problems.append(f"resources.cpu: a trial needs {job.resources.cpu:g} CPUs but a worker has "
@@ -98,8 +98,17 @@ def _check_fit(job: JobSpec, options: K8sOptions) -> None:
 
 def trials_per_worker(job: JobSpec, options: K8sOptions) -> int:
     by_cpu = math.floor(options.cpus_per_worker / job.resources.cpu)
-    by_gpu = math.floor(options.gpus_per_worker / job.resources.gpu) if job.resources.gpu else by_cpu
+    gpu = _gpu(job, options)
+    by_gpu = math.floor(options.gpus_per_worker / gpu) if gpu else by_cpu
     return min(by_cpu, by_gpu)
+
+
+def _gpu(job: JobSpec, options: K8sOptions) -> float:
+    """GPUs a trial starts with: ``auto`` starts with a whole one on GPU workers, none on CPU ones
+    (its later trials share a GPU, so more fit than this counts)."""
+    if job.resources.gpu_auto and not options.gpus_per_worker:
+        return 0.0
+    return job.resources.gpu_to_start
 
 
 def _container(name: str, image: str, resources: dict[str, Any], mounts: list[dict[str, Any]],

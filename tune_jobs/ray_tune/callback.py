@@ -14,7 +14,9 @@ from ray.tune.experiment import Trial
 
 from trainables.fused.run import MEMBERS, member_configs
 from trainables.ray_adapter import ERROR_KEY
+from tune_jobs.gpu_sizing import is_out_of_memory
 from tune_jobs.progress import Progress
+from tune_jobs.ray_tune import gpu_auto
 from tune_jobs.ray_tune.fusion import member_endings, member_rows
 from tune_jobs.ray_tune.growth import RAN_OUT
 from tune_jobs.results.listeners import Listeners
@@ -186,8 +188,11 @@ class ResultsCallback(Callback):
         self.progress.update(self.sink.counts(), self.sink.best_trial(), force=force)
 
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        gpu = gpu_auto.trial_gpu(trial)
         for trial_id, config in self._members(trial).items():
             self.sink.trial_started(trial_id, config)
+            if gpu:
+                self.sink.trial_gpu(trial_id, gpu)
         self._refresh()
 
     def _members(self, trial: Trial, running_only: bool = True) -> dict[str, dict[str, Any]]:
@@ -202,6 +207,10 @@ class ResultsCallback(Callback):
         metrics = {k: v for k, v in result.items() if k not in _RAY_KEYS and k != ERROR_KEY}
         rows = {trial.trial_id: metrics} if MEMBERS not in result else member_rows(result)
         configs = self._members(trial, running_only=False)
+        if [trial_id for trial_id, row in rows.items() if gpu_auto.observe(self.job_key, row)]:
+            sizer = gpu_auto.SIZERS[self.job_key]
+            self.progress.note(f"gpu auto: trials from now on get {sizer.fraction():g} of a GPU ({sizer.per_gpu()} per GPU, "
+                               f"{sizer.need_mb:,.0f} MB needed of {sizer.device_mb:,.0f} MB)")
         for trial_id, row in rows.items():
             self.sink.trial_result(trial_id, row)
             if self.outputs is not None:
@@ -242,8 +251,13 @@ class ResultsCallback(Callback):
 
     def on_trial_recover(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         line = trial_error_line(trial)
+        share = gpu_auto.retry_with_more(self.job_key, trial) if is_out_of_memory(line) else None
         for trial_id in self._members(trial):
             self.sink.trial_retried(trial_id, line)
+            if share is not None:
+                self.sink.trial_gpu(trial_id, share, out_of_memory_retry=True)
+        if share is not None:
+            line += f" (retried with {share:g} of a GPU)"
         attempts = f" ({trial.run_metadata.num_failures} of {trial.max_failures})" if trial.max_failures >= 0 else ""
         self.progress.note(f"trial {trial.trial_id} failed, retried from its last checkpoint{attempts}: {line}")
         self._refresh()

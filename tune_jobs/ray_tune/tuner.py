@@ -4,6 +4,7 @@ all the runner knows of Ray, so the runner itself imports none."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -43,9 +44,12 @@ def _searcher(spec: JobSpec, job_key: str, fuse: int) -> Any:
         from ray.tune.search.basic_variant import BasicVariantGenerator
 
         # Ray draws every trial (and crosses grid keys); it limits concurrency itself.
-        return BasicVariantGenerator(random_state=spec.plan.search.seed, max_concurrent=spec.plan.search.max_concurrent or 0)
+        generator = BasicVariantGenerator(random_state=spec.plan.search.seed, max_concurrent=spec.plan.search.max_concurrent or 0)
+        _follow_gpu_share(spec, job_key, generator, fuse)
+        return generator
     searcher = RaySearcher(spec.plan.search.build(space, spec.metric, mode, rungs=spec.plan.scheduler.milestones), spec.metric, mode)
     limited = ConcurrencyLimit(searcher, slots(spec) * fuse, functools.partial(paused_trials, job_key))
+    _follow_gpu_share(spec, job_key, limited, fuse)
     if fuse == 1:
         return limited
     from tune_jobs.ray_tune.fusion import StackSearcher
@@ -53,6 +57,14 @@ def _searcher(spec: JobSpec, job_key: str, fuse: int) -> Any:
 
     member_space = {} if spec.plan.search.owns_space else param_space({}, dict(spec.space))
     return StackSearcher(limited, fuse, spec.plan.search.trials, member_space)
+
+
+def _follow_gpu_share(spec: JobSpec, job_key: str, searcher: Any, fuse: int) -> None:
+    """With ``gpu: auto`` (and no ``max_concurrent``), the trials at once follow the measured share."""
+    if spec.resources.gpu_auto and not spec.plan.search.max_concurrent:
+        from tune_jobs.ray_tune import gpu_auto
+
+        gpu_auto.limit_concurrency(job_key, searcher, spec.resources.cpu, fuse)
 
 
 def _fused(spec: JobSpec, store: ResultsStore, resuming: bool) -> tuple[TrainableDef, Any]:
@@ -85,7 +97,18 @@ def slots(spec: JobSpec) -> int:
 
     from tune_jobs.ray_tune.concurrency import trials_that_fit
 
-    return spec.plan.search.max_concurrent or trials_that_fit(ray.cluster_resources(), spec.resources.cpu, spec.resources.gpu)
+    return spec.plan.search.max_concurrent or trials_that_fit(ray.cluster_resources(), spec.resources.cpu,
+                                                              gpu_per_trial(spec))
+
+
+def gpu_per_trial(spec: JobSpec) -> float:
+    """The spec's GPUs per trial on this cluster: ``auto`` starts at a whole GPU where there are
+    GPUs and is the CPU default (none) where there are not."""
+    import ray
+
+    if spec.resources.gpu_auto:
+        return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    return spec.resources.gpu_to_start
 
 
 def stack_size(spec: JobSpec, store: ResultsStore, resuming: bool, console: Console) -> int:
@@ -152,6 +175,8 @@ def fit(spec: JobSpec, store: ResultsStore, sink: ParquetSink, progress: Any, ou
     from ray import tune
 
     from trainables.ray_adapter import ray_trainable, shared_data_index_class
+    from tune_jobs.gpu_sizing import GpuSizer
+    from tune_jobs.ray_tune import gpu_auto
     from tune_jobs.ray_tune.callback import ResultsCallback, attach, detach
     from tune_jobs.ray_tune.growth import RAN_OUT, TIME_BUDGETS, grow_restored
     from tune_jobs.ray_tune.space import param_space
@@ -166,10 +191,14 @@ def fit(spec: JobSpec, store: ResultsStore, sink: ParquetSink, progress: Any, ou
         trainable_def = spec.trainable_def
         if fuse > 1:
             trainable_def, member_scheduler = _fused(spec, store, resuming)
+        sized = spec.resources.gpu_auto and gpu_per_trial(spec) > 0
+        if sized:
+            gpu_auto.start(directory, GpuSizer(spec.resources.gpu_memory_target, spec.resources.max_trials_per_gpu))
         trainable = tune.with_resources(
             ray_trainable(trainable_def, spec.metric, spec.resources.cpu, index_name,
                           log_root=str(Path(store.path) / TENSORBOARD_DIR) if spec.tensorboard and store.local else None),
-            {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
+            functools.partial(gpu_auto.trial_resources, directory, spec.resources.cpu) if sized
+            else {"cpu": spec.resources.cpu, "gpu": gpu_per_trial(spec)},
         )
         space = param_space(
             spec.config,
@@ -194,6 +223,7 @@ def fit(spec: JobSpec, store: ResultsStore, sink: ParquetSink, progress: Any, ou
             tuner.fit()
     finally:
         detach(directory)
+        gpu_auto.stop(directory)
         TIME_BUDGETS.pop(directory, None)
         RAN_OUT.discard(directory)
         for actor in (data_index, member_scheduler):

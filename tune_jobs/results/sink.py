@@ -46,6 +46,8 @@ class TrialRecord:
     retries: int = 0  # restarts from the last checkpoint after a crash (a killed worker, a lost node)
     retried_after: str | None = None  # what the last of them followed
     traceback: str | None = None  # a failed trial's traceback (the end of it)
+    gpu: float | None = None  # the GPUs it runs with (its latest attempt's), where it has any
+    oom_retries: int = 0  # retries after CUDA ran out of memory, each with a larger share (gpu: auto)
 
 
 def _missing(value: Any) -> bool:
@@ -99,6 +101,12 @@ class ParquetSink:
         record = self.trials.setdefault(trial_id, TrialRecord(trial_id, {}))
         record.retries += 1
         record.retried_after = reason
+        self._changed()
+
+    def trial_gpu(self, trial_id: str, gpu: float, out_of_memory_retry: bool = False) -> None:
+        record = self.trials.setdefault(trial_id, TrialRecord(trial_id, {}))
+        record.gpu = gpu
+        record.oom_retries += int(out_of_memory_retry)
         self._changed()
 
     def mark_paused(self, paused: set[str]) -> bool:
@@ -166,6 +174,8 @@ class ParquetSink:
                 "retried_after": record.retried_after,
                 "traceback": record.traceback,
             }
+            if record.gpu is not None:
+                row.update(gpu=record.gpu, oom_retries=record.oom_retries)
             row.update({config_column(key): value for key, value in record.config.items()})
             row.update({k: v for k, v in record.last.items() if k not in ITERATION_COLUMNS})
             row[best_column(self.metric)] = record.best
@@ -200,6 +210,8 @@ class ParquetSink:
             record.status, record.error = PAUSED if row["status"] == RUNNING else row["status"], row["error"]
             record.retries, record.retried_after = int(row.get("retries") or 0), row.get("retried_after")
             record.traceback = row.get("traceback")
+            if row.get("gpu") is not None:
+                record.gpu, record.oom_retries = float(row["gpu"]), int(row.get("oom_retries") or 0)
         iterations = self.iterations.load().to_pandas()
         if len(iterations):  # each trial's last row and best value, not its history
             import numpy as np

@@ -42,17 +42,40 @@ SchedulerField = Annotated[SerializeAsAny[SchedulerSpec], SCHEDULER_MEMBER, Wrap
 
 
 class Resources(StrictModel):
-    """Per trial. Fractional GPUs pack trials onto one device (``gpu: 0.25`` -> four per GPU)."""
+    """Per trial. Fractional GPUs pack trials onto one device (``gpu: 0.25`` -> four per GPU);
+    ``gpu: auto`` sizes the share from the memory trials measure (``tune_jobs.gpu_sizing``)."""
 
     cpu: float = Field(1.0, gt=0)
-    gpu: float = Field(0.0, ge=0)
+    gpu: float | Literal["auto"] = Field(0.0, description="GPUs per trial, a fraction to share one, or auto")
+    gpu_memory_target: float = Field(0.9, gt=0, le=1, description="gpu: auto: the share of a GPU's memory to fill")
+    max_trials_per_gpu: int = Field(16, ge=1, description="gpu: auto: at most this many trials on one GPU")
+
+    @field_validator("gpu", mode="before")
+    @classmethod
+    def _number_or_auto(cls, gpu: Any) -> Any:
+        if isinstance(gpu, str) and gpu != "auto":
+            raise ValueError(f"must be a number of GPUs or auto, got {gpu!r}")
+        return gpu
 
     @field_validator("gpu")
     @classmethod
-    def _whole_above_one(cls, gpu: float) -> float:
+    def _whole_above_one(cls, gpu: float | str) -> float | str:
+        if isinstance(gpu, str):
+            return gpu
+        if gpu < 0:
+            raise ValueError(f"must be auto or >= 0, got {show(gpu)}")
         if gpu > 1 and not float(gpu).is_integer():
             raise ValueError(f"a trial above one GPU must use whole GPUs, got {show(gpu)}")
         return gpu
+
+    @property
+    def gpu_auto(self) -> bool:
+        return self.gpu == "auto"
+
+    @property
+    def gpu_to_start(self) -> float:
+        """GPUs a trial starts with: ``auto`` starts with a whole one, to measure its need."""
+        return 1.0 if isinstance(self.gpu, str) else float(self.gpu)
 
 
 class Stop(StrictModel):
