@@ -107,7 +107,7 @@ def test_the_default_sample_count_is_not_a_spec_field():
         ({"scheduler__reduction_factor": 1}, "scheduler.reduction_factor: input should be greater than 1, got 1"),
         ({"resources__cpu": 0}, "resources.cpu: input should be greater than 0, got 0"),
         ({"resources__cpu": -2}, "resources.cpu: input should be greater than 0, got -2"),
-        ({"resources__gpu": -1}, "resources.gpu: input should be greater than or equal to 0, got -1"),
+        ({"resources__gpu": -1}, "resources.gpu: must be auto or >= 0, got -1"),
         ({"resources__gpu": 1.5}, "resources.gpu: a trial above one GPU must use whole GPUs, got 1.5"),
         ({"failure__max_failures": -1}, "failure.max_failures: input should be greater than or equal to 0, got -1"),
         ({"stop__time_budget_s": 0}, "stop.time_budget_s: input should be greater than 0, got 0"),

@@ -101,24 +101,37 @@ def mf_hartmann6(config, report):
 
 def gpu_measured(config, report, checkpoint=None):
     """Reports the memory a GPU trial reports (``resources.gpu: auto`` sizes trials from it); the
-    trial that starts second runs out of CUDA memory once, after its first checkpoint."""
+    trial that starts second runs out of CUDA memory on its first two attempts, after its first
+    checkpoint."""
     import os
     import time
+    from pathlib import Path
 
     import torch
 
-    order = 0
-    while True:
-        order += 1
-        try:
-            os.close(os.open(os.path.join(config["starts"], str(order)), os.O_CREAT | os.O_EXCL))
-            break
-        except FileExistsError:
-            continue
+    victim = os.path.join(config["starts"], "victim")
+    if checkpoint is None and _claim(config["starts"], "start") == 2:
+        with open(victim, "w") as out:
+            out.write(repr(config["x"]))
+    is_victim = os.path.exists(victim) and Path(victim).read_text() == repr(config["x"])
     first = checkpoint["step"] + 1 if checkpoint else 1
     for step in range(first, 4):
         time.sleep(0.3)
         report({"score": config["x"] + step, "gpu_mem_reserved_mb": 1500.0, "gpu_mem_total_mb": 10000.0},
                checkpoint={"step": step})
-        if order == 2 and checkpoint is None:
+        if is_victim and _claim(config["starts"], "oom") <= 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def _claim(directory, kind):
+    """The next number of ``kind`` (1, 2, ...), claimed atomically: one file each."""
+    import os
+
+    number = 0
+    while True:
+        number += 1
+        try:
+            os.close(os.open(os.path.join(directory, f"{kind}-{number}"), os.O_CREAT | os.O_EXCL))
+            return number
+        except FileExistsError:
+            continue

@@ -96,7 +96,9 @@ def stop_retrying_repeated_errors() -> None:
     def handle_error(self: Trial, exc: Any = None) -> None:
         original(self, exc)
         signature = error_signature(exc)
-        if signature is not None and _LAST_ERRORS.get(self.trial_id) == signature:
+        # Out of memory on a share of a GPU under gpu: auto is retried with more: not the same attempt again.
+        growing = is_out_of_memory(signature) and self.trial_id and (gpu_auto.trial_gpu(self) or 1.0) < 1 and bool(gpu_auto.SIZERS)
+        if signature is not None and not growing and _LAST_ERRORS.get(self.trial_id) == signature:
             self.max_failures = self.run_metadata.num_failures - 1
             REPEATED_ERRORS.add(self.trial_id)
         if signature is not None:
