@@ -6,8 +6,9 @@ one run on one local Ray, methods interleaved per seed so drift in machine load 
 
 Methods: random+FIFO (the baseline), random+ASHA (stopping), random+ASHA promotion (pausing),
 random+Hyperband (3 brackets), BayesOpt+Hyperband (the GP learns from the highest rung with
-enough results), PBT, and the baseline of Egele et al. (arXiv 2307.15422): train every trial for
-one epoch, then the top ninth to the end.
+enough results), TPE+ASHA (stopped trials told to Optuna as pruned at their rung), PBT, and the
+baseline of Egele et al. (arXiv 2307.15422): train every trial for one epoch, then the top ninth
+to the end.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ METHODS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "random+ASHA promotion": ({"algorithm": "random"}, {"type": "asha_promotion", **RUNGS}),
     "random+Hyperband": ({"algorithm": "random"}, {"type": "hyperband", **RUNGS}),
     "BayesOpt+Hyperband": ({"algorithm": "bayesopt"}, {"type": "hyperband", **RUNGS}),
+    "TPE+ASHA": ({"algorithm": "tpe"}, {"type": "asha", **RUNGS}),
     "PBT": ({"algorithm": "random"}, {"type": "pbt", "perturbation_interval": 3, "hyperparams": ["lr", "dropout"]}),
     "1 epoch, then top 1/9": ({}, {}),
 }
