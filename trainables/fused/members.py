@@ -103,12 +103,12 @@ def train_epoch(members: list[Member]) -> list[tuple[dict[str, Any], dict[str, A
     buffers = {name: torch.stack([m.classifier.model.get_buffer(name).detach() for m in members]).to(device)
                for name, _ in template.named_buffers()}  # BatchNorm's running statistics, per member
     kind = first.settings.optimizer
+    rows_by_member = [_state_rows(m, kind, layout) for m in members]
     optimizer = StackedOptimizer(
         kind, first.settings.nesterov, {FLAT: flat},
         MemberHyperparameters(_tensor([m.settings.weight_decay for m in members], device),
                               _tensor([m.settings.momentum for m in members], device)),
-        {FLAT: {key: torch.stack([rows[key] for rows in (_state_rows(m, kind, layout) for m in members)]).to(device)
-                for key in STATE_KEYS[kind]}})
+        {FLAT: {key: torch.stack([rows[key] for rows in rows_by_member]).to(device) for key in STATE_KEYS[kind]}})
     epochs = [m.epoch + 1 for m in members]
     lrs = [m.settings.lr * lr_factor(e, m.settings.epochs, m.settings.schedule, m.settings.warmup_epochs,
                                       m.settings.step_size, m.settings.gamma) for m, e in zip(members, epochs, strict=True)]

@@ -97,7 +97,7 @@ def stop_retrying_repeated_errors() -> None:
         original(self, exc)
         signature = error_signature(exc)
         # Out of memory on a share of a GPU under gpu: auto is retried with more: not the same attempt again.
-        growing = is_out_of_memory(signature) and self.trial_id and (gpu_auto.trial_gpu(self) or 1.0) < 1 and bool(gpu_auto.SIZERS)
+        growing = is_out_of_memory(signature) and bool(gpu_auto.SIZERS) and (gpu_auto.trial_gpu(self) or 1.0) < 1
         if signature is not None and not growing and _LAST_ERRORS.get(self.trial_id) == signature:
             self.max_failures = self.run_metadata.num_failures - 1
             REPEATED_ERRORS.add(self.trial_id)
@@ -209,7 +209,8 @@ class ResultsCallback(Callback):
         metrics = {k: v for k, v in result.items() if k not in _RAY_KEYS and k != ERROR_KEY}
         rows = {trial.trial_id: metrics} if MEMBERS not in result else member_rows(result)
         configs = self._members(trial, running_only=False)
-        if [trial_id for trial_id, row in rows.items() if gpu_auto.observe(self.job_key, row)]:
+        resized = [gpu_auto.observe(self.job_key, row) for row in rows.values()]  # every row measured, not the first only
+        if any(resized):
             sizer = gpu_auto.SIZERS[self.job_key]
             self.progress.note(f"gpu auto: trials from now on get {sizer.fraction():g} of a GPU ({sizer.per_gpu()} per GPU, "
                                f"{sizer.need_mb:,.0f} MB needed of {sizer.device_mb:,.0f} MB)")

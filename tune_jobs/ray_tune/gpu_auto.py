@@ -16,7 +16,7 @@ from typing import Any
 from tune_jobs.gpu_sizing import GpuSizer
 
 SIZERS: dict[str, GpuSizer] = {}  # by job key (its results directory), for the job this driver runs
-_LIMITS: dict[str, tuple[list[Any], float, int]] = {}  # job key -> (searchers to raise, cpu per trial, fuse)
+_LIMITS: dict[str, tuple[Any, float, int]] = {}  # job key -> (the searcher to raise, cpu per trial, fuse)
 
 
 def start(job_key: str, sizer: GpuSizer) -> None:
@@ -38,7 +38,7 @@ def trial_resources(job_key: str, cpu: float, config: dict[str, Any]) -> Any:
 
 def limit_concurrency(job_key: str, searcher: Any, cpu: float, fuse: int) -> None:
     """``searcher.max_concurrent`` follows the share: as many trials as the cluster holds at it."""
-    _LIMITS[job_key] = ([searcher], cpu, fuse)
+    _LIMITS[job_key] = (searcher, cpu, fuse)
     _apply_limits(job_key)
 
 
@@ -58,10 +58,8 @@ def _apply_limits(job_key: str) -> None:
 
     if job_key not in _LIMITS or job_key not in SIZERS:
         return
-    searchers, cpu, fuse = _LIMITS[job_key]
-    fits = trials_that_fit(ray.cluster_resources(), cpu, SIZERS[job_key].fraction()) * fuse
-    for searcher in searchers:
-        searcher.max_concurrent = fits
+    searcher, cpu, fuse = _LIMITS[job_key]
+    searcher.max_concurrent = trials_that_fit(ray.cluster_resources(), cpu, SIZERS[job_key].fraction()) * fuse
 
 
 def trial_gpu(trial: Any) -> float | None:
