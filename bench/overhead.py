@@ -21,7 +21,14 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.g
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
-def plain_ray_tune(trials: int, storage: str, reuse_actors: bool) -> float:
+LOGGERS_OFF = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
+
+
+def plain_ray_tune(trials: int, storage: str, reuse_actors: bool, loggers: bool = True) -> float:
+    """``loggers``: Ray's default result loggers (JSON, CSV, TensorBoard per trial), as a user of
+    plain Ray Tune gets them; False turns them off (its leanest). tune-jobs turns them off in its
+    own driver (it writes Parquet instead), so a plain run after a tune-jobs run in the same process
+    would silently inherit that: the variable is set for this call either way."""
     from ray import tune
 
     from bench.trivial import train
@@ -29,14 +36,22 @@ def plain_ray_tune(trials: int, storage: str, reuse_actors: bool) -> float:
     def trainable(config):
         train(config, lambda metrics: tune.report(metrics))
 
-    started = time.perf_counter()
-    tune.Tuner(
-        trainable,
-        param_space={"x": tune.uniform(0, 1)},
-        tune_config=tune.TuneConfig(metric="score", mode="max", num_samples=trials, reuse_actors=reuse_actors),
-        run_config=tune.RunConfig(storage_path=storage, name=f"plain-{reuse_actors}", verbose=0),
-    ).fit()
-    return time.perf_counter() - started
+    saved = os.environ.get(LOGGERS_OFF)
+    os.environ[LOGGERS_OFF] = "0" if loggers else "1"
+    try:
+        started = time.perf_counter()
+        tune.Tuner(
+            trainable,
+            param_space={"x": tune.uniform(0, 1)},
+            tune_config=tune.TuneConfig(metric="score", mode="max", num_samples=trials, reuse_actors=reuse_actors),
+            run_config=tune.RunConfig(storage_path=storage, name=f"plain-{reuse_actors}-{loggers}", verbose=0),
+        ).fit()
+        return time.perf_counter() - started
+    finally:
+        if saved is None:
+            os.environ.pop(LOGGERS_OFF, None)
+        else:
+            os.environ[LOGGERS_OFF] = saved
 
 
 def through_tune_jobs(trials: int, storage: str, tensorboard: bool = True, algorithm: str | None = None) -> float:
@@ -77,6 +92,8 @@ def main() -> None:
         repeated: dict[str, list[float]] = {}
         settings = [
             ("plain Ray Tune (reuse_actors=True)", lambda where: plain_ray_tune(args.trials, where, reuse_actors=True)),
+            ("plain Ray Tune (reuse_actors=True, no loggers)",
+             lambda where: plain_ray_tune(args.trials, where, reuse_actors=True, loggers=False)),
             ("tune-jobs (Parquet + TensorBoard, default)", lambda where: through_tune_jobs(args.trials, where)),
             ("tune-jobs (Parquet, tensorboard: false)", lambda where: through_tune_jobs(args.trials, where, tensorboard=False)),
         ]

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from trainables.registry import TrainableDef
 from tune_jobs.interrupts import INTERRUPTS
+from tune_jobs.ray_tune.compat import lean_controller
 from tune_jobs.results.files import EXPERIMENT_DIR, JOB_FILE, MEMBER_SCHEDULER_FILE
 from tune_jobs.results.listeners import Listeners
 from tune_jobs.results.listeners.tensorboard import TENSORBOARD_DIR
@@ -219,7 +220,7 @@ def fit(spec: JobSpec, store: ResultsStore, sink: ParquetSink, progress: Any, ou
                 grow_restored(tuner, spec.plan.search.trials, spec.plan.scheduler.build(job_context(spec)), sink.ended_trials())
         else:
             tuner = _new_tuner(spec, trainable, space, store, ResultsCallback(directory, spec.plan.scheduler), fuse)
-        with INTERRUPTS.tune_running():
+        with INTERRUPTS.tune_running(), lean_controller():
             tuner.fit()
     finally:
         detach(directory)
