@@ -14,6 +14,7 @@ median ratio over benchmarks and the worst one.
 
     .venv/bin/python -m bench.simulated_schedulers --seeds 20
     .venv/bin/python -m bench.simulated_schedulers --benchmark digits_mlp --method random+top_k --seeds 5
+    .venv/bin/python -m bench.simulated_schedulers --method "tpe[options.initial_points=5]+asha[reduction_factor=4]"
 """
 
 from __future__ import annotations
@@ -65,16 +66,32 @@ def budget_s(benchmark: Any, workers: int, startup_s: float = 0.0) -> float:
     return 1500.0 * (1 + startup_s / benchmark.mean_training_s())
 
 
+def _part(text: str) -> tuple[str, dict[str, Any]]:
+    """``tpe`` or ``tpe[options.constant_liar=true]``: a name and spec fields (values as YAML)."""
+    import yaml
+
+    name, _, rest = text.partition("[")
+    fields: dict[str, Any] = {}
+    for item in filter(None, rest.rstrip("]").split(",")):
+        path, _, value = item.partition("=")
+        *parents, leaf = path.split(".")
+        node = fields
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = yaml.safe_load(value)
+    return name, fields
+
+
 def run_one(job: tuple[str, str, int, int, float, float, float, float]) -> tuple[str, str, float, list[float], float]:
     """One (benchmark, method, seed): the time to target and the regrets at each budget share."""
     name, method, seed, workers, startup, budget, target, optimum = job
     benchmark = benchmarks()[name]
-    search, scheduler = method.split("+")
+    (search, search_options), (scheduler, scheduler_options) = (_part(part) for part in method.split("+"))
     started = time.process_time()
     result = simulate(benchmark, SEARCHES.get(search).model_validate({"algorithm": search, "seed": seed,
-                                                                         "num_samples": 100_000}),
-                      SCHEDULERS.get(scheduler).model_validate({"type": scheduler}), workers=workers, budget_s=budget,
-                      seed=seed, startup_s=startup)
+                                                                         "num_samples": 100_000, **search_options}),
+                      SCHEDULERS.get(scheduler).model_validate({"type": scheduler, **scheduler_options}),
+                      workers=workers, budget_s=budget, seed=seed, startup_s=startup)
     at = min(result.time_to(target, column="expected"), budget)
     regrets = []
     for share in SHARES:
