@@ -158,9 +158,9 @@ def latency(args: argparse.Namespace) -> None:
 
 def _many_one(side: str, trials: int, cpus: int, storage: str) -> float:
     """One side of ``many`` in its own process and its own local Ray: a Ray session that has
-    already run 10,000 trials runs the next 10,000 slower (plain Ray Tune took 189 s first and
-    505 s after another 10,000-trial run, same settings), so sides sharing one would be timed by
-    their order."""
+    already run 10,000 trials runs the next 10,000 slower (plain Ray Tune with loggers off took
+    392 s in a fresh one and 505 s after another 10,000-trial run), so sides sharing one would be
+    timed by their order."""
     import ray
 
     from bench.overhead import plain_ray_tune, through_tune_jobs

@@ -67,7 +67,7 @@ def budget_s(benchmark: Any, workers: int, startup_s: float = 0.0) -> float:
 
 
 def _part(text: str) -> tuple[str, dict[str, Any]]:
-    """``tpe`` or ``tpe[options.constant_liar=true]``: a name and spec fields (values as YAML)."""
+    """``tpe`` or ``tpe[options.initial_points=5]``: a name and spec fields (values as YAML)."""
     import yaml
 
     name, _, rest = text.partition("[")
