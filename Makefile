@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check $(TORCH)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,bench,lightning]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,bench,lightning,mlflow]'
 	touch $@
 
 demo: setup

@@ -25,8 +25,8 @@ class Recorder:
     def trial_ended(self, trial_id: str, status: str) -> None:
         self.ended[trial_id] = status
 
-    def close(self) -> None:
-        self.closed = True
+    def close(self, status: str) -> None:
+        self.closed = status
 
 
 @pytest.fixture
@@ -50,9 +50,9 @@ def test_a_row_reported_again_reaches_the_outputs_once(recorders, tmp_path):
     for trial_id, step in [("a", 1), ("a", 2), ("a", 3), ("b", 1), ("b", 2), ("b", 1), ("b", 2), ("b", 3)]:
         listeners.trial_result(trial_id, {}, {"training_iteration": step, "score": 0.0})
     listeners.trial_ended("b", "completed")
-    listeners.close()
+    listeners.close("interrupted")
     assert recorder.rows == [("a", 3), ("b", 1), ("b", 2), ("b", 3)]  # a's first two came in an earlier run
-    assert recorder.ended == {"b": "completed"} and recorder.closed
+    assert recorder.ended == {"b": "completed"} and recorder.closed == "interrupted"
 
 
 def test_a_factory_that_returns_none_leaves_its_output_off(recorders, tmp_path):
@@ -71,4 +71,4 @@ def test_a_registered_output_gets_every_row_of_a_real_job_once(ray_session, reco
     recorder = recorders[-1]
     recorded = sorted(zip(result.iterations.trial_id, result.iterations.training_iteration.astype(int), strict=True))
     assert sorted(recorder.rows) == recorded and len(recorded) == 9
-    assert recorder.ended == dict(zip(result.trials.trial_id, result.trials.status, strict=True)) and recorder.closed
+    assert recorder.ended == dict(zip(result.trials.trial_id, result.trials.status, strict=True)) and recorder.closed == "finished"

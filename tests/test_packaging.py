@@ -27,7 +27,7 @@ def _normal(name: str) -> str:
 
 # Modules that use an extra, importing it only when called (and saying in one line when it is
 # missing): what the extra installs counts as declared for them, and only for them.
-EXTRA_USERS = {"trainables/builtin/lightning.py": "lightning"}
+EXTRA_USERS = {"trainables/builtin/lightning.py": "lightning", "tune_jobs/results/listeners/mlflow_runs.py": "mlflow"}
 
 
 def _names(requirements: list[str]) -> set[str]:

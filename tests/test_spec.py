@@ -93,7 +93,7 @@ def test_the_default_sample_count_is_not_a_spec_field():
         ({"name": DELETE}, "name: required"),
         ({"metric": DELETE}, "metric: required"),
         ({"colour": "blue"}, "colour: unknown key; valid keys: name, trainable, metric, mode, config, space, search, "
-                             "scheduler, resources, stop, failure, execution, storage, runtime_env, tensorboard, stages"),
+                             "scheduler, resources, stop, failure, execution, storage, runtime_env, tensorboard, outputs, stages"),
         ({"mode": "maximise"}, "mode: input should be 'max' or 'min', got 'maximise'"),
         ({"trainable": "resnet9000"},
          "trainable: unknown trainable 'resnet9000'; valid: custom_model, digits_cnn, digits_mlp, image_cnn, lightning, resnet18, "

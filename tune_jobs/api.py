@@ -193,10 +193,15 @@ def run(
     if job.stages:
         done = run_stages(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus,
                           resume_changed_code=resume_changed_code)
-        outcome = done[-1][1]
     else:
-        outcome = run_job(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus,
-                          resume_changed_code=resume_changed_code)
+        done = [(job, run_job(job, address=address, restart=restart, num_cpus=num_cpus, num_gpus=num_gpus,
+                              resume_changed_code=resume_changed_code))]
+    if job.outputs.mlflow is not None:
+        from tune_jobs.exports import finish_outputs
+
+        for stage_job, stage_outcome in done:
+            finish_outputs(stage_job, stage_outcome)
+    outcome = done[-1][1]
     result = load(outcome.results_dir)
     if outcome.exit_code != 0:
         raise JobFailed(result)

@@ -104,6 +104,7 @@ def run(
         if job.stages:
             out.print(f"stage {stage_job.name}:", highlight=False)
         _print_outcome(stage_job, outcome)
+        _finish_outputs(stage_job, outcome)
     found = [(outcome.best.best, stage_job.name) for stage_job, outcome in done
              if outcome.best is not None and outcome.best.best is not None]
     if job.stages and found:
@@ -111,6 +112,23 @@ def run(
         where = next(name for v, name in found if v == value)
         out.print(f"best {job.metric} over all stages: {value:.6g} (stage {where})", highlight=False)
     raise typer.Exit(max(outcome.exit_code for _, outcome in done))
+
+
+def _finish_outputs(job: Any, outcome: Any) -> None:
+    if job.outputs.mlflow is None:
+        return
+    from tune_jobs.exports import finish_outputs
+
+    with err.status("attaching checkpoints and the report to MLflow..."):
+        exported = finish_outputs(job, outcome)
+    if exported is not None:
+        _print_exported(exported)
+
+
+def _print_exported(exported: Any) -> None:
+    out.print(f"mlflow: experiment {exported.experiment_id}, parent run {exported.parent_run_id}, {exported.runs} trial runs "
+              f"({exported.rows} iterations and {exported.checkpoints} checkpoints added"
+              f"{', the report attached' if exported.report else ''})", highlight=False)
 
 
 def _print_outcome(job: Any, outcome: Any) -> None:
@@ -169,6 +187,39 @@ def _load_results_or_exit(directory: str) -> Any:
         return load_results(directory)
     except UserError as error:
         fail_bad_input(error)
+
+
+export_app = typer.Typer(no_args_is_help=True, help="Hand a job's results to an experiment tracker.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("mlflow")
+def export_mlflow(
+    directory: ResultsArg,
+    tracking_uri: Annotated[Optional[str], typer.Option(help="Default: the spec's outputs.mlflow.tracking_uri, then "
+                                                             "MLFLOW_TRACKING_URI, then MLflow's default.")] = None,
+    experiment: Annotated[Optional[str], typer.Option(help="Default: the spec's outputs.mlflow.experiment, then the "
+                                                           "job's name.")] = None,
+    report: Annotated[bool, typer.Option(help="Attach the HTML report to the job's run.")] = True,
+) -> None:
+    """One MLflow run per job with a child run per trial: config, every iteration, status, best checkpoint.
+    Logs only what MLflow does not hold yet, so it can run again."""
+    import importlib.util
+
+    if importlib.util.find_spec("mlflow") is None:
+        fail_bad_input(SpecError(["export mlflow: needs MLflow, which is not installed: pip install 'tune-jobs[mlflow]'"]))
+    if tracking_uri is not None:
+        from tune_jobs.spec.job import tracking_uri_problem
+
+        problem = tracking_uri_problem(tracking_uri)
+        if problem:
+            fail_bad_input(SpecError([f"--tracking-uri: {problem}"]))
+    _load_results_or_exit(directory)
+    from tune_jobs.exports import export_mlflow as export
+
+    with err.status("exporting to MLflow..."):
+        exported = export(directory, tracking_uri, experiment, report)
+    _print_exported(exported)
 
 
 @app.command()

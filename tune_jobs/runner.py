@@ -114,7 +114,8 @@ def _run_started(spec: JobSpec, restart: bool, started_ray: bool, console: Conso
                  words: RerunWords) -> JobOutcome:
     directory = spec.results_dir
     store = ResultsStore(directory)
-    session = JobSession(store, spec.resolved(), spec.sha256(), spec.metric, spec.plan.mode)
+    session = JobSession(store, spec.resolved(), spec.sha256(), spec.metric, spec.plan.mode,
+                         tuple(spec.plan.scheduler.mutated_keys(spec.space)))
     status = "failed"
 
     def save_scheduler_state() -> None:

@@ -209,6 +209,8 @@ class ResultsCallback(Callback):
         metrics = {k: v for k, v in result.items() if k not in _RAY_KEYS and k != ERROR_KEY}
         rows = {trial.trial_id: metrics} if MEMBERS not in result else member_rows(result)
         configs = self._members(trial, running_only=False)
+        if MEMBERS not in result and isinstance(result.get("config"), dict):
+            configs = {trial.trial_id: result["config"]}  # what this result trained with: PBT changes trial.config first
         resized = [gpu_auto.observe(self.job_key, row) for row in rows.values()]  # every row measured, not the first only
         if any(resized):
             sizer = gpu_auto.SIZERS[self.job_key]

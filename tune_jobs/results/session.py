@@ -15,9 +15,12 @@ from tune_jobs.results.store import ResultsStore
 
 
 class JobSession:
-    def __init__(self, store: ResultsStore, spec: dict[str, Any], spec_sha256: str, metric: str, mode: str) -> None:
-        """``spec``: the resolved spec job.json records (and the outputs are told)."""
+    def __init__(self, store: ResultsStore, spec: dict[str, Any], spec_sha256: str, metric: str, mode: str,
+                 mutated: tuple[str, ...] = ()) -> None:
+        """``spec``: the resolved spec job.json records (and the outputs are told); ``mutated``: the
+        hyperparameters the scheduler changes while a trial runs."""
         self.store, self.spec, self.spec_sha256, self.metric, self.mode = store, spec, spec_sha256, metric, mode
+        self.mutated = mutated
         self.sink = ParquetSink(store, metric, mode)
         self.record: JobRecord | None = None
         self.outputs: Listeners | None = None
@@ -45,14 +48,15 @@ class JobSession:
 
     def start_outputs(self) -> Listeners:
         """The registered outputs, told which rows each trial already reported (a resume)."""
-        self.outputs = Listeners(ListenerContext(self.store, self.metric, self.mode, self.spec, self.sink.last_iterations()))
+        self.outputs = Listeners(ListenerContext(self.store, self.metric, self.mode, self.spec, self.sink.last_iterations(),
+                                                      self.mutated))
         return self.outputs
 
     def close(self, status: str, before_record: Callable[[], None] | None = None) -> None:
         """Flush and close everything; job.json gets ``status``, the trial counts and the best trial
         (``before_record`` runs just before, with every row written)."""
         if self.outputs is not None:
-            self.outputs.close()
+            self.outputs.close(status)
         if self.record is None:
             return
         self.sink.close()

@@ -71,6 +71,10 @@ class SchedulerSpec(StrictModel):
         """Checkpoints Ray keeps per trial besides its latest (None: all of them)."""
         return 1
 
+    def mutated_keys(self, space: dict[str, Any]) -> list[str]:
+        """The searched keys this scheduler changes while a trial runs (PBT's mutations)."""
+        return []
+
     @property
     def decides_per_result(self) -> bool:
         """True when the Ray scheduler's decisions need nothing but a trial's id and results (no

@@ -129,8 +129,51 @@ class Stage(StrictModel):
     min_importance: float = Field(0.05, ge=0, lt=1, description="later stages: fix keys less important than this")
 
 
+def tracking_uri_problem(uri: str) -> str | None:
+    """Why an MLflow tracking URI will not do, or None."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.username or parts.password:
+        return ("put credentials in MLFLOW_TRACKING_TOKEN (or MLFLOW_TRACKING_USERNAME and _PASSWORD), not in the URI: "
+                "it is recorded in job.json")
+    if parts.scheme in ("", "file"):
+        return f"MLflow 3.13+ refuses a file store; give sqlite:///path/mlflow.db or an http(s):// tracking server, got {show(uri)}"
+    return None
+
+
+class MlflowOutput(StrictModel):
+    """The job as an MLflow parent run and its trials as child runs (``results.listeners.mlflow_runs``)."""
+
+    tracking_uri: str | None = Field(None, min_length=1, description="default: MLFLOW_TRACKING_URI, else MLflow's "
+                                     "default (sqlite:///mlflow.db in the working directory)")
+    experiment: str | None = Field(None, min_length=1, description="default: the job's name")
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _usable_uri(cls, uri: str | None) -> str | None:
+        problem = tracking_uri_problem(uri) if uri is not None else None
+        if problem:
+            raise ValueError(problem)
+        return uri
+
+    @model_validator(mode="after")
+    def _installed(self) -> MlflowOutput:
+        import importlib.util
+
+        if importlib.util.find_spec("mlflow") is None:
+            raise ValueError("needs MLflow, which is not installed: pip install 'tune-jobs[mlflow]'")
+        return self
+
+
+class Outputs(StrictModel):
+    """Where a job's results go besides its Parquet files and TensorBoard."""
+
+    mlflow: MlflowOutput | None = None
+
+
 # Where results go, what a cluster installs, what else is written: not part of a job's identity.
-OUTPUT_ONLY = ("storage", "runtime_env", "tensorboard")
+OUTPUT_ONLY = ("storage", "runtime_env", "tensorboard", "outputs")
 
 
 class JobSpec(BaseModel):
@@ -151,6 +194,7 @@ class JobSpec(BaseModel):
     storage: str = Field("results", min_length=1)
     runtime_env: RuntimeEnv = Field(default_factory=RuntimeEnv)
     tensorboard: bool = Field(True, description="per-trial event files in <results>/tensorboard (local storage)")
+    outputs: Outputs = Field(default_factory=Outputs)
     stages: list[Stage] | None = Field(None, description="coarse-to-fine: each stage is a job named <name>-<stage>")
 
     _plan: JobPlan | None = PrivateAttr(None)

@@ -25,21 +25,23 @@ class TrialListener(Protocol):
     def trial_ended(self, trial_id: str, status: str) -> None:
         """completed, stopped or failed; a resumed job may start the trial again later."""
 
-    def close(self) -> None:
-        """The driver is done with this run of the job (finished, failed or interrupted)."""
+    def close(self, status: str) -> None:
+        """The driver is done with this run of the job: ``status`` finished, failed or interrupted."""
 
 
 @dataclass(frozen=True)
 class ListenerContext:
     """What an output may need to start: where the results go, what is optimised, the job's spec
-    as it runs (a dict: outputs take their settings from it) and, on a resumed job, the last
-    iteration each trial already reported."""
+    as it runs (a dict: outputs take their settings from it), on a resumed job the last iteration
+    each trial already reported, and the hyperparameters the scheduler changes while a trial runs
+    (PBT's): a tracker whose params are fixed logs those per step."""
 
     store: ResultsStore
     metric: str
     mode: str
     settings: Mapping[str, Any] = field(default_factory=dict)
     written: Mapping[str, int] = field(default_factory=dict)
+    mutated: tuple[str, ...] = ()
 
 
 ListenerFactory = Callable[[ListenerContext], "TrialListener | None"]
@@ -69,6 +71,6 @@ class Listeners:
         for output in self.outputs:
             output.trial_ended(trial_id, status)
 
-    def close(self) -> None:
+    def close(self, status: str) -> None:
         for output in self.outputs:
-            output.close()
+            output.close(status)

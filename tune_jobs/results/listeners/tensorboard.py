@@ -69,7 +69,7 @@ class TensorBoardWriter:
         if writer is not None:
             writer.close()
 
-    def close(self) -> None:
+    def close(self, status: str = "") -> None:
         for trial_id in list(self._writers):
             self.trial_ended(trial_id)
 
