@@ -164,10 +164,10 @@ def test_outputs_mlflow_is_checked_before_anything_runs(tmp_path, monkeypatch):
     assert tune_jobs.validate(base).outputs.mlflow is None
 
 
-def test_a_job_without_outputs_mlflow_never_imports_it():
+def test_a_job_without_outputs_mlflow_never_imports_it_nor_the_dashboard():
     code = ("import sys, tune_jobs.cli, tune_jobs.runner, tune_jobs.results.listeners, tune_jobs.api as api; "
             "api.validate({'name': 'plain', 'trainable': 'digits_mlp', 'metric': 'val_accuracy'}); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'mlflow'))")
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'starlette', 'uvicorn', 'plotly')))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -189,6 +189,30 @@ def _load_results_or_exit(directory: str) -> Any:
         fail_bad_input(error)
 
 
+@app.command()
+def dashboard(
+    directory: Annotated[str, typer.Argument(help="A results root (<storage>) or one job's results directory.")] = "results",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8080,
+    host: Annotated[str, typer.Option(help="Interface to bind; another than loopback needs TUNE_JOBS_DASHBOARD_TOKEN.")]
+    = "127.0.0.1",
+) -> None:
+    """Watch jobs live in a browser: trials, curves, best so far, parallel coordinates, importance, rungs."""
+    from tune_jobs.dashboard.server import dashboard_token, serve, url_of
+    from tune_jobs.dashboard.views import job_directories
+
+    if not 0 < port < 65536:
+        fail_bad_input(SpecError([f"--port: 1 to 65535, got {port}"]))
+    try:
+        token = dashboard_token(host)
+        found = job_directories(directory)
+    except UserError as error:
+        fail_bad_input(error)
+    single = Path(found[0]).name if len(found) == 1 and Path(directory, "job.json").exists() else None
+    err.print(f"dashboard of {directory} ({len(found)} job{'s' if len(found) != 1 else ''}): {url_of(host, port, single)}"
+              + (" (open it with ?token=<TUNE_JOBS_DASHBOARD_TOKEN>)" if token else "") + "; Ctrl-C stops it", highlight=False)
+    serve(directory, host, port, token)
+
+
 export_app = typer.Typer(no_args_is_help=True, help="Hand a job's results to an experiment tracker.")
 app.add_typer(export_app, name="export")
 
