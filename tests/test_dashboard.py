@@ -93,7 +93,8 @@ def test_the_views_show_what_load_sees(finished_job):
     best = view["best_over_time"]["best"]
     assert best == sorted(best) and best[-1] == pytest.approx(result.best.value)
     assert view["rungs"] and view["rungs"][0]["reached"] == 5
-    assert {e["trial_id"] for e in view["events"] if e["event"] == "stopped"} == set(result.trials[result.trials.status == "stopped"].trial_id)
+    stopped = set(result.trials[result.trials.status == "stopped"].trial_id)
+    assert {e["trial_id"] for e in view["events"] if e["event"] == "stopped"} == stopped
     trial = JobViews().trial(str(finished_job / "climb"), result.best.trial_id)
     assert trial["history"]["steps"] == [1, 2, 3, 4] and set(trial["config"]) >= {"x", "kind"}
     assert trial["history"]["metrics"]["loss"] == pytest.approx([1.0, 0.5, 1 / 3, 0.25])
@@ -212,8 +213,8 @@ def test_a_running_job_grows_on_the_open_page_in_headless_chromium(tmp_path):
     spec = tmp_path / "job.yaml"
     spec.write_text(yaml.safe_dump({
         "name": "live", "trainable": "tests.user_trainables:counting", "metric": "score", "mode": "max",
-        "config": {"steps": 40, "sleep": 0.5}, "space": {"x": {"uniform": [0.0, 1.0]}},
-        "search": {"num_samples": 6, "seed": 0, "max_concurrent": 2}, "storage": str(tmp_path / "results"),
+        "config": {"steps": 30, "sleep": 0.4}, "space": {"x": {"uniform": [0.0, 1.0]}},
+        "search": {"num_samples": 8, "seed": 0, "max_concurrent": 2}, "storage": str(tmp_path / "results"),
         "tensorboard": False}))
     job = subprocess.Popen([sys.executable, "-m", "tune_jobs", "run", str(spec), "--num-cpus", "2"], cwd=ROOT,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -230,13 +231,13 @@ def test_a_running_job_grows_on_the_open_page_in_headless_chromium(tmp_path):
             browser.screenshot(tmp_path / "jobs.png")
             browser.open(url + "/job/live")
             browser.wait_for("!!document.body.dataset.points && !!document.getElementById('trial-count')")
-            first = (int(browser.value("document.getElementById('trial-count').textContent")), int(browser.value("document.body.dataset.points")))
+            count, points = "Number(document.getElementById('trial-count').textContent)", "Number(document.body.dataset.points)"
+            first = (browser.value(count), browser.value(points))
             browser.screenshot(tmp_path / "job-first.png")
             assert job.poll() is None, "the job ended before the page could watch it grow: make it longer"
-            grown = browser.wait_for(  # the same page, never reloaded: its own refresh brings the new rows
-                f"Number(document.body.dataset.points) > {first[1]} && Number(document.getElementById('trial-count').textContent) >= {first[0]}"
-                f" && [Number(document.getElementById('trial-count').textContent), Number(document.body.dataset.points)]", timeout=90)
-            assert grown[1] > first[1] and grown[0] >= first[0]
+            # the same page, never reloaded: its own refresh brings the new rows
+            grown = browser.wait_for(f"{points} > {first[1]} && {count} > {first[0]} && [{count}, {points}]", timeout=90)
+            assert grown[1] > first[1] and grown[0] > first[0]
             assert browser.value("document.querySelectorAll('#curves .scatterlayer .trace').length") >= 1  # Plotly drew curves
             browser.screenshot(tmp_path / "job-later.png")
             trial = browser.value("document.querySelector('#trials a').getAttribute('href')")
