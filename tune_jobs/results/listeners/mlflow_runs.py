@@ -16,9 +16,11 @@ The parent run is the job's results directory and its first start (job.json ``st
 from __future__ import annotations
 
 import math
+import queue
 import re
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -281,41 +283,66 @@ def _config_at(config: dict[str, Any], changes: list[tuple[int, dict[str, Any], 
 
 
 class MlflowListener:
-    """The live feed: rows as they come, then at the end what the files hold and MLflow missed."""
+    """The live feed: rows as they come, then at the end what the files hold and MLflow missed.
 
-    def __init__(self, runs: MlflowRuns, store: ResultsStore) -> None:
-        self.runs, self.store = runs, store
+    MLflow is written by one thread of the driver, fed through a queue: the driver's loop pays a
+    queue put per row, not an MLflow round trip (creating a trial's run takes tens of
+    milliseconds on SQLite), and SQLite still sees one writer. ``close`` waits until the queue
+    is drained, so nothing reported is lost when the job ends."""
+
+    def __init__(self, open_runs: Callable[[], MlflowRuns], store: ResultsStore) -> None:
+        self.store = store
+        self.runs: MlflowRuns | None = None
         self.broken: str | None = None
-        if runs.steps:  # a resumed job: fill in what an earlier run logged to Parquet only
-            self._guard(lambda: runs.sync(store))
+        self.queue: queue.SimpleQueue[Callable[[], Any] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._drain, name="tune-jobs-mlflow", daemon=True)
+        self.thread.start()
+        self.queue.put(lambda: self._open(open_runs))
 
-    def _guard(self, step: Any) -> None:
+    def _open(self, open_runs: Callable[[], MlflowRuns]) -> None:
+        self.runs = open_runs()
+        if self.runs.steps:  # a resumed job: fill in what an earlier run logged to Parquet only
+            self.runs.sync(self.store)
+
+    def _drain(self) -> None:
+        while (step := self.queue.get()) is not None:
+            if self.broken is not None:
+                continue
+            try:
+                step()
+            except Exception as error:  # noqa: BLE001 (any tracking-server or database error)
+                self._give_up(error)
+
+    def _give_up(self, error: Exception) -> None:
         """An MLflow error does not stop the job: the feed stops, says so once, and `tune-jobs
         export mlflow` fills in afterwards (it logs only what is missing)."""
-        if self.broken is not None:
-            return
-        try:
-            step()
-        except Exception as error:  # noqa: BLE001 (any tracking-server or database error)
-            import warnings
+        import warnings
 
-            self.broken = str(error).splitlines()[0] if str(error) else type(error).__name__
-            warnings.warn(f"outputs.mlflow: logging stopped: {self.broken}; the job goes on, and "
-                          f"`tune-jobs export mlflow {self.store}` adds what is missing", stacklevel=2)
+        self.broken = str(error).splitlines()[0] if str(error) else type(error).__name__
+        warnings.warn(f"outputs.mlflow: logging stopped: {self.broken}; the job goes on, and "
+                      f"`tune-jobs export mlflow {self.store}` adds what is missing", stacklevel=2)
 
     def trial_result(self, trial_id: str, config: Mapping[str, Any], metrics: Mapping[str, Any]) -> None:
-        self._guard(lambda: self.runs.result(trial_id, config, metrics))
+        config, metrics = dict(config), dict(metrics)
+        self.queue.put(lambda: self._opened().result(trial_id, config, metrics))
 
     def trial_ended(self, trial_id: str, status: str) -> None:
-        self._guard(lambda: self.runs.ended(trial_id, status))
+        self.queue.put(lambda: self._opened().ended(trial_id, status))
+
+    def _opened(self) -> MlflowRuns:
+        assert self.runs is not None, "opened first: the queue runs in order"
+        return self.runs
 
     def close(self, status: str = "finished") -> None:
         def end() -> None:
-            self.runs.flush()
-            self.runs.sync(self.store)
-            self.runs.finish(status)
+            runs = self._opened()
+            runs.flush()
+            runs.sync(self.store)
+            runs.finish(status)
 
-        self._guard(end)
+        self.queue.put(end)
+        self.queue.put(None)
+        self.thread.join()
 
 
 def mlflow_runs(store: ResultsStore, record: Mapping[str, Any], mutated: Sequence[str] = (), tracking_uri: str | None = None,
@@ -334,5 +361,5 @@ def mlflow_listener(context: ListenerContext) -> MlflowListener | None:
     if not (context.settings.get("outputs") or {}).get("mlflow"):
         return None
     record = context.store.read_json(JOB_FILE) if context.store.exists(JOB_FILE) else {}
-    return MlflowListener(mlflow_runs(context.store, {**record, "spec": dict(context.settings)}, context.mutated, live=True),
-                          context.store)
+    return MlflowListener(lambda: mlflow_runs(context.store, {**record, "spec": dict(context.settings)}, context.mutated,
+                                              live=True), context.store)
