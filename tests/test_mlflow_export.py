@@ -4,12 +4,8 @@ under PBT and run again logs nothing twice and its mutated hyperparameters per s
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +13,7 @@ import pytest
 import yaml
 
 import tune_jobs
+from tests.drivers import run_and_kill
 from tune_jobs.exports import export_mlflow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,19 +110,7 @@ def test_a_pbt_job_killed_and_resumed_logs_no_point_twice_and_its_mutations_per_
         "outputs": {"mlflow": {"tracking_uri": uri}}}))
     results = tmp_path / "results" / "evolving"
     command = [sys.executable, "-m", "tune_jobs", "run", str(spec), "--num-cpus", "2"]
-    driver = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while not (results / "scheduler_events.parquet").exists():  # a copy made and flushed: mid-job
-            if time.monotonic() > deadline or driver.poll() is not None:
-                ended = driver.stderr.read().decode() if driver.poll() is not None else ""
-                pytest.fail(f"the job never reached a first PBT copy: {ended}")
-            time.sleep(0.2)
-        os.kill(driver.pid, signal.SIGKILL)
-        assert driver.wait(timeout=30) == -signal.SIGKILL, "the job ended before it could be killed: make it longer"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(driver.pid, signal.SIGKILL)
+    run_and_kill(command, lambda: (results / "scheduler_events.parquet").exists())  # a PBT copy made and flushed: mid-job
     _, before = runs_of(uri, "evolving")
     assert before, "nothing reached MLflow before the kill"
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -142,7 +127,8 @@ def test_a_pbt_job_killed_and_resumed_logs_no_point_twice_and_its_mutations_per_
     for event in events.to_dict("records"):
         steps = dict(history(uri, children[event["trial_id"]], "config/x"))
         at = int(event["training_iteration"])
-        assert steps[at] == pytest.approx(event["before/x"]) and steps[at + 1] == pytest.approx(event["after/x"])
+        after = min(step for step in steps if step > at)  # a copy goes on from the donor's iteration: steps can jump
+        assert steps[at] == pytest.approx(event["before/x"]) and steps[after] == pytest.approx(event["after/x"])
 
 
 def test_outputs_mlflow_is_checked_before_anything_runs(tmp_path, monkeypatch):

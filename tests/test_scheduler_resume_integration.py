@@ -1,18 +1,16 @@
 """A driver killed mid-job under a scheduler that keeps state (promotion ASHA's rungs, PBT's
 lineage) and run again: the state comes back, every iteration is in Parquet exactly once."""
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+
+from tests.drivers import run_and_kill
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,19 +26,7 @@ def run_killed_then_again(tmp_path, scheduler, trial_count, kill_when, steps=9):
     }))
     results = tmp_path / "results" / "stateful"
     command = [sys.executable, "-m", "tune_jobs", "run", str(spec), "--num-cpus", "2"]
-    driver = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while not kill_when(results):
-            if time.monotonic() > deadline or driver.poll() is not None:
-                pytest.fail("the job never reached the point to kill it at")
-            time.sleep(0.2)
-        os.kill(driver.pid, signal.SIGKILL)
-        assert driver.wait(timeout=30) == -signal.SIGKILL, "the job ended before it could be killed: make it longer"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(driver.pid, signal.SIGKILL)
+    run_and_kill(command, lambda: kill_when(results))
     before = json.loads((results / "scheduler_state.json").read_text())
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -12,7 +12,6 @@ token in a URL is never written anywhere.
 from __future__ import annotations
 
 import html
-import ipaddress
 import math
 import os
 import secrets
@@ -21,6 +20,7 @@ from string import Template
 from typing import Any
 from urllib.parse import quote
 
+from tune_jobs.core.network import is_loopback
 from tune_jobs.dashboard.views import JobViews, job_directories, job_summary
 from tune_jobs.errors import UserError
 
@@ -28,15 +28,6 @@ TOKEN_VARIABLE = "TUNE_JOBS_DASHBOARD_TOKEN"
 COOKIE = "tune_jobs_dashboard"
 STATIC = Path(__file__).parent / "static"
 REFRESH_MS = 2000
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def dashboard_token(host: str) -> str | None:

@@ -7,21 +7,12 @@ certificates (``requests`` does by default).
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
+from tune_jobs.core.network import is_loopback
 from tune_jobs.errors import SpecError
 
 DEFAULT_PORT = 8265
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_address(address: str, insecure: bool = False) -> str:
