@@ -131,6 +131,30 @@ def _print_exported(exported: Any) -> None:
               f"{', the report attached' if exported.report else ''})", highlight=False)
 
 
+def _print_pareto(directory: str) -> None:
+    from tune_jobs.results.pareto import pareto_set, parse_constraint
+
+    found = _load_results_or_exit(directory)
+    objectives = found.spec.get("objectives") or {found.metric: found.mode}
+    constraints = [parse_constraint(text) for text in found.spec.get("constraints") or []]
+    failed = set(found.trials.loc[found.trials["status"] == "failed", "trial_id"]) if len(found.trials) else set()
+    members = pareto_set(found.iterations, objectives, constraints, failed)
+    shown = ", ".join(f"{metric} ({direction})" for metric, direction in objectives.items())
+    limits = f", subject to {', '.join(str(c) for c in constraints)}" if constraints else ""
+    table = Table(title=f"{found.name}: Pareto set of {len(members)} by {shown}{limits}")
+    searched = list(found.space)
+    for column in ["trial_id", *objectives, *searched]:
+        table.add_column(column, no_wrap=True)
+    configs = {row["trial_id"]: found.config_of(row) for row in found.trials.to_dict("records")}
+    for member in sorted(members, key=lambda m: m["values"][next(iter(objectives))], reverse=next(iter(objectives.values())) == "max"):
+        config = configs.get(member["trial_id"], {})
+        table.add_row(member["trial_id"], *(cell(member["values"][m]) for m in objectives), *(cell(config.get(k)) for k in searched))
+    print_table(table)
+    status = found.record.get("status", "unknown")
+    if status != "finished":
+        out.print(f"job {status}: the set so far", highlight=False)
+
+
 def _print_outcome(job: Any, outcome: Any) -> None:
     counts = ", ".join(f"{n} {status}" for status, n in outcome.counts.items() if n)
     out.print(f"trials: {counts or 'none'}", highlight=False)
@@ -147,10 +171,16 @@ def _print_outcome(job: Any, outcome: Any) -> None:
 def results(
     directory: ResultsArg,
     top: Annotated[int, typer.Option(min=1, help="How many trials to show.")] = 10,
+    pareto: Annotated[bool, typer.Option(help="The Pareto set instead: the feasible trials no other beats on every "
+                                              "objective.")] = False,
 ) -> None:
     """Show the best trials of a job."""
     from tune_jobs.results.reader import best_trials, event_counts, failure_counts, read_job
     from tune_jobs.results.schema import CONFIG_PREFIX, ERROR, ITERATIONS, STATUS, TRIAL_ID, best_column
+
+    if pareto:
+        _print_pareto(directory)
+        return
 
     try:
         trials, metric, mode = best_trials(directory, top)

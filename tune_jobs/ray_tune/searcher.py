@@ -12,7 +12,8 @@ from ray.tune.search import Searcher
 
 from trainables.ray_adapter import ERROR_KEY
 from tune_jobs.core.values import is_finite_number
-from tune_jobs.search.base import AskTell
+from tune_jobs.results.pareto import Constraint
+from tune_jobs.search.base import AskTell, MultiAskTell
 
 
 class RaySearcher(Searcher):
@@ -57,3 +58,51 @@ class RaySearcher(Searcher):
 
     def restore(self, checkpoint_path: str) -> None:
         self.search, self.last = cloudpickle.loads(Path(checkpoint_path).read_bytes())
+
+
+class RayMultiSearcher(Searcher):
+    """The same adapter for several objectives: each trial's point is its best value of each
+    objective (as the results' Pareto set counts it), and each constraint is judged on the trial's
+    most favourable value of its metric; a trial missing an objective is told as failed."""
+
+    def __init__(self, search: MultiAskTell, objectives: dict[str, str], constraints: list[Constraint]) -> None:
+        metric, mode = next(iter(objectives.items()))
+        super().__init__(metric=metric, mode=mode)
+        self.search, self.objectives, self.constraints = search, dict(objectives), list(constraints)
+        self.seen: dict[str, dict[str, float]] = {}  # per running trial: the best (favourable) value of each key
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any) -> bool:
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        return self.search.ask(trial_id)
+
+    def _direction(self, key: str) -> str:
+        if key in self.objectives:
+            return self.objectives[key]
+        return next(c.favourable for c in self.constraints if c.metric == key)
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        seen = self.seen.setdefault(trial_id, {})
+        for key in {*self.objectives, *(c.metric for c in self.constraints)}:
+            value = result.get(key)
+            if is_finite_number(value):
+                best = seen.get(key)
+                better = max if self._direction(key) == "max" else min
+                seen[key] = float(value) if best is None else better(best, float(value))
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        if result:
+            self.on_trial_result(trial_id, result)
+        seen = self.seen.pop(trial_id, {})
+        if error or (result or {}).get(ERROR_KEY) or any(key not in seen for key in self.objectives):
+            self.search.tell(trial_id, None)
+            return
+        violations = [c.violation(seen[c.metric]) if c.metric in seen else 1.0 for c in self.constraints]
+        self.search.tell(trial_id, [seen[key] for key in self.objectives], violations if self.constraints else None)
+
+    def save(self, checkpoint_path: str) -> None:
+        Path(checkpoint_path).write_bytes(cloudpickle.dumps((self.search, self.seen)))
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.search, self.seen = cloudpickle.loads(Path(checkpoint_path).read_bytes())

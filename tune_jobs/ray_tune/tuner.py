@@ -48,7 +48,16 @@ def _searcher(spec: JobSpec, job_key: str, fuse: int) -> Any:
         generator = BasicVariantGenerator(random_state=spec.plan.search.seed, max_concurrent=spec.plan.search.max_concurrent or 0)
         _follow_gpu_share(spec, job_key, generator, fuse)
         return generator
-    searcher = RaySearcher(spec.plan.search.build(space, spec.metric, mode, rungs=spec.plan.scheduler.milestones), spec.metric, mode)
+    searcher: Any
+    if spec.multi_objective or spec.constraints:
+        from tune_jobs.ray_tune.searcher import RayMultiSearcher
+
+        objectives = spec.objective_directions
+        searcher = RayMultiSearcher(spec.plan.search.build_multi(space, list(objectives.values()), len(spec.constraints)),
+                                    objectives, spec.parsed_constraints)
+    else:
+        searcher = RaySearcher(spec.plan.search.build(space, spec.metric, mode, rungs=spec.plan.scheduler.milestones),
+                               spec.metric, mode)
     limited = ConcurrencyLimit(searcher, slots(spec) * fuse, functools.partial(paused_trials, job_key))
     _follow_gpu_share(spec, job_key, limited, fuse)
     if fuse == 1:

@@ -63,6 +63,25 @@ class JobSession:
         if before_record is not None:
             before_record()
         best = self.sink.best_trial()
+        facts: dict[str, Any] = {}
+        if self.spec.get("objectives") or self.spec.get("constraints"):
+            facts["pareto"] = self.pareto()
         self.record.save(status=status, end_time=now_iso(), trial_counts=self.sink.counts(),
                          best_trial=None if best is None else {"trial_id": best.trial_id, "config": best.config,
-                                                               self.metric: best.best})
+                                                               self.metric: best.best}, **facts)
+
+    def pareto(self) -> list[dict[str, Any]]:
+        """The Pareto set as job.json records it: each feasible, non-dominated trial's best values
+        and config (``tune_jobs.results.pareto``)."""
+        from tune_jobs.results.iteration_log import read_iterations
+        from tune_jobs.results.pareto import pareto_set, parse_constraint
+        from tune_jobs.results.schema import FAILED
+
+        objectives = self.spec.get("objectives") or {self.metric: self.mode}
+        constraints = [parse_constraint(text) for text in self.spec.get("constraints") or []]
+        failed = {t for t, record in self.sink.trials.items() if record.status == FAILED}
+        found = pareto_set(read_iterations(self.store).to_pandas(), objectives, constraints, failed)
+        for member in found:
+            record = self.sink.trials.get(member["trial_id"])
+            member["config"] = dict(record.config) if record is not None else {}
+        return found

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from tune_jobs.core.model import StrictModel
 from tune_jobs.core.registry import Registry
@@ -56,6 +56,8 @@ class RungSurvival:
 
 class SchedulerSpec(StrictModel):
     type: str
+
+    multi_objective: ClassVar[bool] = False  # it can run a job with several objectives
 
     def with_defaults(self, epochs: int | None) -> tuple[SchedulerSpec, list[str]]:
         """This scheduler with what depends on the trainable filled in (``epochs``: the trainable's

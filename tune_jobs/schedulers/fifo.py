@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from tune_jobs.schedulers.base import SCHEDULERS, JobContext, SchedulerSpec
 
@@ -10,6 +10,7 @@ from tune_jobs.schedulers.base import SCHEDULERS, JobContext, SchedulerSpec
 @SCHEDULERS.register("fifo")
 class FifoScheduler(SchedulerSpec):
     type: Literal["fifo"] = "fifo"
+    multi_objective: ClassVar[bool] = True  # it compares nothing
 
     @property
     def decides_per_result(self) -> bool:

@@ -30,9 +30,11 @@ def all_unordered(space: dict[str, Param]) -> bool:
     return all(isinstance(p, Choice) and not p.all_numbers for p in space.values())
 
 
-def chosen_algorithm(space: dict[str, Param], trials: int, model_based: bool) -> str:
+def chosen_algorithm(space: dict[str, Param], trials: int, model_based: bool, objectives: int = 1) -> str:
     if not (model_based and space and trials >= MODEL_FROM_TRIALS) or any(isinstance(p, Grid) for p in space.values()):
         return "random"
+    if objectives > 1:
+        return "tpe"  # Optuna's TPE takes several objectives and constraints; the GPs here take one
     return "optuna_gp" if all_unordered(space) and trials <= OPTUNA_GP_UP_TO else "bayesopt"
 
 
@@ -41,8 +43,8 @@ class AutoSearch(SearchSpec):
     algorithm: Literal["auto"] = "auto"
     options: NoOptions = NoOptions()
 
-    def resolve(self, space: dict[str, Param], model_based: bool = True) -> SearchSpec:
-        name = chosen_algorithm(space, self.trials, model_based)
+    def resolve(self, space: dict[str, Param], model_based: bool = True, objectives: int = 1) -> SearchSpec:
+        name = chosen_algorithm(space, self.trials, model_based, objectives)
         return SEARCHES.get(name).model_validate({"algorithm": name, "num_samples": self.num_samples, "seed": self.seed,
                                                    "max_concurrent": self.max_concurrent})
 

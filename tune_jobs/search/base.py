@@ -36,6 +36,15 @@ class AskTell(Protocol):
         """The trial ended: its final value, or None when it failed or left no usable value."""
 
 
+class MultiAskTell(Protocol):
+    """A search algorithm for several objectives: told each trial's value of every objective
+    (None: it failed or left one out) and how far it broke each constraint (0: it held)."""
+
+    def ask(self, trial_id: str) -> dict[str, Any] | None: ...
+
+    def tell(self, trial_id: str, value: list[float] | None, violations: list[float] | None = None) -> None: ...
+
+
 class NoOptions(StrictModel):
     """An algorithm with nothing to set under ``options``."""
 
@@ -49,6 +58,7 @@ class SearchSpec(StrictModel):
 
     default_num_samples: ClassVar[int] = 10
     variant_generated: ClassVar[bool] = False  # Ray's variant generator draws every trial, no Searcher
+    multi_objective: ClassVar[bool] = False  # ``build_multi`` makes an algorithm for several objectives
 
     @property
     def trials(self) -> int:
@@ -64,9 +74,10 @@ class SearchSpec(StrictModel):
         """True when the searcher takes the space itself (Ray then gets only the fixed config)."""
         return False
 
-    def resolve(self, space: dict[str, Param], model_based: bool = True) -> SearchSpec:
+    def resolve(self, space: dict[str, Param], model_based: bool = True, objectives: int = 1) -> SearchSpec:
         """The algorithm that runs for this space (``auto`` picks one; the others are themselves);
-        ``model_based`` False when the scheduler accepts only Ray's own variant generation."""
+        ``model_based`` False when the scheduler accepts only Ray's own variant generation;
+        ``objectives``: how many metrics the job optimises at once."""
         return self
 
     def check_space(self, space: dict[str, Param]) -> list[str]:
@@ -90,3 +101,8 @@ class SearchSpec(StrictModel):
         """The algorithm for this space. ``rungs``: the iterations at which the scheduler compares
         trials, for searches that learn from results at one fidelity."""
         raise NotImplementedError(f"{self.algorithm} search has no ask/tell algorithm")
+
+    def build_multi(self, space: dict[str, Param], directions: list[str], constraints: int) -> MultiAskTell:
+        """The algorithm for several objectives (``directions``: max or min each) and
+        ``constraints`` constraints, for algorithms with ``multi_objective``."""
+        raise NotImplementedError(f"{self.algorithm} search optimises one metric")

@@ -15,6 +15,7 @@ class GridSearch(SearchSpec):
     options: NoOptions = NoOptions()
     default_num_samples: ClassVar[int] = 1
     variant_generated: ClassVar[bool] = True
+    multi_objective: ClassVar[bool] = True  # draws every combination whatever is optimised
 
     def planned_trials(self, space: dict[str, Param]) -> int:
         """Every combination of the grid, choice and ordinal keys, ``num_samples`` times."""

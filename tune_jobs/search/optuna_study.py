@@ -46,10 +46,13 @@ def _key(config: dict[str, Any]) -> str:
 
 class OptunaStudy:
     def __init__(self, sampler: Any, space: dict[str, Param], mode: str, seed: int | None = None,
-                 rungs: list[int] | None = None) -> None:
+                 rungs: list[int] | None = None, directions: list[str] | None = None) -> None:
+        """``directions``: max or min for each of several objectives (``mode`` then is the first's)."""
         import optuna
 
-        self.study = optuna.create_study(sampler=sampler, direction="maximize" if mode == "max" else "minimize")
+        chosen = [optuna.study.StudyDirection.MAXIMIZE if d == "max" else optuna.study.StudyDirection.MINIMIZE
+                  for d in directions or [mode]]
+        self.study = optuna.create_study(sampler=sampler, directions=chosen)
         self.space = space
         self.distributions = {key: distribution(param) for key, param in space.items()}
         self.trials: dict[str, Any] = {}
@@ -95,12 +98,14 @@ class OptunaStudy:
             trial.report(value, iteration)
             self.reached[trial_id] = iteration
 
-    def tell(self, trial_id: str, value: float | None) -> None:
+    def tell(self, trial_id: str, value: float | list[float] | None, violations: list[float] | None = None) -> None:
         import optuna
 
         trial = self.trials.pop(trial_id, None)
         if trial is None:
             return
+        for index, violation in enumerate(violations or []):  # Optuna's samplers: above 0 is infeasible
+            trial.set_constraint(f"constraint_{index}", float(violation))
         reached = self.reached.pop(trial_id, 0)
         if value is None:
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)

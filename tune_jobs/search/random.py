@@ -3,7 +3,7 @@ likely to remain; ``grid`` keys are crossed with every draw as in Ray (Ray's var
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -35,7 +35,7 @@ class RandomDraws:
     def observe(self, trial_id: str, iteration: int, value: float) -> None:
         pass
 
-    def tell(self, trial_id: str, value: float | None) -> None:
+    def tell(self, trial_id: str, value: Any, violations: list[float] | None = None) -> None:
         pass
 
 
@@ -43,10 +43,14 @@ class RandomDraws:
 class RandomSearch(SearchSpec):
     algorithm: Literal["random"] = "random"
     options: NoOptions = NoOptions()
+    multi_objective: ClassVar[bool] = True
 
     def draws_with_ray(self, space: dict[str, Param]) -> bool:
         return any(isinstance(param, Grid) for param in space.values())
 
     def build(self, space: dict[str, Param], metric: str, mode: str, rungs: list[int] | None = None) -> RandomDraws:
+        return RandomDraws(space, self.seed)
+
+    def build_multi(self, space: dict[str, Param], directions: list[str], constraints: int) -> RandomDraws:
         return RandomDraws(space, self.seed)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -21,6 +21,7 @@ class TPEOptions(StrictModel):
 class TPESearch(SearchSpec):
     algorithm: Literal["tpe"] = "tpe"
     options: TPEOptions = TPEOptions()
+    multi_objective: ClassVar[bool] = True
 
     def check_space(self, space: dict[str, Param]) -> list[str]:
         return self.refuse_grid(space)
@@ -33,3 +34,11 @@ class TPESearch(SearchSpec):
             seed=self.seed, n_startup_trials=self.options.initial_points, multivariate=self.options.multivariate
         )
         return OptunaStudy(sampler, space, mode, self.seed, rungs)
+
+    def build_multi(self, space: dict[str, Param], directions: list[str], constraints: int) -> OptunaStudy:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = optuna.samplers.TPESampler(
+            seed=self.seed, n_startup_trials=self.options.initial_points, multivariate=self.options.multivariate)
+        return OptunaStudy(sampler, space, directions[0], self.seed, directions=directions)

@@ -183,6 +183,9 @@ class JobSpec(BaseModel):
     trainable: str
     metric: str = Field(min_length=1)
     mode: Literal["max", "min"] | None = None
+    objectives: dict[str, Literal["max", "min"]] | None = Field(None, min_length=1, description="several metrics at once "
+                                                               "({val_accuracy: max, latency_ms: min}); the first is the metric")
+    constraints: list[str] = Field(default_factory=list, description="'latency_ms <= 5': trials that break one are infeasible")
     config: dict[str, Any] = Field(default_factory=dict)
     space: dict[str, SpaceParam] = Field(default_factory=dict)
     search: SearchField = Field(default_factory=lambda: SEARCHES.get(DEFAULT_SEARCH).model_validate({}))
@@ -216,6 +219,47 @@ class JobSpec(BaseModel):
                 raise ValueError(f"{problem}, got {show(storage)}")
         return storage
 
+    @model_validator(mode="before")
+    @classmethod
+    def _metric_from_objectives(cls, data: Any) -> Any:
+        """With ``objectives``, ``metric`` and ``mode`` default to the first one."""
+        if isinstance(data, dict) and isinstance(data.get("objectives"), dict) and data["objectives"]:
+            first, direction = next(iter(data["objectives"].items()))
+            data = {**data, "metric": data.get("metric", first)}
+            if data["metric"] == first and data.get("mode") is None:
+                data["mode"] = direction
+        return data
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraints_parse(cls, constraints: list[str]) -> list[str]:
+        from tune_jobs.results.pareto import parse_constraint
+
+        problems = []
+        for index, text in enumerate(constraints):
+            try:
+                parse_constraint(text)
+            except ValueError as error:
+                problems.append(f"[{index}]: {error}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return constraints
+
+    @property
+    def objective_directions(self) -> dict[str, str]:
+        """Every objective and its direction: the metric alone for a single-objective job."""
+        return dict(self.objectives) if self.objectives else {self.metric: self.plan.mode}
+
+    @property
+    def parsed_constraints(self) -> list[Any]:
+        from tune_jobs.results.pareto import parse_constraint
+
+        return [parse_constraint(text) for text in self.constraints]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives or {}) > 1
+
     @field_validator("name", mode="before")
     @classmethod
     def _name_rule(cls, name: Any) -> Any:
@@ -243,8 +287,11 @@ class JobSpec(BaseModel):
             problems += self._check_against_trainable(trainable)
             if mode is None:
                 mode = trainable.metrics.get(self.metric)
-        search = self.search.resolve(dict(self.space), model_based=not self.scheduler.needs_variant_generator)
+        objectives = len(self.objectives or {})
+        search = self.search.resolve(dict(self.space), model_based=not self.scheduler.needs_variant_generator,
+                                     objectives=max(objectives, 1))
         problems += search.check_space(dict(self.space))
+        problems += self._objective_problems(trainable, search)
         problems += self._check_stages()
         scheduler = self.scheduler
         if trainable is not None and self.execution.fuse not in (1, "auto"):  # auto falls back to a process per trial
@@ -265,6 +312,38 @@ class JobSpec(BaseModel):
     def plan(self) -> JobPlan:
         assert self._plan is not None, "a validated spec always has its plan"
         return self._plan
+
+    def _objective_problems(self, trainable: TrainableDef | None, search: SearchSpec) -> list[str]:
+        from tune_jobs.results.pareto import parse_constraint
+
+        problems = []
+        objectives = self.objectives or {}
+        if objectives:
+            first, direction = next(iter(objectives.items()))
+            if self.metric != first:
+                problems.append(f"metric: with objectives the job's metric is the first objective ({first}), got {self.metric!r}; "
+                                "drop metric or list it first")
+            elif self.mode not in (None, direction):
+                problems.append(f"mode: the first objective {first} is {direction}, got {self.mode}")
+        reported = trainable.metrics if trainable is not None else {}
+        named = [(f"objectives.{m}", m) for m in objectives]
+        for index, text in enumerate(self.constraints):
+            named.append((f"constraints[{index}]", parse_constraint(text).metric))
+        for field, metric in named:
+            if reported and metric not in reported and trainable is not None:
+                problems.append(f"{field}: {trainable.name} does not report {metric!r}; "
+                                f"{did_you_mean(metric, reported)}it reports {', '.join(reported)}")
+        if len(objectives) > 1:
+            if not search.multi_objective:
+                problems.append(f"search.algorithm: {search.algorithm} optimises one metric; with {len(objectives)} objectives "
+                                "use tpe, nsga2 or random")
+            if not self.scheduler.multi_objective:
+                problems.append(f"scheduler.type: {self.scheduler.type} compares trials on one metric; with "
+                                f"{len(objectives)} objectives use fifo")
+        elif self.constraints and not search.multi_objective:
+            problems.append(f"constraints: {search.algorithm} cannot steer by constraints; use tpe, nsga2 or random "
+                            "(infeasible trials are still left out of the results' Pareto set)")
+        return problems
 
     def _check_stages(self) -> list[str]:
         if self.stages is None:
@@ -383,6 +462,9 @@ class JobSpec(BaseModel):
         data.update(mode=self.plan.mode, search=self.plan.search.model_dump(mode="json"),
                     scheduler=self.plan.scheduler.model_dump(mode="json"))
         data["space"] = {key: param.written() for key, param in self.space.items()}
+        for key, default in (("objectives", None), ("constraints", [])):
+            if data[key] == default:
+                del data[key]  # a single-objective job's record and identity are as before objectives existed
         return data
 
     def sha256(self) -> str:

@@ -1,0 +1,120 @@
+"""Several objectives: the spec's objectives and constraints checked in one line each, the
+Pareto set, and real jobs with random, TPE and NSGA-II whose job.json Pareto set is the one the
+Parquet files give."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tune_jobs
+from tune_jobs.errors import SpecError
+from tune_jobs.results.pareto import first_front, nondominated_ranks, pareto_set, parse_constraint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def brute_force_front(points: np.ndarray) -> list[int]:
+    return [i for i, p in enumerate(points)
+            if not any((q >= p).all() and (q > p).any() for j, q in enumerate(points) if j != i)]
+
+
+def test_the_first_front_is_what_comparing_every_pair_gives():
+    for seed in range(30):
+        rng = np.random.RandomState(seed)
+        points = rng.randint(0, 6, size=(rng.randint(1, 80), rng.randint(2, 4))).astype(float)  # ties and repeats
+        assert first_front(points) == brute_force_front(points)
+        ranks = nondominated_ranks([tuple(p) for p in points])
+        assert [i for i, r in enumerate(ranks) if r == 0] == brute_force_front(points)
+
+
+def test_constraints_parse_or_say_why_in_one_phrase():
+    assert str(parse_constraint("latency_ms <= 5")) == "latency_ms <= 5"
+    assert parse_constraint("params<2e6").holds(1.9e6) and not parse_constraint("params<2e6").holds(2e6)
+    assert parse_constraint("acc >= 0.9").violation(0.85) == pytest.approx(0.05)
+    for text, problem in [("x == 3", "operator '==' is not one of"), ("x <= fast", "the bound 'fast' is not a number"),
+                          ("<= 3", "write it as 'metric <= number'"), ("x <= inf", "finite number")]:
+        with pytest.raises(ValueError, match=problem):
+            parse_constraint(text)
+
+
+def test_the_pareto_set_uses_best_values_and_leaves_out_infeasible_and_failed_trials():
+    rows = [("a", 1, 0.5, 3.0), ("a", 2, 0.9, 3.0),  # best acc 0.9 at cost 3
+            ("b", 1, 0.8, 1.0),  # non-dominated: cheaper
+            ("c", 1, 0.95, 9.0),  # best acc, but breaks cost <= 5
+            ("d", 1, 0.7, 2.0),  # dominated by b
+            ("e", 1, 0.99, 0.5)]  # would dominate everything, but failed
+    iterations = pd.DataFrame(rows, columns=["trial_id", "training_iteration", "acc", "cost"])
+    found = pareto_set(iterations, {"acc": "max", "cost": "min"}, [parse_constraint("cost <= 5")], failed={"e"})
+    assert found == [{"trial_id": "a", "values": {"acc": 0.9, "cost": 3.0}}, {"trial_id": "b", "values": {"acc": 0.8, "cost": 1.0}}]
+
+
+BASE = {"name": "mo", "trainable": "digits_mlp", "metric": "val_accuracy", "space": {"lr": {"loguniform": [1e-3, 1e-1]}}}
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"objectives": {"val_accuracy": "max", "latency_ms": "min"}},
+     "objectives.latency_ms: digits_mlp does not report 'latency_ms'"),
+    ({"objectives": {"val_accuracy": "max", "val_loss": "min"}, "constraints": ["val_los <= 1"]},
+     "constraints[0]: digits_mlp does not report 'val_los'; did you mean 'val_loss'?"),
+    ({"objectives": {"val_accuracy": "max", "val_loss": "min"}, "constraints": ["val_loss =< 1"]},
+     "constraints: [0]: operator '=<' is not one of <=, >=, <, >"),
+    ({"objectives": {"val_accuracy": "max", "val_loss": "middle"}}, "objectives.val_loss: "),
+    ({"objectives": {"val_loss": "min", "val_accuracy": "max"}},
+     "metric: with objectives the job's metric is the first objective (val_loss), got 'val_accuracy'"),
+    ({"objectives": {"val_accuracy": "max", "val_loss": "min"}, "search": {"algorithm": "bayesopt"}},
+     "search.algorithm: bayesopt optimises one metric; with 2 objectives use tpe, nsga2 or random"),
+    ({"objectives": {"val_accuracy": "max", "val_loss": "min"}, "scheduler": {"type": "asha"}},
+     "scheduler.type: asha compares trials on one metric; with 2 objectives use fifo"),
+])
+def test_each_bad_objective_or_constraint_is_one_line(changes, expected, tmp_path):
+    spec = {**BASE, "storage": str(tmp_path), **changes}
+    with pytest.raises(SpecError) as raised:
+        tune_jobs.validate(spec)
+    assert len(raised.value.problems) == 1 and raised.value.problems[0].startswith(expected), raised.value.problems
+
+
+def test_objectives_name_the_metric_and_auto_picks_a_search_for_several(tmp_path):
+    spec = tune_jobs.validate({"name": "mo", "trainable": "digits_mlp", "storage": str(tmp_path),
+                               "objectives": {"val_accuracy": "max", "val_loss": "min"},
+                               "space": {"lr": {"loguniform": [1e-3, 1e-1]}}, "search": {"num_samples": 40}})
+    assert (spec.metric, spec.plan.mode, spec.plan.search.algorithm) == ("val_accuracy", "max", "tpe")
+    assert spec.resolved()["objectives"] == {"val_accuracy": "max", "val_loss": "min"}
+    single = tune_jobs.validate({**BASE, "storage": str(tmp_path)})
+    assert "objectives" not in single.resolved() and "constraints" not in single.resolved()  # identity as before
+
+
+def two_objectives(config, report):
+    for step in range(1, 4):
+        report({"acc": config["x"] * step / 3 - 0.1 * config["y"], "cost": config["x"] ** 2 + 0.2 * config["y"]})
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("search", [{"algorithm": "random"}, {"algorithm": "tpe", "options": {"initial_points": 4}},
+                                    {"algorithm": "nsga2", "options": {"population_size": 4}}])
+def test_a_job_with_two_objectives_and_a_constraint_records_the_pareto_set_of_its_files(ray_session, tmp_path, search):
+    result = tune_jobs.run({"name": "mo", "trainable": two_objectives, "objectives": {"acc": "max", "cost": "min"},
+                            "constraints": ["cost <= 0.6"], "space": {"x": {"uniform": [0.0, 1.0]}, "y": {"uniform": [0.0, 1.0]}},
+                            "search": {**search, "num_samples": 12, "seed": 0}, "storage": str(tmp_path), "tensorboard": False})
+    record = json.loads((Path(result.directory) / "job.json").read_text())
+    iterations = pd.read_parquet(Path(result.directory) / "iterations.parquet")
+    best = iterations.groupby("trial_id").agg(acc=("acc", "max"), cost=("cost", "min"))
+    feasible = best[best.cost <= 0.6]
+    points = np.column_stack([feasible.acc, -feasible.cost])
+    expected = sorted(feasible.index[i] for i in brute_force_front(points))
+    assert expected and [m["trial_id"] for m in record["pareto"]] == expected
+    for member in record["pareto"]:
+        assert member["values"] == {"acc": pytest.approx(best.acc[member["trial_id"]]), "cost": pytest.approx(best.cost[member["trial_id"]])}
+        assert set(member["config"]) >= {"x", "y"}
+    assert len(best) == 12 and len(best[best.cost > 0.6]) >= 1  # the constraint was tested, not vacuous
+    shown = subprocess.run([sys.executable, "-m", "tune_jobs", "results", result.directory, "--pareto"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert f"Pareto set of {len(expected)} by acc (max), cost (min)" in " ".join(shown.stdout.split())
+    assert all(trial_id in shown.stdout for trial_id in expected)
