@@ -289,7 +289,7 @@ class JobSpec(BaseModel):
                 mode = trainable.metrics.get(self.metric)
         objectives = len(self.objectives or {})
         search = self.search.resolve(dict(self.space), model_based=not self.scheduler.needs_variant_generator,
-                                     objectives=max(objectives, 1))
+                                     objectives=2 if objectives > 1 or self.constraints else 1)  # auto: one that steers by both
         problems += search.check_space(dict(self.space))
         problems += self._objective_problems(trainable, search)
         problems += self._check_stages()
