@@ -59,8 +59,10 @@ BASE = {"name": "mo", "trainable": "digits_mlp", "metric": "val_accuracy", "spac
 
 
 @pytest.mark.parametrize("changes, expected", [
-    ({"objectives": {"val_accuracy": "max", "latency_ms": "min"}},
-     "objectives.latency_ms: digits_mlp does not report 'latency_ms'"),
+    ({"objectives": {"val_accuracy": "max", "latency": "min"}},
+     "objectives.latency: digits_mlp does not report 'latency'; did you mean 'latency_ms'?"),
+    ({"objectives": {"val_accuracy": "max", "params": "min"}, "execution": {"fuse": 4}},
+     "execution.fuse: a stack's members do not report params (one model each) yet; set fuse: 1"),
     ({"objectives": {"val_accuracy": "max", "val_loss": "min"}, "constraints": ["val_los <= 1"]},
      "constraints[0]: digits_mlp does not report 'val_los'; did you mean 'val_loss'?"),
     ({"objectives": {"val_accuracy": "max", "val_loss": "min"}, "constraints": ["val_loss =< 1"]},
@@ -118,3 +120,20 @@ def test_a_job_with_two_objectives_and_a_constraint_records_the_pareto_set_of_it
     assert shown.returncode == 0, shown.stderr
     assert f"Pareto set of {len(expected)} by acc (max), cost (min)" in " ".join(shown.stdout.split())
     assert all(trial_id in shown.stdout for trial_id in expected)
+
+
+@pytest.mark.integration
+def test_built_in_trainables_report_what_a_model_costs(ray_session, tmp_path):
+    result = tune_jobs.run({"name": "costs", "trainable": "digits_mlp", "objectives": {"val_accuracy": "max", "latency_ms": "min"},
+                            "constraints": ["params <= 5000"], "config": {"epochs": 3},
+                            "space": {"hidden": {"choice": [8, 128]}, "lr": {"loguniform": [1e-2, 1e-1]}},
+                            "search": {"algorithm": "random", "num_samples": 4, "seed": 1}, "storage": str(tmp_path),
+                            "tensorboard": False})
+    rows = result.iterations.merge(result.trials[["trial_id", "config/hidden"]], on="trial_id")
+    for trial_id, history in rows.groupby("trial_id"):
+        assert history.params.nunique() == 1 and history.latency_ms.gt(0).all() and history.peak_memory_mb.gt(0).all()
+        assert history.sort_values("training_iteration").train_time_s.is_monotonic_increasing
+    params = rows.groupby("config/hidden").params.first()
+    assert 0 < params[8] <= 5000 < params[128]
+    record = json.loads((Path(result.directory) / "job.json").read_text())
+    assert record["pareto"] and all(m["config"]["hidden"] == 8 for m in record["pareto"])  # 128 breaks params <= 5000

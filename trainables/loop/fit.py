@@ -25,6 +25,7 @@ from torch import nn
 
 from trainables.api import TRIAL_LOG_DIR, Report
 from trainables.loop.config import ConfigError, LoopConfig
+from trainables.loop.costs import inference_latency_ms, parameter_count, peak_memory_mb
 from trainables.loop.dynamics import DynamicsProbe
 from trainables.loop.schedules import lr_factor
 from trainables.loop.state import epoch_seed
@@ -257,12 +258,16 @@ def fit(
         runs = [ModelRun(model, train, val, settings, device, checkpoint, histogram_dir(settings))]
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    costs = {"params": parameter_count(runs[0].model),
+             "latency_ms": inference_latency_ms(runs[0].model, runs[0].val.inputs, settings.batch_size, device)}
+    trained_s = float(checkpoint.get("trained_s", 0.0)) if checkpoint is not None else 0.0
     for epoch in range(first_epoch, settings.epochs + 1):
         lr = settings.lr * lr_factor(epoch, settings.epochs, settings.schedule, settings.warmup_epochs,
                                      settings.step_size, settings.gamma)
         started = time.perf_counter()
         per_run = [run.run_epoch(epoch, lr) for run in runs]
         train_time = sum(found.pop("train_time_s") for found in per_run)
+        trained_s += train_time
         measured = {key: statistics.fmean(found[key] for found in per_run) for key in per_run[0]}
         samples = sum(len(run.train) for run in runs)
         metrics = {
@@ -272,6 +277,9 @@ def fit(
             "epoch_time_s": time.perf_counter() - started,
             "samples_per_s": samples / train_time if train_time > 0 else float("nan"),
             "data_time_s": data_time_s,
+            **costs,
+            "peak_memory_mb": peak_memory_mb(device),
+            "train_time_s": trained_s,
             **measured,
         }
         if len(runs) > 1:
@@ -283,7 +291,7 @@ def fit(
         metrics["early_stopped"] = int(stop)
         states = [run.state() for run in runs]
         state = {**(states[0] if not settings.cv_folds else {"folds": states}), "epoch": epoch,
-                 "early_stopping": stopping.state()}
+                 "early_stopping": stopping.state(), "trained_s": trained_s}
         report(metrics, checkpoint=state)
         if stop:
             return

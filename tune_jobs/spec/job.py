@@ -172,6 +172,9 @@ class Outputs(StrictModel):
     mlflow: MlflowOutput | None = None
 
 
+COST_METRICS = ("params", "latency_ms", "peak_memory_mb", "train_time_s")  # the built-in loop's, per model
+
+
 # Where results go, what a cluster installs, what else is written: not part of a job's identity.
 OUTPUT_ONLY = ("storage", "runtime_env", "tensorboard", "outputs")
 
@@ -396,6 +399,9 @@ class JobSpec(BaseModel):
             problems.append(f"{where}: grid keys and grid search draw trials without a searcher; use random, tpe or bayesopt")
         if self.stages is not None:
             problems.append(f"{where}: not with stages yet")
+        costs = sorted({*(self.objectives or {}), *(c.metric for c in self.parsed_constraints)} & set(COST_METRICS))
+        if costs:
+            problems.append(f"{where}: a stack's members do not report {', '.join(costs)} (one model each) yet; set fuse: 1")
         return problems
 
     def _check_against_trainable(self, trainable: TrainableDef) -> list[str]:
