@@ -112,7 +112,8 @@ def test_a_job_with_two_objectives_and_a_constraint_records_the_pareto_set_of_it
     expected = sorted(feasible.index[i] for i in brute_force_front(points))
     assert expected and [m["trial_id"] for m in record["pareto"]] == expected
     for member in record["pareto"]:
-        assert member["values"] == {"acc": pytest.approx(best.acc[member["trial_id"]]), "cost": pytest.approx(best.cost[member["trial_id"]])}
+        trial_id = member["trial_id"]
+        assert member["values"] == {"acc": pytest.approx(best.acc[trial_id]), "cost": pytest.approx(best.cost[trial_id])}
         assert set(member["config"]) >= {"x", "y"}
     assert len(best) == 12 and len(best[best.cost > 0.6]) >= 1  # the constraint was tested, not vacuous
     shown = subprocess.run([sys.executable, "-m", "tune_jobs", "results", result.directory, "--pareto"], cwd=ROOT,
@@ -130,7 +131,7 @@ def test_built_in_trainables_report_what_a_model_costs(ray_session, tmp_path):
                             "search": {"algorithm": "random", "num_samples": 4, "seed": 1}, "storage": str(tmp_path),
                             "tensorboard": False})
     rows = result.iterations.merge(result.trials[["trial_id", "config/hidden"]], on="trial_id")
-    for trial_id, history in rows.groupby("trial_id"):
+    for _, history in rows.groupby("trial_id"):
         assert history.params.nunique() == 1 and history.latency_ms.gt(0).all() and history.peak_memory_mb.gt(0).all()
         assert history.sort_values("training_iteration").train_time_s.is_monotonic_increasing
     params = rows.groupby("config/hidden").params.first()

@@ -92,8 +92,8 @@ def test_the_default_sample_count_is_not_a_spec_field():
         ({"name": "Digits MLP"}, "name: must match [a-z0-9_-]+, got 'Digits MLP'"),
         ({"name": DELETE}, "name: required"),
         ({"metric": DELETE}, "metric: required"),
-        ({"colour": "blue"}, "colour: unknown key; valid keys: name, trainable, metric, mode, objectives, constraints, config, space, search, "
-                             "scheduler, resources, stop, failure, execution, storage, runtime_env, tensorboard, outputs, stages"),
+        ({"colour": "blue"}, "colour: unknown key; valid keys: name, trainable, metric, mode, objectives, constraints, config, space, "
+                             "search, scheduler, resources, stop, failure, execution, storage, runtime_env, tensorboard, outputs, stages"),
         ({"mode": "maximise"}, "mode: input should be 'max' or 'min', got 'maximise'"),
         ({"trainable": "resnet9000"},
          "trainable: unknown trainable 'resnet9000'; valid: custom_model, digits_cnn, digits_mlp, image_cnn, lightning, resnet18, "
