@@ -119,7 +119,7 @@ def test_the_default_sample_count_is_not_a_spec_field():
          "val_fraction, test_fraction"),
         ({"metric": "accuracy"},
          "metric: digits_mlp does not report 'accuracy'; did you mean 'val_accuracy'? "
-         "it reports train_loss, train_accuracy, val_loss, val_accuracy"),
+         "it reports train_loss, train_accuracy, val_loss, val_accuracy, params, latency_ms, peak_memory_mb, train_time_s"),
         ({"config__epochs": "ten"},
          "config.epochs: 'ten' not accepted: input should be a valid integer"),
         ({"space__optimizer": {"choice": ["sgd", "adamm"]}},
@@ -254,7 +254,7 @@ def test_every_problem_is_reported_in_one_pass_with_a_hint_for_near_misses():
         "valid: auto, bayesopt, grid, nsga2, optuna_gp, random, tpe",
         "resources.cpu: input should be greater than 0, got 0",
         "metric: digits_mlp does not report 'val_acuracy'; did you mean 'val_accuracy'? "
-        "it reports train_loss, train_accuracy, val_loss, val_accuracy",
+        "it reports train_loss, train_accuracy, val_loss, val_accuracy, params, latency_ms, peak_memory_mb, train_time_s",
         "config.epochz: digits_mlp does not accept 'epochz'; did you mean 'epochs'? "
         "(`tune-jobs trainables digits_mlp` lists its keys)",
         "config.hiden: digits_mlp does not accept 'hiden'; did you mean 'hidden'? "
