@@ -15,7 +15,8 @@ import pytest
 
 import tune_jobs
 from tune_jobs.errors import SpecError
-from tune_jobs.results.pareto import first_front, nondominated_ranks, pareto_set, parse_constraint
+from tune_jobs.results.pareto import first_front, pareto_set, parse_constraint
+from tune_jobs.schedulers.rules import ParetoRungCutoffs, front_ranks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,8 +31,23 @@ def test_the_first_front_is_what_comparing_every_pair_gives():
         rng = np.random.RandomState(seed)
         points = rng.randint(0, 6, size=(rng.randint(1, 80), rng.randint(2, 4))).astype(float)  # ties and repeats
         assert first_front(points) == brute_force_front(points)
-        ranks = nondominated_ranks([tuple(p) for p in points])
+        ranks = front_ranks(points)
         assert [i for i, r in enumerate(ranks) if r == 0] == brute_force_front(points)
+        later = [i for i, r in enumerate(ranks) if r == 1]  # the second front: the first once the first is removed
+        rest = [i for i, r in enumerate(ranks) if r >= 1]
+        assert later == [rest[i] for i in brute_force_front(points[rest])]
+
+
+def test_mo_asha_keeps_the_front_spread_along_it_and_stops_the_dominated():
+    rule = ParetoRungCutoffs([1, 9], keep=1 / 2)
+    assert rule.on_result("first", 1, (0.0, 0.0)) is False  # the first at a rung goes on, as in ASHA
+    front = [(1.0, 9.0), (5.0, 5.0), (9.0, 1.0)]
+    assert [rule.on_result(f"f{i}", 1, p) for i, p in enumerate(front)] == [False, False, False]
+    assert rule.on_result("dominated", 1, (0.5, 0.5)) is True
+    assert rule.on_result("nan", 1, (float("nan"), 10.0)) is True  # a missing objective ranks last
+    points = np.array([*front, (4.0, 4.0), (4.5, 4.5), (0.1, 0.1)])
+    assert ParetoRungCutoffs([1, 9], keep=1 / 3).kept(points) == [0, 2]  # a third of six: the front's ends first (crowding)
+    assert rule.on_result("late", 9, (0.0, 0.0)) is False  # at max_t a trial has ended, not been stopped
 
 
 def test_constraints_parse_or_say_why_in_one_phrase():
@@ -73,7 +89,7 @@ BASE = {"name": "mo", "trainable": "digits_mlp", "metric": "val_accuracy", "spac
     ({"objectives": {"val_accuracy": "max", "val_loss": "min"}, "search": {"algorithm": "bayesopt"}},
      "search.algorithm: bayesopt optimises one metric; with 2 objectives use tpe, nsga2 or random"),
     ({"objectives": {"val_accuracy": "max", "val_loss": "min"}, "scheduler": {"type": "asha"}},
-     "scheduler.type: asha compares trials on one metric; with 2 objectives use fifo"),
+     "scheduler.type: asha compares trials on one metric; with 2 objectives use mo_asha or fifo"),
 ])
 def test_each_bad_objective_or_constraint_is_one_line(changes, expected, tmp_path):
     spec = {**BASE, "storage": str(tmp_path), **changes}
@@ -138,3 +154,25 @@ def test_built_in_trainables_report_what_a_model_costs(ray_session, tmp_path):
     assert 0 < params[8] <= 5000 < params[128]
     record = json.loads((Path(result.directory) / "job.json").read_text())
     assert record["pareto"] and all(m["config"]["hidden"] == 8 for m in record["pareto"])  # 128 breaks params <= 5000
+
+
+@pytest.mark.integration
+def test_mo_asha_in_a_real_job_stops_what_its_rule_stops(ray_session, tmp_path):
+    result = tune_jobs.run({"name": "mo-asha", "trainable": two_objectives, "objectives": {"acc": "max", "cost": "min"},
+                            "space": {"x": {"uniform": [0.0, 1.0]}, "y": {"uniform": [0.0, 1.0]}},
+                            "scheduler": {"type": "mo_asha", "max_t": 3, "grace_period": 1, "reduction_factor": 2},
+                            "search": {"algorithm": "random", "num_samples": 10, "seed": 0, "max_concurrent": 1},
+                            "storage": str(tmp_path), "tensorboard": False})
+    trials = result.trials  # one at a time: rows in the order the trials ran
+    statuses = trials.set_index("trial_id").status
+    assert (statuses == "stopped").sum() >= 3 and (statuses == "completed").sum() >= 2
+    rule, expected = ParetoRungCutoffs([1, 2, 3], keep=1 / 2), {}
+    for trial_id in trials.trial_id:  # the rule replayed on the reported values, cost negated (minimised)
+        expected[trial_id] = "completed"
+        for row in result.history(trial_id).to_dict("records"):
+            if rule.on_result(trial_id, int(row["training_iteration"]), (row["acc"], -row["cost"])):
+                expected[trial_id] = "stopped"
+                break
+    assert statuses.to_dict() == expected
+    record = json.loads((Path(result.directory) / "job.json").read_text())
+    assert record["pareto"]

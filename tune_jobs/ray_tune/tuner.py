@@ -98,7 +98,8 @@ def job_context(spec: JobSpec) -> JobContext:
     from tune_jobs.ray_tune.space import param_space
 
     return JobContext(spec.metric, spec.plan.mode, spec.results_dir, spec.planned_trials, dict(spec.space),
-                      samplers=param_space({}, dict(spec.space)))
+                      samplers=param_space({}, dict(spec.space)),
+                      objectives=spec.objective_directions if spec.multi_objective else None)
 
 
 def slots(spec: JobSpec) -> int:

@@ -67,25 +67,6 @@ def parse_constraint(text: str) -> Constraint:
     return Constraint(metric, op, value)
 
 
-def dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    """``a`` at least as good everywhere and better somewhere (every objective maximised)."""
-    return all(x >= y for x, y in zip(a, b, strict=True)) and any(x > y for x, y in zip(a, b, strict=True))
-
-
-def nondominated_ranks(points: list[tuple[float, ...]]) -> list[int]:
-    """Each point's front (0: the non-dominated ones), by repeated peeling; objectives maximised."""
-    ranks = [-1] * len(points)
-    left = set(range(len(points)))
-    front = 0
-    while left:
-        current = {i for i in left if not any(dominates(points[j], points[i]) for j in left if j != i)}
-        for i in current:
-            ranks[i] = front
-        left -= current
-        front += 1
-    return ranks
-
-
 def trial_points(iterations: pd.DataFrame, objectives: Mapping[str, str], constraints: list[Constraint],
                  failed: set[str] | None = None) -> pd.DataFrame:
     """Per trial with a value of every objective: its best of each, and whether it is feasible."""

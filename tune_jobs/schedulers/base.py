@@ -32,6 +32,7 @@ class JobContext:
     planned_trials: int = 0
     space: dict[str, Any] | None = None  # the searched keys (tune_jobs.space.Param), for schedulers that mutate them
     samplers: dict[str, Any] | None = None  # the same keys as Ray samplers, for schedulers that draw new values
+    objectives: dict[str, str] | None = None  # several metrics at once, for schedulers that compare on all of them
 
 
 @dataclass(frozen=True)

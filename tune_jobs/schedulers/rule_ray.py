@@ -36,3 +36,22 @@ class RuleScheduler(FIFOScheduler):
 
     def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
         self.rule.on_complete(trial.trial_id)
+
+
+class ParetoRuleScheduler(RuleScheduler):
+    """The same for a rule over several objectives: each result's value of every objective,
+    negated where it is minimised, in the order the spec lists them (missing: nan, the worst)."""
+
+    def __init__(self, rule: Any, objectives: dict[str, str]) -> None:
+        metric, mode = next(iter(objectives.items()))
+        super().__init__(rule, metric, mode)
+        self.pareto_rule, self.objectives = rule, dict(objectives)
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        values = []
+        for key, mode in self.objectives.items():
+            raw = result.get(key)
+            value = float(raw) if is_finite_number(raw) else math.nan
+            values.append(value if mode == "max" else -value)
+        stop = self.pareto_rule.on_result(trial.trial_id, int(result.get("training_iteration", 0)), tuple(values))
+        return str(TrialScheduler.STOP if stop else TrialScheduler.CONTINUE)

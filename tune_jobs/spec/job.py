@@ -342,7 +342,7 @@ class JobSpec(BaseModel):
                                 "use tpe, nsga2 or random")
             if not self.scheduler.multi_objective:
                 problems.append(f"scheduler.type: {self.scheduler.type} compares trials on one metric; with "
-                                f"{len(objectives)} objectives use fifo")
+                                f"{len(objectives)} objectives use mo_asha or fifo")
         elif self.constraints and not search.multi_objective:
             problems.append(f"constraints: {search.algorithm} cannot steer by constraints; use tpe, nsga2 or random "
                             "(infeasible trials are still left out of the results' Pareto set)")
