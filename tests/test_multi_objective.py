@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import tune_jobs
+from tune_jobs.dashboard.views import JobViews
 from tune_jobs.errors import SpecError
 from tune_jobs.results.pareto import first_front, pareto_set, parse_constraint
 from tune_jobs.schedulers.rules import ParetoRungCutoffs, front_ranks
@@ -132,6 +133,9 @@ def test_a_job_with_two_objectives_and_a_constraint_records_the_pareto_set_of_it
         assert member["values"] == {"acc": pytest.approx(best.acc[trial_id]), "cost": pytest.approx(best.cost[trial_id])}
         assert set(member["config"]) >= {"x", "y"}
     assert len(best) == 12 and len(best[best.cost > 0.6]) >= 1  # the constraint was tested, not vacuous
+    drawn = JobViews().job(result.directory)["pareto"]["points"]  # the dashboard's front is the same set
+    assert sorted(p["trial_id"] for p in drawn if p["front"]) == expected and len(drawn) == 12
+    assert {p["trial_id"] for p in drawn if not p["feasible"]} == set(best[best.cost > 0.6].index)
     shown = subprocess.run([sys.executable, "-m", "tune_jobs", "results", result.directory, "--pareto"], cwd=ROOT,
                            capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr

@@ -59,7 +59,8 @@ function buildJobPage(job) {
       card("Best so far", "best-over-time"),
       card("Parallel coordinates", "parallel"),
       card("Importance", "importance", el("p", { id: "importance-note", class: "note" })),
-      card("Scheduler", "rungs", el("p", { id: "rungs-note", class: "note" }))),
+      card("Scheduler", "rungs", el("p", { id: "rungs-note", class: "note" })),
+      ...(job.pareto ? [card("Pareto front", "pareto", el("p", { id: "pareto-note", class: "note" }))] : [])),
     el("h2", {}, "Trials ", select),
     el("div", { class: "scroll" }, el("table", { id: "trials" })));
   ui.built = true;
@@ -125,6 +126,23 @@ function drawImportance(job) {
   plot("importance", [{ type: "bar", orientation: "h", x: shares.map(([, v]) => v), y: shares.map(([k]) => k) }],
     { yaxis: { autorange: "reversed" }, xaxis: { title: { text: "share of variance (fANOVA)" } } });
 }
+function drawPareto(job) {
+  if (!job.pareto) return;
+  const [a, b] = Object.keys(job.pareto.objectives);
+  const groups = [["on the front", (p) => p.front, { size: 10, color: "#c22" }, "lines+markers"],
+    ["dominated", (p) => p.feasible && !p.front, { size: 7, color: "#8a93a3" }, "markers"],
+    ["infeasible", (p) => !p.feasible, { size: 7, color: "#a66a00", symbol: "x" }, "markers"]];
+  const traces = groups.map(([name, keep, marker, mode]) => {
+    const points = job.pareto.points.filter(keep).sort((p, q) => p.values[a] - q.values[a]);
+    return { name, mode, marker, line: { shape: "hv", width: 1 }, x: points.map((p) => p.values[a]), y: points.map((p) => p.values[b]),
+      text: points.map((p) => p.trial_id), hovertemplate: "%{text}<br>" + a + " %{x}<br>" + b + " %{y}<extra></extra>" };
+  });
+  const front = job.pareto.points.filter((p) => p.front).length;
+  document.getElementById("pareto-note").textContent = `${front} of ${job.pareto.points.length} trials on the front` +
+    (job.pareto.constraints.length ? `, subject to ${job.pareto.constraints.join(", ")}` : "") +
+    (Object.keys(job.pareto.objectives).length > 2 ? ` (drawn: the first two of ${Object.keys(job.pareto.objectives).length} objectives)` : "");
+  plot("pareto", traces, { xaxis: { title: { text: `${a} (${job.pareto.objectives[a]})` } }, yaxis: { title: { text: `${b} (${job.pareto.objectives[b]})` } } });
+}
 function drawScheduler(job) {
   const copies = job.events.filter((e) => e.event === "exploited");
   const note = document.getElementById("rungs-note");
@@ -160,6 +178,7 @@ async function jobTick() {
   drawParallel(job);
   drawImportance(job);
   drawScheduler(job);
+  drawPareto(job);
   drawTable(job);
   return job.status;
 }
