@@ -180,3 +180,8 @@ def test_mo_asha_in_a_real_job_stops_what_its_rule_stops(ray_session, tmp_path):
     assert statuses.to_dict() == expected
     record = json.loads((Path(result.directory) / "job.json").read_text())
     assert record["pareto"]
+    from tune_jobs.analysis.job_results import load_results
+    from tune_jobs.report.build import build_report
+
+    page = build_report(load_results(result.directory))
+    assert '<section id="pareto">' in page and 'alt="Pareto front" src="data:image/png;base64,' in page

@@ -110,6 +110,21 @@ def _at_best(results: JobResults, trial_id: str, column: str) -> Any:
     return history.loc[best, column]
 
 
+def _pareto_chart(results: JobResults) -> str | None:
+    from tune_jobs.results.pareto import pareto_set, parse_constraint, trial_points
+
+    objectives = results.spec.get("objectives") or {}
+    if len(objectives) < 2 or results.iterations.empty:
+        return None
+    constraints = [parse_constraint(text) for text in results.spec.get("constraints") or []]
+    failed = set(results.trials.loc[results.trials["status"] == "failed", "trial_id"])
+    points = trial_points(results.iterations, objectives, constraints, failed)
+    if points.empty:
+        return None
+    front = {m["trial_id"] for m in pareto_set(results.iterations, objectives, constraints, failed)}
+    return plots.pareto_front(points, objectives, front)
+
+
 def build_report(results: JobResults) -> str:
     """The whole page as one string (every chart inline)."""
     import jinja2
@@ -147,6 +162,7 @@ def build_report(results: JobResults) -> str:
         "importance": plots.importance_bars(importance.shares) if importance.shares else None,
         "rungs": plots.rung_bars(rungs.rungs) if rungs else None,
         "lineage": plots.lineage(results) if "exploited" in results.event_counts() else None,
+        "pareto": _pareto_chart(results),
     }
     environment = jinja2.Environment(loader=jinja2.PackageLoader("tune_jobs.report", "."), autoescape=True)
     store = ResultsStore(results.directory)

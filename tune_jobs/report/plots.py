@@ -209,3 +209,21 @@ def lineage(results: JobResults) -> str:
     if results.iterations["trial_id"].nunique() <= 12:
         axis.legend(fontsize=7, frameon=False, ncol=2)
     return to_data_uri(figure)
+
+
+def pareto_front(points: pd.DataFrame, objectives: dict[str, str], front: set[str]) -> str:
+    """Every trial on the first two objectives: the Pareto set joined, the dominated and the
+    infeasible (those breaking a constraint) apart."""
+    first, second = list(objectives)[:2]
+    figure, axis = plt.subplots(figsize=(6.5, 4))
+    on = points[points["trial_id"].isin(front)].sort_values(first)
+    dominated = points[points["feasible"].astype(bool) & ~points["trial_id"].isin(front)]
+    infeasible = points[~points["feasible"].astype(bool)]
+    axis.scatter(dominated[first], dominated[second], s=18, color="#9aa3b2", label="dominated")
+    if len(infeasible):
+        axis.scatter(infeasible[first], infeasible[second], s=22, marker="x", color="#c98a00", label="infeasible")
+    axis.plot(on[first], on[second], "o-", color="#c44e52", markersize=6, drawstyle="steps-post", label="Pareto set")
+    axis.set_xlabel(f"{first} ({objectives[first]})")
+    axis.set_ylabel(f"{second} ({objectives[second]})")
+    axis.legend(fontsize=8, frameon=False)
+    return to_data_uri(figure)
