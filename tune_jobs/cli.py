@@ -132,15 +132,12 @@ def _print_exported(exported: Any) -> None:
 
 
 def _print_pareto(directory: str) -> None:
-    from tune_jobs.results.pareto import pareto_set, parse_constraint
-
     found = _load_results_or_exit(directory)
-    objectives = found.spec.get("objectives") or {found.metric: found.mode}
-    constraints = [parse_constraint(text) for text in found.spec.get("constraints") or []]
-    failed = set(found.trials.loc[found.trials["status"] == "failed", "trial_id"]) if len(found.trials) else set()
-    members = pareto_set(found.iterations, objectives, constraints, failed)
+    objectives = found.objectives
+    _, members = found.pareto()
     shown = ", ".join(f"{metric} ({direction})" for metric, direction in objectives.items())
-    limits = f", subject to {', '.join(str(c) for c in constraints)}" if constraints else ""
+    constraints = found.spec.get("constraints") or []
+    limits = f", subject to {', '.join(constraints)}" if constraints else ""
     table = Table(title=f"{found.name}: Pareto set of {len(members)} by {shown}{limits}")
     searched = list(found.space)
     for column in ["trial_id", *objectives, *searched]:

@@ -87,6 +87,21 @@ class JobResults:
     def config_of(self, row: pd.Series | dict[str, Any]) -> dict[str, Any]:
         return {k.removeprefix(CONFIG_PREFIX): _plain(v) for k, v in dict(row).items() if k.startswith(CONFIG_PREFIX)}
 
+    @property
+    def objectives(self) -> dict[str, str]:
+        """Every objective and its direction (the metric alone for a single-objective job)."""
+        return dict(self.spec.get("objectives") or {self.metric: self.mode})
+
+    def pareto(self) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+        """Every trial's point (its best of each objective, feasible or not) and the Pareto set,
+        as job.json records it, computed from the files: a running job's too."""
+        from tune_jobs.results.pareto import pareto_set, parse_constraint, trial_points
+
+        constraints = [parse_constraint(text) for text in self.spec.get("constraints") or []]
+        failed = set(self.trials.loc[self.trials["status"] == "failed", "trial_id"]) if len(self.trials) else set()
+        return (trial_points(self.iterations, self.objectives, constraints, failed),
+                pareto_set(self.iterations, self.objectives, constraints, failed))
+
     def history(self, trial_id: str) -> pd.DataFrame:
         rows = self.iterations[self.iterations["trial_id"] == trial_id]
         return rows.sort_values("training_iteration").reset_index(drop=True)

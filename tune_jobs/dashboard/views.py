@@ -173,16 +173,12 @@ def _events(results: JobResults) -> list[dict[str, Any]]:
 def _pareto(results: JobResults) -> dict[str, Any] | None:
     """For several objectives: every trial's point (its best of each), whether it is feasible,
     and which are on the Pareto set (the set job.json records)."""
-    from tune_jobs.results.pareto import pareto_set, parse_constraint, trial_points
-
-    objectives = results.spec.get("objectives") or {}
+    objectives = results.objectives
     if len(objectives) < 2:
         return None
-    constraints = [parse_constraint(text) for text in results.spec.get("constraints") or []]
-    failed = set(results.trials.loc[results.trials["status"] == "failed", "trial_id"]) if len(results.trials) else set()
-    points = trial_points(results.iterations, objectives, constraints, failed)
-    front = {member["trial_id"] for member in pareto_set(results.iterations, objectives, constraints, failed)}
-    return {"objectives": objectives, "constraints": [str(c) for c in constraints],
+    points, members = results.pareto()
+    front = {member["trial_id"] for member in members}
+    return {"objectives": objectives, "constraints": list(results.spec.get("constraints") or []),
             "points": [{"trial_id": row["trial_id"], "values": {m: _number(row[m]) for m in objectives},
                         "feasible": bool(row["feasible"]), "front": row["trial_id"] in front}
                        for row in points.to_dict("records")]}

@@ -111,18 +111,12 @@ def _at_best(results: JobResults, trial_id: str, column: str) -> Any:
 
 
 def _pareto_chart(results: JobResults) -> str | None:
-    from tune_jobs.results.pareto import pareto_set, parse_constraint, trial_points
-
-    objectives = results.spec.get("objectives") or {}
-    if len(objectives) < 2 or results.iterations.empty:
+    if len(results.objectives) < 2 or results.iterations.empty:
         return None
-    constraints = [parse_constraint(text) for text in results.spec.get("constraints") or []]
-    failed = set(results.trials.loc[results.trials["status"] == "failed", "trial_id"])
-    points = trial_points(results.iterations, objectives, constraints, failed)
+    points, members = results.pareto()
     if points.empty:
         return None
-    front = {m["trial_id"] for m in pareto_set(results.iterations, objectives, constraints, failed)}
-    return plots.pareto_front(points, objectives, front)
+    return plots.pareto_front(points, results.objectives, {m["trial_id"] for m in members})
 
 
 def build_report(results: JobResults) -> str:
