@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 
-from tune_jobs.core.values import is_finite_number
+from tune_jobs.core.values import is_finite_number, plain
 from tune_jobs.errors import UserError
 from tune_jobs.results.files import SCHEDULER_EVENTS_FILE, TRIALS_FILE
 from tune_jobs.results.iteration_log import READ_ATTEMPTS, read_iterations
@@ -85,31 +85,28 @@ class JobResults:
         return scored if include_stopped else scored[scored["status"] == COMPLETED].reset_index(drop=True)
 
     def config_of(self, row: pd.Series | dict[str, Any]) -> dict[str, Any]:
-        return {k.removeprefix(CONFIG_PREFIX): _plain(v) for k, v in dict(row).items() if k.startswith(CONFIG_PREFIX)}
+        return {k.removeprefix(CONFIG_PREFIX): plain(v) for k, v in dict(row).items() if k.startswith(CONFIG_PREFIX)}
 
     @property
     def objectives(self) -> dict[str, str]:
         """Every objective and its direction (the metric alone for a single-objective job)."""
-        return dict(self.spec.get("objectives") or {self.metric: self.mode})
+        from tune_jobs.results.pareto import objectives_of
+
+        return objectives_of(self.spec)[0]
 
     def pareto(self) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
         """Every trial's point (its best of each objective, feasible or not) and the Pareto set,
         as job.json records it, computed from the files: a running job's too."""
-        from tune_jobs.results.pareto import pareto_set, parse_constraint, trial_points
+        from tune_jobs.results.pareto import objectives_of, pareto_of, trial_points
 
-        constraints = [parse_constraint(text) for text in self.spec.get("constraints") or []]
+        objectives, constraints = objectives_of(self.spec)
         failed = set(self.trials.loc[self.trials["status"] == "failed", "trial_id"]) if len(self.trials) else set()
-        return (trial_points(self.iterations, self.objectives, constraints, failed),
-                pareto_set(self.iterations, self.objectives, constraints, failed))
+        points = trial_points(self.iterations, objectives, constraints, failed)
+        return points, pareto_of(points, objectives)
 
     def history(self, trial_id: str) -> pd.DataFrame:
         rows = self.iterations[self.iterations["trial_id"] == trial_id]
         return rows.sort_values("training_iteration").reset_index(drop=True)
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars -> Python values (for YAML, JSON and searchers)."""
-    return value.item() if hasattr(value, "item") else value
 
 
 def load_results(directory: str) -> JobResults:

@@ -32,6 +32,11 @@ def is_finite_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def plain(value: Any) -> Any:
+    """numpy scalars -> Python values (for JSON, YAML, searchers and trackers)."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def is_better(value: float, than: float | None, mode: str) -> bool:
     """Is ``value`` better than ``than`` (None: nothing yet) when the job maximises or minimises?"""
     return than is None or (value > than if mode == "max" else value < than)

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from tune_jobs.analysis.job_results import JobResults, load_results
-from tune_jobs.core.values import is_finite_number
+from tune_jobs.core.values import is_finite_number, plain
 from tune_jobs.errors import UserError
 from tune_jobs.results.files import EXPERIMENT_DIR, JOB_FILE
 from tune_jobs.results.schema import STATUSES
@@ -26,7 +26,8 @@ def _number(value: Any) -> float | None:
 
 
 def _plain(value: Any) -> Any:
-    value = value.item() if hasattr(value, "item") else value
+    """JSON-able: numpy scalars as Python values, nan and infinities as null."""
+    value = plain(value)
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 

@@ -11,7 +11,7 @@ from ray import cloudpickle
 from ray.tune.search import Searcher
 
 from trainables.ray_adapter import ERROR_KEY
-from tune_jobs.core.values import is_finite_number
+from tune_jobs.core.values import is_better, is_finite_number
 from tune_jobs.results.pareto import Constraint
 from tune_jobs.search.base import AskTell, MultiAskTell
 
@@ -86,10 +86,8 @@ class RayMultiSearcher(Searcher):
         seen = self.seen.setdefault(trial_id, {})
         for key in {*self.objectives, *(c.metric for c in self.constraints)}:
             value = result.get(key)
-            if is_finite_number(value):
-                best = seen.get(key)
-                better = max if self._direction(key) == "max" else min
-                seen[key] = float(value) if best is None else better(best, float(value))
+            if is_finite_number(value) and is_better(float(value), seen.get(key), self._direction(key)):
+                seen[key] = float(value)
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if result:

@@ -67,6 +67,12 @@ def parse_constraint(text: str) -> Constraint:
     return Constraint(metric, op, value)
 
 
+def objectives_of(spec: Mapping[str, Any]) -> tuple[dict[str, str], list[Constraint]]:
+    """A resolved spec's objectives (its metric alone for a single-objective job) and constraints."""
+    objectives = dict(spec.get("objectives") or {spec["metric"]: spec["mode"]})
+    return objectives, [parse_constraint(text) for text in spec.get("constraints") or []]
+
+
 def trial_points(iterations: pd.DataFrame, objectives: Mapping[str, str], constraints: list[Constraint],
                  failed: set[str] | None = None) -> pd.DataFrame:
     """Per trial with a value of every objective: its best of each, and whether it is feasible."""
@@ -93,7 +99,11 @@ def trial_points(iterations: pd.DataFrame, objectives: Mapping[str, str], constr
 def pareto_set(iterations: pd.DataFrame, objectives: Mapping[str, str], constraints: list[Constraint],
                failed: set[str] | None = None) -> list[dict[str, Any]]:
     """The feasible, non-dominated trials, by trial id: ``{"trial_id", "values": {objective: best}}``."""
-    points = trial_points(iterations, objectives, constraints, failed)
+    return pareto_of(trial_points(iterations, objectives, constraints, failed), objectives)
+
+
+def pareto_of(points: pd.DataFrame, objectives: Mapping[str, str]) -> list[dict[str, Any]]:
+    """``pareto_set`` from the points ``trial_points`` gave (for callers that show both)."""
     points = points[points["feasible"].astype(bool)].sort_values("trial_id").reset_index(drop=True)
     signs = [1.0 if direction == "max" else -1.0 for direction in objectives.values()]
     front = first_front(points[list(objectives)].to_numpy(dtype=float) * np.array(signs)) if len(points) else []

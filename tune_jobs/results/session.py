@@ -74,11 +74,10 @@ class JobSession:
         """The Pareto set as job.json records it: each feasible, non-dominated trial's best values
         and config (``tune_jobs.results.pareto``)."""
         from tune_jobs.results.iteration_log import read_iterations
-        from tune_jobs.results.pareto import pareto_set, parse_constraint
+        from tune_jobs.results.pareto import objectives_of, pareto_set
         from tune_jobs.results.schema import FAILED
 
-        objectives = self.spec.get("objectives") or {self.metric: self.mode}
-        constraints = [parse_constraint(text) for text in self.spec.get("constraints") or []]
+        objectives, constraints = objectives_of({"metric": self.metric, "mode": self.mode, **self.spec})
         failed = {t for t, record in self.sink.trials.items() if record.status == FAILED}
         found = pareto_set(read_iterations(self.store).to_pandas(), objectives, constraints, failed)
         for member in found:

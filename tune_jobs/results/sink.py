@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tune_jobs.core.values import is_better, is_finite_number
+from tune_jobs.core.values import is_better, is_finite_number, plain
 from tune_jobs.results.files import TRIALS_FILE
 from tune_jobs.results.iteration_log import IterationLog
 from tune_jobs.results.schema import (
@@ -52,10 +52,6 @@ class TrialRecord:
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 def _as_float(column: Any) -> Any:
@@ -219,7 +215,7 @@ class ParquetSink:
             last_rows = iterations.groupby("trial_id", sort=False).tail(1)
             for row in last_rows.to_dict("records"):
                 record = self.trials.setdefault(str(row["trial_id"]), TrialRecord(str(row["trial_id"]), {}))
-                record.last = {k: _plain(v) for k, v in row.items() if k != "trial_id" and not _missing(v)}
+                record.last = {k: plain(v) for k, v in row.items() if k != "trial_id" and not _missing(v)}
             if self.metric in iterations:
                 values = _as_float(iterations[self.metric])
                 finite = iterations.assign(_value=values)[np.isfinite(values)]

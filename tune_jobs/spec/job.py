@@ -172,6 +172,11 @@ class Outputs(StrictModel):
     mlflow: MlflowOutput | None = None
 
 
+def _not_reported(field: str, metric: str, trainable: TrainableDef) -> str:
+    return (f"{field}: {trainable.name} does not report {metric!r}; "
+            f"{did_you_mean(metric, trainable.metrics)}it reports {', '.join(trainable.metrics)}")
+
+
 COST_METRICS = ("params", "latency_ms", "peak_memory_mb", "train_time_s")  # the built-in loop's, per model
 
 
@@ -334,8 +339,7 @@ class JobSpec(BaseModel):
             named.append((f"constraints[{index}]", parse_constraint(text).metric))
         for field, metric in named:
             if reported and metric not in reported and trainable is not None:
-                problems.append(f"{field}: {trainable.name} does not report {metric!r}; "
-                                f"{did_you_mean(metric, reported)}it reports {', '.join(reported)}")
+                problems.append(_not_reported(field, metric, trainable))
         if len(objectives) > 1:
             if not search.multi_objective:
                 problems.append(f"search.algorithm: {search.algorithm} optimises one metric; with {len(objectives)} objectives "
@@ -408,8 +412,7 @@ class JobSpec(BaseModel):
         problems: list[str] = []
         if trainable.metrics:
             if self.metric not in trainable.metrics:
-                problems.append(f"metric: {trainable.name} does not report {self.metric!r}; "
-                                f"{did_you_mean(self.metric, trainable.metrics)}it reports {', '.join(trainable.metrics)}")
+                problems.append(_not_reported("metric", self.metric, trainable))
         elif self.mode is None:
             problems.append(f"mode: required (max or min): {trainable.name} declares no metrics")
         if trainable.config is None:

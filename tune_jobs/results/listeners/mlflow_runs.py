@@ -15,7 +15,6 @@ The parent run is the job's results directory and its first start (job.json ``st
 
 from __future__ import annotations
 
-import math
 import queue
 import re
 import threading
@@ -23,9 +22,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 from urllib.parse import urlsplit
 
+from tune_jobs.core.values import is_finite_number, plain
 from tune_jobs.results.files import JOB_FILE, SCHEDULER_EVENTS_FILE, TRIALS_FILE
 from tune_jobs.results.listeners.base import LISTENERS, ListenerContext
 from tune_jobs.results.schema import COMPLETED, CONFIG_PREFIX, FAILED, STOPPED, TRIAL_ID, config_of
@@ -46,10 +46,6 @@ _NAME = re.compile(r"[^\w\-. /:]")  # what MLflow accepts in a key
 
 def key_of(name: str) -> str:
     return _NAME.sub("_", name)
-
-
-def is_number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def default_artifact_location(tracking_uri: str | None, experiment: str) -> str | None:
@@ -166,11 +162,11 @@ class MlflowRuns:
             del self.statuses[trial_id]
             self.client.update_run(run_id, status="RUNNING")
         stamp = metrics.get("timestamp")
-        at = int((float(stamp) if is_number(stamp) else time.time()) * 1000)
+        at = int((float(stamp) if is_finite_number(stamp) else time.time()) * 1000)
         batch = self.pending.setdefault(trial_id, [])
-        batch += [Metric(key_of(k), float(v), at, step) for k, v in metrics.items() if k not in NOT_LOGGED and is_number(v)]
+        batch += [Metric(key_of(k), float(v), at, step) for k, v in metrics.items() if k not in NOT_LOGGED and is_finite_number(v)]
         batch += [Metric(key_of(f"{CONFIG_PREFIX}{k}"), float(config[k]), at, step)
-                  for k in sorted(self.mutated) if is_number(config.get(k))]
+                  for k in sorted(self.mutated) if is_finite_number(config.get(k))]
         self.steps[trial_id] = step
         if time.monotonic() - self.last_flush >= FLUSH_INTERVAL_S:
             self.flush()
@@ -211,7 +207,7 @@ class MlflowRuns:
         logged = 0
         for row in trials.to_dict("records"):
             trial_id = str(row[TRIAL_ID])
-            config = {k: _plain(v) for k, v in config_of(row).items()}
+            config = {k: plain(v) for k, v in config_of(row).items()}
             changes = _changes(events, trial_id, self.mutated)
             history = by_trial.get(trial_id)
             for metrics in ([] if history is None else history.to_dict("records")):
@@ -231,7 +227,7 @@ class MlflowRuns:
         if best:
             self.client.set_tag(self.parent, "tune_jobs.best_trial_id", str(best.get("trial_id")))
             value = best.get(self.job.metric)
-            if is_number(value):
+            if is_finite_number(value):
                 self.client.log_metric(self.parent, f"best_{key_of(self.job.metric)}", float(value))
         self.client.set_tag(self.parent, STATUS_TAG, status)
         if status in RUN_STATUS:  # not while the job still runs (an export during the run)
@@ -257,17 +253,13 @@ def _param(value: Any) -> str:
     return str(value)[:MAX_PARAM_CHARS]
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
-
-
 def _changes(events: Any, trial_id: str, mutated: frozenset[str]) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
     """The trial's PBT mutations in order: (iteration, values before, values after)."""
     if not mutated or events.empty or "event" not in events:
         return []
     mine = events[(events[TRIAL_ID] == trial_id) & (events["event"] == "exploited")].sort_values(STEP)
-    return [(int(event[STEP]), {k: _plain(event.get(f"before/{k}")) for k in mutated},
-             {k: _plain(event.get(f"after/{k}")) for k in mutated}) for event in mine.to_dict("records")]
+    return [(int(event[STEP]), {k: plain(event.get(f"before/{k}")) for k in mutated},
+             {k: plain(event.get(f"after/{k}")) for k in mutated}) for event in mine.to_dict("records")]
 
 
 def _config_at(config: dict[str, Any], changes: list[tuple[int, dict[str, Any], dict[str, Any]]], step: int) -> dict[str, Any]:
