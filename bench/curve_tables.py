@@ -1,12 +1,19 @@
 """Tables of real learning curves for the simulated backend (``tune_jobs.simulation.CurveTable``):
 configurations drawn at random from each table's space, every one trained for all its epochs with
 3 seeds by the built-in trainable itself (no Ray: ``trainables.api.Recorder``), one row per epoch
-with the metric and the epoch's seconds. Written to ``bench/curves/<table>.parquet`` with the
-space, metric and mode in the file's metadata, so a table reloads alone.
+with the metric, the epoch's seconds and what the model costs (``params``, ``latency_ms``: the
+trainable measures both once, before its first epoch, so they are a second objective a simulated
+job can trade off). Written to ``bench/curves/<table>.parquet`` with the space, metric and mode in
+the file's metadata, so a table reloads alone.
 
 Rerun one table (about 2 to 6 minutes each on 2 cores):
 
     .venv/bin/python -m bench.curve_tables --table digits_mlp
+
+Add the cost columns to tables built before they were recorded (each configuration and seed is
+trained for one epoch, which measures the same costs; the curves are kept as they are):
+
+    .venv/bin/python -m bench.curve_tables --add-costs
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from tune_jobs.space import Param, SpaceParam
 
 CURVES = Path(__file__).parent / "curves"
 SEEDS = 3
+COSTS = ("params", "latency_ms")  # measured by the trainable before its first epoch (trainables/loop/costs.py)
 
 
 @dataclass(frozen=True)
@@ -64,8 +72,8 @@ TABLES: dict[str, TableDef] = {
 }
 
 
-def _train(job: tuple[str, int, dict[str, Any], int]) -> list[dict[str, Any]]:
-    """One configuration x one seed: a row per epoch."""
+def _rows(name: str, config: dict[str, Any], seed: int, epochs: int) -> list[dict[str, Any]]:
+    """What the table's trainable reports for ``config`` trained ``epochs`` epochs with ``seed``."""
     import torch
 
     import trainables  # noqa: F401  (registers the built-ins)
@@ -73,22 +81,42 @@ def _train(job: tuple[str, int, dict[str, Any], int]) -> list[dict[str, Any]]:
     from trainables.registry import TRAINABLES
 
     torch.set_num_threads(1)
-    name, index, config, seed = job
     table = TABLES[name]
     recorder = Recorder()
-    TRAINABLES.get(table.trainable).function({**table.fixed, **config, "epochs": table.epochs, "seed": seed,
+    TRAINABLES.get(table.trainable).function({**table.fixed, **config, "epochs": epochs, "seed": seed,
                                               "share_data": False}, recorder)
+    return recorder.rows
+
+
+def _train(job: tuple[str, int, dict[str, Any], int]) -> list[dict[str, Any]]:
+    """One configuration x one seed: a row per epoch."""
+    name, index, config, seed = job
+    table = TABLES[name]
     return [{**{f"config/{k}": v for k, v in config.items()}, "config_id": index, "seed": seed, "epoch": epoch,
-             table.metric: float(row[table.metric]), "seconds": float(row["epoch_time_s"])}
-            for epoch, row in enumerate(recorder.rows, start=1)]
+             table.metric: float(row[table.metric]), "seconds": float(row["epoch_time_s"]),
+             **{cost: float(row[cost]) for cost in COSTS}}
+            for epoch, row in enumerate(_rows(name, config, seed, table.epochs), start=1)]
+
+
+def _costs(job: tuple[str, int, dict[str, Any], int]) -> dict[str, Any]:
+    """One configuration x one seed's costs, from a one-epoch training (they are measured before it)."""
+    name, index, config, seed = job
+    row = _rows(name, config, seed, 1)[0]
+    return {"config_id": index, "seed": seed, **{cost: float(row[cost]) for cost in COSTS}}
+
+
+def _configs(name: str) -> list[dict[str, Any]]:
+    """The table's configurations: drawn with a fixed seed, so a rebuild draws the same ones."""
+    table = TABLES[name]
+    params = table.params()
+    rng = np.random.RandomState(2026)
+    return [{key: param.sample(rng) for key, param in params.items()} for _ in range(table.configs)]
 
 
 def build(name: str, processes: int) -> CurveTable:
     table = TABLES[name]
     params = table.params()
-    rng = np.random.RandomState(2026)
-    configs = [{key: param.sample(rng) for key, param in params.items()} for _ in range(table.configs)]
-    jobs = [(name, i, config, seed) for i, config in enumerate(configs) for seed in range(SEEDS)]
+    jobs = [(name, i, config, seed) for i, config in enumerate(_configs(name)) for seed in range(SEEDS)]
     started, rows = time.time(), []
     with ProcessPoolExecutor(processes) as pool:
         for done, found in enumerate(pool.map(_train, jobs, chunksize=4), start=1):
@@ -101,12 +129,37 @@ def build(name: str, processes: int) -> CurveTable:
     return curves
 
 
+def add_costs(name: str, processes: int) -> CurveTable:
+    """The table at ``bench/curves/<name>.parquet`` with ``COSTS`` columns joined on (config_id, seed)."""
+    path = CURVES / f"{name}.parquet"
+    curves = CurveTable.from_parquet(path)
+    rows = curves.rows.drop(columns=[c for c in COSTS if c in curves.rows.columns])
+    jobs = [(name, i, config, seed) for i, config in enumerate(_configs(name)) for seed in range(SEEDS)]
+    with ProcessPoolExecutor(processes) as pool:
+        costs = pd.DataFrame(list(pool.map(_costs, jobs, chunksize=8)))
+    joined = rows.merge(costs, on=["config_id", "seed"], how="left", validate="many_to_one")
+    if joined[list(COSTS)].isna().any().any():
+        raise ValueError(f"{name}: some rows have no costs; is the table built from TABLES['{name}']?")
+    table = TABLES[name]
+    updated = CurveTable(name, joined, curves.space, curves.metric, curves.mode)
+    updated.to_parquet(path, trainable=table.trainable, fixed=table.fixed)
+    return updated
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", choices=sorted(TABLES), action="append", help="default: every table")
     parser.add_argument("--processes", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--add-costs", action="store_true", help="add params and latency_ms to built tables")
     args = parser.parse_args()
     for name in args.table or list(TABLES):
+        if args.add_costs:
+            started = time.time()
+            updated = add_costs(name, args.processes)
+            latency = updated.rows.latency_ms
+            print(f"{name}: costs added in {time.time() - started:.0f} s; latency_ms {latency.min():.4f} to "
+                  f"{latency.max():.4f}, params {int(updated.rows.params.min())} to {int(updated.rows.params.max())}")
+            continue
         curves = build(name, args.processes)
         print(f"{name}: {len(curves.configs)} configurations x {SEEDS} seeds x {curves.epochs} epochs; best mean final "
               f"{curves.metric} {curves.best_final():.4f}")

@@ -15,9 +15,13 @@ import pytest
 
 import tune_jobs
 from tune_jobs.dashboard.views import JobViews
-from tune_jobs.errors import SpecError
+from tune_jobs.errors import SpecError, UserError
 from tune_jobs.results.pareto import first_front, pareto_set, parse_constraint
+from tune_jobs.schedulers import SCHEDULERS
 from tune_jobs.schedulers.rules import ParetoRungCutoffs, front_ranks
+from tune_jobs.search import SEARCHES
+from tune_jobs.simulation import CurveTable, simulate
+from tune_jobs.space import Uniform
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,16 +31,35 @@ def brute_force_front(points: np.ndarray) -> list[int]:
             if not any((q >= p).all() and (q > p).any() for j, q in enumerate(points) if j != i)]
 
 
-def test_the_first_front_is_what_comparing_every_pair_gives():
-    for seed in range(30):
+def brute_force_ranks(points: np.ndarray) -> list[int]:
+    """Fronts peeled one by one: each the first front of what the earlier ones left."""
+    ranks, left, front = [-1] * len(points), list(range(len(points))), 0
+    while left:
+        for i in brute_force_front(points[left]):
+            ranks[left[i]] = front
+        left, front = [i for i in left if ranks[i] < 0], front + 1
+    return ranks
+
+
+def test_the_fronts_are_what_comparing_every_pair_gives():
+    for seed in range(60):
         rng = np.random.RandomState(seed)
-        points = rng.randint(0, 6, size=(rng.randint(1, 80), rng.randint(2, 4))).astype(float)  # ties and repeats
+        points = rng.randint(0, 6, size=(rng.randint(1, 80), 2 + seed % 2)).astype(float)  # ties and repeats
         assert first_front(points) == brute_force_front(points)
-        ranks = front_ranks(points)
-        assert [i for i, r in enumerate(ranks) if r == 0] == brute_force_front(points)
-        later = [i for i, r in enumerate(ranks) if r == 1]  # the second front: the first once the first is removed
-        rest = [i for i, r in enumerate(ranks) if r >= 1]
-        assert later == [rest[i] for i in brute_force_front(points[rest])]
+        assert front_ranks(points).tolist() == brute_force_ranks(points), seed
+    points = np.array([[1.0, 2.0], [np.nan, 9.0], [2.0, 1.0], [0.0, 0.0]])
+    assert front_ranks(points).tolist() == [0, 2, 0, 1]  # a missing objective: after every complete row
+
+
+def test_mo_asha_ranks_a_rung_of_10000_trials_in_milliseconds():
+    import time
+
+    points = np.random.RandomState(0).rand(10_000, 2)
+    started = time.perf_counter()
+    kept = ParetoRungCutoffs([1, 9], keep=1 / 3).kept(points)
+    assert time.perf_counter() - started < 1.0  # the dominance matrix took 200 MB and seconds here
+    ranks = front_ranks(points)
+    assert len(kept) == 3334 and max(ranks[kept]) <= min(np.delete(ranks, kept))
 
 
 def test_mo_asha_keeps_the_front_spread_along_it_and_stops_the_dominated():
@@ -91,6 +114,9 @@ BASE = {"name": "mo", "trainable": "digits_mlp", "metric": "val_accuracy", "spac
      "search.algorithm: bayesopt optimises one metric; with 2 objectives use tpe, nsga2 or random"),
     ({"objectives": {"val_accuracy": "max", "val_loss": "min"}, "scheduler": {"type": "asha"}},
      "scheduler.type: asha compares trials on one metric; with 2 objectives use mo_asha or fifo"),
+    ({"objectives": {"val_accuracy": "max", "val_loss": "min"}, "search": {"algorithm": "tpe"},
+      "stages": [{"name": "coarse", "trials": 8}, {"name": "fine", "trials": 8}]},
+     "stages: later stages narrow around the best trials of one metric; a job with several objectives"),
 ])
 def test_each_bad_objective_or_constraint_is_one_line(changes, expected, tmp_path):
     spec = {**BASE, "storage": str(tmp_path), **changes}
@@ -109,9 +135,13 @@ def test_objectives_name_the_metric_and_auto_picks_a_search_for_several(tmp_path
     assert "objectives" not in single.resolved() and "constraints" not in single.resolved()  # identity as before
 
 
+def formula_rows(x: float, y: float) -> list[dict[str, float]]:
+    return [{"acc": x * step / 3 - 0.1 * y, "cost": x ** 2 + 0.2 * y} for step in range(1, 4)]
+
+
 def two_objectives(config, report):
-    for step in range(1, 4):
-        report({"acc": config["x"] * step / 3 - 0.1 * config["y"], "cost": config["x"] ** 2 + 0.2 * config["y"]})
+    for row in formula_rows(config["x"], config["y"]):
+        report(row)
 
 
 @pytest.mark.integration
@@ -141,6 +171,32 @@ def test_a_job_with_two_objectives_and_a_constraint_records_the_pareto_set_of_it
     assert shown.returncode == 0, shown.stderr
     assert f"Pareto set of {len(expected)} by acc (max), cost (min)" in " ".join(shown.stdout.split())
     assert all(trial_id in shown.stdout for trial_id in expected)
+    if search["algorithm"] == "random":
+        check_narrowing_asks_for_an_objective(result.directory, best, tmp_path)
+
+
+def check_narrowing_asks_for_an_objective(directory: str, best: pd.DataFrame, tmp_path: Path) -> None:
+    """A job with several objectives has no single best: narrow says so and ranks by the one named."""
+    from tune_jobs.analysis.job_results import load_results
+
+    asked = subprocess.run([sys.executable, "-m", "tune_jobs", "narrow", directory, "-o", str(tmp_path / "n.yaml")],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert asked.returncode == 2 and not (tmp_path / "n.yaml").exists()
+    assert " ".join(asked.stderr.split()) == \
+        "--objective: the job has several objectives (acc (max), cost (min)); say which one ranks the trials"
+    by_cost = load_results(directory).ranked_by("cost")
+    assert (by_cost.metric, by_cost.mode) == ("cost", "min") and "objectives" not in by_cost.spec
+    ranked = by_cost.scored()
+    assert ranked.trial_id.tolist() == best.sort_values("cost", kind="stable").index.tolist()
+    assert ranked["best_cost"].tolist() == pytest.approx(sorted(best.cost))
+    with pytest.raises(UserError, match="--objective: latency is not one of the job's objectives \\(acc, cost\\)"):
+        load_results(directory).ranked_by("latency")
+    narrowed = tune_jobs.load(directory).narrow(objective="cost", name="mo-cheap")
+    assert (narrowed["metric"], narrowed["mode"]) == ("cost", "min") and "objectives" not in narrowed
+    cheapest = best.cost.idxmin()
+    x = float(load_results(directory).trials.set_index("trial_id").loc[cheapest, "config/x"])
+    low, high = narrowed["space"]["x"]["uniform"] if "x" in narrowed["space"] else (narrowed["config"]["x"],) * 2
+    assert low <= x <= high  # the new ranges hold the cheapest trial
 
 
 @pytest.mark.integration
@@ -180,6 +236,18 @@ def test_mo_asha_in_a_real_job_stops_what_its_rule_stops(ray_session, tmp_path):
     assert statuses.to_dict() == expected
     record = json.loads((Path(result.directory) / "job.json").read_text())
     assert record["pareto"]
+    # the simulated backend replays the same curves (the formula's, every epoch) to the same decisions
+    curves = pd.DataFrame([{"config/x": row["config/x"], "config/y": row["config/y"], "epoch": step + 1, "seconds": 1.0,
+                            **reported} for row in trials.to_dict("records")
+                           for step, reported in enumerate(formula_rows(row["config/x"], row["config/y"]))])
+    table = CurveTable("two_objectives", curves, {"x": Uniform(uniform=(0.0, 1.0)), "y": Uniform(uniform=(0.0, 1.0))},
+                       "acc", "max")
+    simulated = simulate(table, SEARCHES.get("random").model_validate({"algorithm": "random", "seed": 0, "num_samples": 10}),
+                         SCHEDULERS.get("mo_asha").model_validate({"type": "mo_asha", "grace_period": 1, "reduction_factor": 2}),
+                         workers=1, seed=0, objectives={"acc": "max", "cost": "min"})
+    assert simulated.trials.status.tolist() == [statuses[t] for t in trials.trial_id]
+    assert simulated.trials.epochs.tolist() == trials.iterations.tolist()
+    assert simulated.results["cost"].tolist() == pytest.approx(simulated.results["expected:cost"].tolist())
     from tune_jobs.analysis.job_results import load_results
     from tune_jobs.report.build import build_report
 

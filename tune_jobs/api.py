@@ -105,15 +105,16 @@ class JobResult:
         return target
 
     def narrow(self, *, top_fraction: float = 0.25, min_importance: float = 0.05, trials: int | None = None,
-               name: str | None = None) -> dict[str, Any]:
+               name: str | None = None, objective: str | None = None) -> dict[str, Any]:
         """A follow-up spec (a dict for ``run``): ranges shrunk around the best trials, the keys
-        that mattered little fixed, BayesOpt warm-started from this job; as ``tune-jobs narrow``."""
+        that mattered little fixed, BayesOpt warm-started from this job; as ``tune-jobs narrow``.
+        ``objective``: which one ranks the trials, required for a job with several."""
         from tune_jobs.analysis.follow_up import follow_up_spec
         from tune_jobs.analysis.narrow import NarrowOptions, narrow_space
 
-        narrowed = narrow_space(self._results, NarrowOptions(top_fraction=top_fraction, min_importance=min_importance))
-        spec = follow_up_spec(self._results, narrowed, name or f"{self._results.name}-narrowed",
-                              trials or len(self.trials))
+        results = self._results.ranked_by(objective)
+        narrowed = narrow_space(results, NarrowOptions(top_fraction=top_fraction, min_importance=min_importance))
+        spec = follow_up_spec(results, narrowed, name or f"{results.name}-narrowed", trials or len(self.trials))
         validate_spec(spec)
         return spec
 

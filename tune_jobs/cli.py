@@ -296,6 +296,10 @@ def report(
     out.print(f"report: {target}", highlight=False)
 
 
+ObjectiveOption = Annotated[Optional[str], typer.Option(
+    help="Rank trials by this objective (a job with several objectives must say which).", show_default=False)]
+
+
 @app.command()
 def narrow(
     directory: ResultsArg,
@@ -304,6 +308,7 @@ def narrow(
     min_importance: Annotated[float, typer.Option(help="Fix keys whose fANOVA importance is below this share.")] = 0.05,
     trials: Annotated[Optional[int], typer.Option(help="Trials of the new job (default: as many as the earlier one).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Name of the new job (default: <name>-narrowed).")] = None,
+    objective: ObjectiveOption = None,
 ) -> None:
     """Write a follow-up job spec: ranges shrunk around the best trials, BayesOpt warm-started from them."""
     import sys
@@ -323,6 +328,7 @@ def narrow(
         fail_bad_input(SpecError(problems))
     results = _load_results_or_exit(directory)
     try:
+        results = results.ranked_by(objective)
         narrowed = narrow_space(results, NarrowOptions(top_fraction=top_fraction, min_importance=min_importance))
         spec = follow_up_spec(results, narrowed, name or f"{results.name}-narrowed", trials or len(results.trials))
         validate_spec(spec)  # what we write must run as it is
@@ -346,6 +352,7 @@ def ensemble(
     top: Annotated[int, typer.Option(help="How many of the best trials to average.")] = 5,
     include_stopped: Annotated[bool, typer.Option(help="Also trials the scheduler stopped early (default: only those "
                                                        "that ran to the end).")] = False,
+    objective: ObjectiveOption = None,
 ) -> None:
     """Average the top trials' predicted probabilities; compare with the best single model."""
     from tune_jobs.analysis.ensemble import build_ensemble, write_ensemble
@@ -354,6 +361,7 @@ def ensemble(
         fail_bad_input(SpecError([f"--top: an ensemble needs at least 2 members, got {top}"]))
     results = _load_results_or_exit(directory)
     try:
+        results = results.ranked_by(objective)
         with err.status(f"loading the top {top} checkpoints and predicting..."):
             found = build_ensemble(results, top, include_stopped)
     except UserError as error:
@@ -375,6 +383,7 @@ def evaluate(
     top: Annotated[int, typer.Option(help="The best trials averaged as an ensemble (1: the best trial only).")] = 5,
     include_stopped: Annotated[bool, typer.Option(help="Also trials the scheduler stopped early (default: only those "
                                                        "that ran to the end).")] = False,
+    objective: ObjectiveOption = None,
 ) -> None:
     """Measure the best trial and the top-K ensemble once on the held-out test rows."""
     from tune_jobs.analysis.evaluate import SPLITS, evaluate_job, write_evaluation
@@ -383,6 +392,7 @@ def evaluate(
         fail_bad_input(SpecError([f"--top: at least 1, got {top}"]))
     results = _load_results_or_exit(directory)
     try:
+        results = results.ranked_by(objective)
         with err.status(f"loading the top {top} checkpoints and predicting..."):
             found = evaluate_job(results, top, include_stopped)
     except UserError as error:

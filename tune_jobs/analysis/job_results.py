@@ -94,6 +94,32 @@ class JobResults:
 
         return objectives_of(self.spec)[0]
 
+    def ranked_by(self, objective: str | None) -> JobResults:
+        """These results ranked by one of the job's objectives (``objective``), for what builds on
+        "the best trials" (narrow, ensemble, evaluate): a job with several objectives has no single
+        best, so the caller must say which (``UserError`` naming them otherwise). The view is a
+        single-objective job on that metric; its other objectives and constraints are dropped."""
+        objectives = self.objectives
+        if objective is None:
+            if len(objectives) == 1:
+                return self
+            listed = ", ".join(f"{key} ({mode})" for key, mode in objectives.items())
+            raise UserError([f"--objective: the job has several objectives ({listed}); say which one ranks the trials"])
+        if objective not in objectives:
+            listed = ", ".join(objectives)
+            raise UserError([f"--objective: {objective} is not one of the job's objectives ({listed})"])
+        if len(objectives) == 1:
+            return self
+        spec = {key: value for key, value in self.spec.items() if key not in ("objectives", "constraints")}
+        spec.update(metric=objective, mode=objectives[objective])
+        trials = self.trials.copy()
+        values = self.iterations.loc[self.iterations[objective].map(is_finite_number), ["trial_id", objective]] \
+            if objective in self.iterations.columns else pd.DataFrame(columns=["trial_id", objective])
+        grouped = values.astype({objective: float}).groupby("trial_id")[objective]
+        best = grouped.max() if objectives[objective] == "max" else grouped.min()
+        trials[best_column(objective)] = trials["trial_id"].map(best).astype(float)
+        return JobResults(self.directory, {**self.record, "spec": spec}, trials, self.iterations, self.events)
+
     def pareto(self) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
         """Every trial's point (its best of each objective, feasible or not) and the Pareto set,
         as job.json records it, computed from the files: a running job's too."""

@@ -11,8 +11,8 @@ from ray import cloudpickle
 from ray.tune.search import Searcher
 
 from trainables.ray_adapter import ERROR_KEY
-from tune_jobs.core.values import is_better, is_finite_number
-from tune_jobs.results.pareto import Constraint
+from tune_jobs.core.values import is_finite_number
+from tune_jobs.results.pareto import Constraint, TrialBests
 from tune_jobs.search.base import AskTell, MultiAskTell
 
 
@@ -68,8 +68,8 @@ class RayMultiSearcher(Searcher):
     def __init__(self, search: MultiAskTell, objectives: dict[str, str], constraints: list[Constraint]) -> None:
         metric, mode = next(iter(objectives.items()))
         super().__init__(metric=metric, mode=mode)
-        self.search, self.objectives, self.constraints = search, dict(objectives), list(constraints)
-        self.seen: dict[str, dict[str, float]] = {}  # per running trial: the best (favourable) value of each key
+        self.search = search
+        self.bests = TrialBests(dict(objectives), list(constraints))
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any) -> bool:
         return True
@@ -77,30 +77,20 @@ class RayMultiSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         return self.search.ask(trial_id)
 
-    def _direction(self, key: str) -> str:
-        if key in self.objectives:
-            return self.objectives[key]
-        return next(c.favourable for c in self.constraints if c.metric == key)
-
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        seen = self.seen.setdefault(trial_id, {})
-        for key in {*self.objectives, *(c.metric for c in self.constraints)}:
-            value = result.get(key)
-            if is_finite_number(value) and is_better(float(value), seen.get(key), self._direction(key)):
-                seen[key] = float(value)
+        self.bests.update(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if result:
-            self.on_trial_result(trial_id, result)
-        seen = self.seen.pop(trial_id, {})
-        if error or (result or {}).get(ERROR_KEY) or any(key not in seen for key in self.objectives):
+            self.bests.update(trial_id, result)
+        point = self.bests.finish(trial_id)
+        if error or (result or {}).get(ERROR_KEY) or point is None:
             self.search.tell(trial_id, None)
-            return
-        violations = [c.violation(seen[c.metric]) if c.metric in seen else 1.0 for c in self.constraints]
-        self.search.tell(trial_id, [seen[key] for key in self.objectives], violations if self.constraints else None)
+        else:
+            self.search.tell(trial_id, *point)
 
     def save(self, checkpoint_path: str) -> None:
-        Path(checkpoint_path).write_bytes(cloudpickle.dumps((self.search, self.seen)))
+        Path(checkpoint_path).write_bytes(cloudpickle.dumps((self.search, self.bests.seen)))
 
     def restore(self, checkpoint_path: str) -> None:
-        self.search, self.seen = cloudpickle.loads(Path(checkpoint_path).read_bytes())
+        self.search, self.bests.seen = cloudpickle.loads(Path(checkpoint_path).read_bytes())

@@ -16,11 +16,13 @@ import math
 import operator
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from tune_jobs.core.values import is_better, is_finite_number
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w./-]*)\s*(<=|>=|<|>|==|=|!=|=<|=>)\s*(\S+)\s*$")
@@ -65,6 +67,38 @@ def parse_constraint(text: str) -> Constraint:
     if not math.isfinite(value):
         raise ValueError(f"the bound must be a finite number in {text!r}")
     return Constraint(metric, op, value)
+
+
+@dataclass
+class TrialBests:
+    """Each running trial's most favourable value of each objective and constrained metric: the
+    point a multi-objective searcher is told when the trial ends, as the Pareto set counts it
+    (a constraint is judged on the trial's most favourable value of its metric)."""
+
+    objectives: dict[str, str]
+    constraints: list[Constraint]
+    seen: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def _direction(self, key: str) -> str:
+        if key in self.objectives:
+            return self.objectives[key]
+        return next(c.favourable for c in self.constraints if c.metric == key)
+
+    def update(self, trial_id: str, result: Mapping[str, Any]) -> None:
+        seen = self.seen.setdefault(trial_id, {})
+        for key in {*self.objectives, *(c.metric for c in self.constraints)}:
+            value = result.get(key)
+            if is_finite_number(value) and is_better(float(value), seen.get(key), self._direction(key)):
+                seen[key] = float(value)
+
+    def finish(self, trial_id: str) -> tuple[list[float], list[float] | None] | None:
+        """The ended trial's point and its constraints' violations (None without constraints);
+        None when it never reported one of the objectives (a failed trial, to a sampler)."""
+        seen = self.seen.pop(trial_id, {})
+        if any(key not in seen for key in self.objectives):
+            return None
+        violations = [c.violation(seen[c.metric]) if c.metric in seen else 1.0 for c in self.constraints]
+        return [seen[key] for key in self.objectives], violations if self.constraints else None
 
 
 def objectives_of(spec: Mapping[str, Any]) -> tuple[dict[str, str], list[Constraint]]:

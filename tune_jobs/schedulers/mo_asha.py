@@ -22,10 +22,6 @@ class MoAshaScheduler(SuccessiveHalving):
     def decides_per_result(self) -> bool:
         return True
 
-    @property
-    def replays_results(self) -> bool:
-        return False  # the simulator's tables hold one metric
-
     def build(self, job: JobContext) -> Any:
         from tune_jobs.schedulers.rule_ray import ParetoRuleScheduler
         from tune_jobs.schedulers.rules import ParetoRungCutoffs

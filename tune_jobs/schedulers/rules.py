@@ -19,6 +19,7 @@ stack's members one by one, and the simulator. Three rules:
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -160,25 +161,53 @@ class CurveForecast:
 
 
 def front_ranks(points: np.ndarray) -> np.ndarray:
-    """Each row's non-dominated front (0 best; every column higher-is-better), from one vectorised
-    dominance matrix: a rung of a few thousand trials in milliseconds. A row missing a value
-    (nan) is in a front after every complete row: a trial that did not report an objective is not
-    on the front by its other ones."""
+    """Each row's non-dominated front (0 best; every column higher-is-better). A row missing a
+    value (nan) is in a front after every complete row: a trial that did not report an objective
+    is not on the front by its other ones. Two objectives (the common case) are sorted in
+    O(n log n), so a rung of 10,000 trials costs milliseconds per result; more use one vectorised
+    dominance matrix (O(n^2) memory)."""
     complete = np.isfinite(points).all(axis=1)
     ranks = np.full(len(points), -1)
     index = np.flatnonzero(complete)
     found = points[index]
-    dominates = np.logical_and((found[:, None, :] >= found[None, :, :]).all(axis=2),
-                               (found[:, None, :] > found[None, :, :]).any(axis=2))
-    left = np.ones(len(index), dtype=bool)
+    ranks[index] = _ranks_2d(found) if points.shape[1] == 2 else _ranks_by_matrix(found)
+    ranks[~complete] = ranks[index].max() + 1 if len(index) else 0
+    return ranks
+
+
+def _ranks_2d(points: np.ndarray) -> np.ndarray:
+    """Fronts of distinct points taken by the first objective, then the second, both descending:
+    a point is dominated by an earlier one exactly when that one's second value is at least its
+    own, so it joins the first front whose latest point has a smaller second value; those latest
+    values fall from front to front, so a binary search finds it (Jensen 2003)."""
+    if not len(points):
+        return np.zeros(0, dtype=int)
+    distinct, inverse = np.unique(points, axis=0, return_inverse=True)
+    ranks = np.empty(len(distinct), dtype=int)
+    latest: list[float] = []  # per front, minus the second value of its latest point (ascending)
+    for row in np.lexsort((-distinct[:, 1], -distinct[:, 0])):
+        minus_y = -float(distinct[row, 1])
+        front = bisect.bisect_right(latest, minus_y)
+        if front == len(latest):
+            latest.append(minus_y)
+        else:
+            latest[front] = minus_y
+        ranks[row] = front
+    return ranks[np.asarray(inverse).reshape(-1)]
+
+
+def _ranks_by_matrix(points: np.ndarray) -> np.ndarray:
+    ranks = np.zeros(len(points), dtype=int)
+    dominates = np.logical_and((points[:, None, :] >= points[None, :, :]).all(axis=2),
+                               (points[:, None, :] > points[None, :, :]).any(axis=2))
+    left = np.ones(len(points), dtype=bool)
     front = 0
     while left.any():
         open_rows = np.flatnonzero(left)
         current = open_rows[~dominates[np.ix_(open_rows, open_rows)].any(axis=0)]
-        ranks[index[current]] = front
+        ranks[current] = front
         left[current] = False
         front += 1
-    ranks[~complete] = front
     return ranks
 
 
@@ -222,14 +251,17 @@ class ParetoRungCutoffs:
         return False
 
     def kept(self, points: np.ndarray) -> list[int]:
-        """The indices of the top ``keep`` share (at least one) by front, then crowding."""
+        """The indices of the top ``keep`` share (at least one) by front, then crowding (needed
+        only in the front the cut falls in)."""
         ranks = front_ranks(points)
-        spread = np.zeros(len(points))
-        for front in np.unique(ranks):
-            members = np.flatnonzero(ranks == front)
-            spread[members] = crowding(np.where(np.isfinite(points[members]), points[members], -1e300))
-        order = sorted(range(len(points)), key=lambda i: (ranks[i], -spread[i], i))
-        return order[:max(1, math.ceil(self.keep * len(points)))]
+        wanted = max(1, math.ceil(self.keep * len(points)))
+        sizes = np.bincount(ranks)
+        cut = int(np.searchsorted(np.cumsum(sizes), wanted))  # the front the cut falls in
+        above = np.flatnonzero(ranks < cut).tolist()
+        members = np.flatnonzero(ranks == cut)
+        spread = crowding(np.where(np.isfinite(points[members]), points[members], -1e300))
+        order = sorted(range(len(members)), key=lambda i: (-spread[i], members[i]))
+        return sorted(above) + [int(members[i]) for i in order[:wanted - len(above)]]
 
     def on_complete(self, trial_id: str) -> None:
         pass

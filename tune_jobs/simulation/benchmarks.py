@@ -46,7 +46,8 @@ class Benchmark(Protocol):
 @dataclass
 class CurveTable:
     """Learning curves as rows of ``config/<key>``, ``epoch`` (1..), the metric, ``seconds`` (of
-    that epoch) and, for repeated runs of a configuration, ``seed``."""
+    that epoch) and, for repeated runs of a configuration, ``seed``. Any other numeric column
+    (``params``, ``latency_ms``: a second objective) is replayed beside the metric (``reported``)."""
 
     name: str
     rows: pd.DataFrame
@@ -63,18 +64,25 @@ class CurveTable:
         self.epochs = int(self.rows["epoch"].max())
         keys = [CONFIG_PREFIX + k for k in self.space]
         seeds = "seed" in self.rows.columns
+        self.other_metrics = tuple(c for c in self.rows.columns
+                                   if c not in {*keys, "epoch", "seed", "config_id", self.metric, "seconds"}
+                                   and pd.api.types.is_numeric_dtype(self.rows[c]))
         self._curves: list[dict[int, list[tuple[float, float]]]] = []
+        self._others: list[dict[int, np.ndarray]] = []  # per configuration and seed: epochs x other_metrics
         configs = []
         for values, group in self.rows.groupby(keys, sort=True):
             by_seed: dict[int, list[tuple[float, float]]] = {}
+            others: dict[int, np.ndarray] = {}
             for seed, runs in (group.groupby("seed") if seeds else [(0, group)]):
                 ordered = runs.sort_values("epoch")
                 if len(ordered) != self.epochs:
                     continue  # a curve with missing epochs cannot be replayed to the end
                 by_seed[int(seed)] = list(zip(ordered[self.metric].astype(float), ordered["seconds"].astype(float), strict=True))
+                others[int(seed)] = ordered[list(self.other_metrics)].to_numpy(dtype=float)
             if by_seed:
                 configs.append(dict(zip(self.space, values if isinstance(values, tuple) else (values,), strict=True)))
                 self._curves.append(by_seed)
+                self._others.append(others)
         if not configs:
             raise ValueError(f"{self.name}: no configuration has all {self.epochs} epochs")
         self.configs = configs
@@ -115,6 +123,16 @@ class CurveTable:
 
     def expected(self, config: dict[str, Any]) -> list[float]:
         return self._means[self.nearest(config)]
+
+    def reported(self, config: dict[str, Any], seed: int) -> list[dict[str, float]]:
+        """Per epoch, the table's other metrics of the run ``curve`` replays for the same ``seed``."""
+        runs = self._others[self.nearest(config)]
+        return [dict(zip(self.other_metrics, row, strict=True)) for row in runs[sorted(runs)[seed % len(runs)]].tolist()]
+
+    def expected_reported(self, config: dict[str, Any]) -> list[dict[str, float]]:
+        """``reported`` averaged over the configuration's repeated runs."""
+        means = np.mean(list(self._others[self.nearest(config)].values()), axis=0)
+        return [dict(zip(self.other_metrics, row, strict=True)) for row in means.tolist()]
 
     def peaks(self) -> list[float]:
         """Per configuration, the best value of its mean curve at any epoch (nan for none finite)."""

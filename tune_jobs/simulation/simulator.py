@@ -4,7 +4,10 @@ at the times the curve's seconds say; the search algorithm asks and is told exac
 the same results in the same order. Only schedulers that decide per result (fifo, asha,
 hyperband, top_k, pasha, curve_stop) are simulated; pausing ones need checkpoints and Ray's trial
 executor. Each result carries the value the run reported and the configuration's ``expected``
-value (its mean over the benchmark's repeated runs), on which methods are fairly scored."""
+value (its mean over the benchmark's repeated runs), on which methods are fairly scored. With
+several ``objectives`` (the benchmark's metric first, then metrics a table carries beside it, such
+as ``latency_ms``), the search is the multi-objective one a job builds and each result carries
+every objective, reported and expected, as a multi-objective job's results do."""
 
 from __future__ import annotations
 
@@ -17,8 +20,10 @@ import numpy as np
 import pandas as pd
 
 from tune_jobs.core.values import is_finite_number
+from tune_jobs.results.pareto import TrialBests
 from tune_jobs.schedulers import JobContext, SchedulerSpec
 from tune_jobs.search import SearchSpec
+from tune_jobs.search.base import AskTell, MultiAskTell
 from tune_jobs.simulation.benchmarks import Benchmark
 
 STOP = "STOP"  # a Ray TrialScheduler decision
@@ -35,7 +40,7 @@ class _Trial:
 class SimulationResult:
     """Every reported result (``time`` in simulated seconds) and each trial's end."""
 
-    results: pd.DataFrame  # time, trial_id, epoch, value, expected
+    results: pd.DataFrame  # time, trial_id, epoch, value, expected (and <objective>, expected:<objective> for the others)
     trials: pd.DataFrame  # trial_id, config, epochs, last, status ("completed" or "stopped")
     mode: str
     workers: int
@@ -67,9 +72,48 @@ class _Event:
     epoch: int = field(compare=False)
 
 
+class _OneObjective:
+    """An ask/tell algorithm told each trial's last finite value, as ``RaySearcher`` tells it."""
+
+    def __init__(self, algorithm: AskTell, metric: str) -> None:
+        self.algorithm, self.metric, self.last = algorithm, metric, dict[str, float]()
+
+    def ask(self, trial_id: str) -> dict[str, Any] | None:
+        return self.algorithm.ask(trial_id)
+
+    def result(self, trial_id: str, epoch: int, result: dict[str, Any]) -> None:
+        value = result[self.metric]
+        if is_finite_number(value):
+            self.last[trial_id] = value
+            self.algorithm.observe(trial_id, epoch, value)
+
+    def end(self, trial_id: str) -> None:
+        self.algorithm.tell(trial_id, self.last.pop(trial_id, None))
+
+
+class _SeveralObjectives:
+    """A multi-objective algorithm told each trial's best value of each objective, as ``RayMultiSearcher``."""
+
+    def __init__(self, algorithm: MultiAskTell, objectives: dict[str, str]) -> None:
+        self.algorithm, self.bests = algorithm, TrialBests(objectives, [])
+
+    def ask(self, trial_id: str) -> dict[str, Any] | None:
+        return self.algorithm.ask(trial_id)
+
+    def result(self, trial_id: str, epoch: int, result: dict[str, Any]) -> None:
+        self.bests.update(trial_id, result)
+
+    def end(self, trial_id: str) -> None:
+        point = self.bests.finish(trial_id)
+        if point is None:
+            self.algorithm.tell(trial_id, None)
+        else:
+            self.algorithm.tell(trial_id, *point)
+
+
 def simulate(benchmark: Benchmark, search: SearchSpec, scheduler: SchedulerSpec, *, workers: int = 4,
              trials: int | None = None, budget_s: float | None = None, seed: int = 0,
-             startup_s: float = 0.0) -> SimulationResult:
+             startup_s: float = 0.0, objectives: dict[str, str] | None = None) -> SimulationResult:
     """Run ``search`` with ``scheduler`` on ``benchmark`` until ``trials`` trials have ended (default:
     the search's ``num_samples``) or the simulated clock passes ``budget_s``. ``startup_s``: what a
     trial costs before its first epoch (a real job's process start and data loading), which a
@@ -82,32 +126,60 @@ def simulate(benchmark: Benchmark, search: SearchSpec, scheduler: SchedulerSpec,
     if not scheduler.replays_results:
         raise ValueError(f"scheduler.type: {scheduler.type} pauses or exploits trials; the simulator runs only "
                          "schedulers that decide on each result")
-    search = search.resolve(space, model_based=not scheduler.needs_variant_generator)
-    problems = search.check_space(space)
+    objectives = dict(objectives or {benchmark.metric: benchmark.mode})
+    several = len(objectives) > 1
+    problems = _objective_problems(benchmark, objectives, search, scheduler) if several else []
+    search = search.resolve(space, model_based=not scheduler.needs_variant_generator, objectives=len(objectives))
+    problems += search.check_space(space)
     scheduler, found = scheduler.with_defaults(benchmark.epochs)
     if problems or found:
         raise ValueError("; ".join(problems + found))
     total = trials if trials is not None else search.trials
-    algorithm = search.build(space, benchmark.metric, benchmark.mode, rungs=scheduler.milestones)
-    ray_scheduler = scheduler.build(JobContext(benchmark.metric, benchmark.mode, f"simulation-{seed}", total, space))
+    told: _OneObjective | _SeveralObjectives
+    if several:
+        told = _SeveralObjectives(search.build_multi(space, list(objectives.values()), 0), objectives)
+    else:
+        told = _OneObjective(search.build(space, benchmark.metric, benchmark.mode, rungs=scheduler.milestones),
+                             benchmark.metric)
+    context = JobContext(benchmark.metric, benchmark.mode, f"simulation-{seed}", total, space,
+                         objectives=objectives if several else None)
+    ray_scheduler = scheduler.build(context)
     ray_scheduler.set_search_properties(benchmark.metric, benchmark.mode)
 
     rng = np.random.RandomState(seed)
     global_state = np.random.get_state()  # Ray's Hyperband places trials in brackets with NumPy's global generator
     np.random.seed(seed)
     try:
-        return _run(benchmark, algorithm, ray_scheduler, rng, workers, total, budget_s, startup_s)
+        return _run(benchmark, told, ray_scheduler, rng, workers, total, budget_s, startup_s,
+                    [key for key in objectives if key != benchmark.metric])
     finally:
         np.random.set_state(global_state)
 
 
-def _run(benchmark: Benchmark, algorithm: Any, ray_scheduler: Any, rng: np.random.RandomState, workers: int, total: int,
-         budget_s: float | None, startup_s: float) -> SimulationResult:
+def _objective_problems(benchmark: Benchmark, objectives: dict[str, str], search: SearchSpec,
+                        scheduler: SchedulerSpec) -> list[str]:
+    first = next(iter(objectives))
+    carried = getattr(benchmark, "other_metrics", ())
+    problems = [f"objectives: the first must be the benchmark's metric {benchmark.metric}, got {first}"] \
+        if first != benchmark.metric else []
+    problems += [f"objectives.{key}: {benchmark.name} does not carry it (it has {', '.join(carried) or 'none'})"
+                 for key in objectives if key != benchmark.metric and key not in carried]
+    if not search.multi_objective and search.algorithm != "auto":
+        problems.append(f"search.algorithm: {search.algorithm} optimises one metric")
+    if not scheduler.multi_objective:
+        problems.append(f"scheduler.type: {scheduler.type} compares one metric")
+    return problems
+
+
+def _run(benchmark: Benchmark, told: _OneObjective | _SeveralObjectives, ray_scheduler: Any, rng: np.random.RandomState,
+         workers: int, total: int, budget_s: float | None, startup_s: float, others: list[str]) -> SimulationResult:
+    """``others``: the objectives besides the benchmark's metric, which each result also carries."""
     clock, order = 0.0, 0
     events: list[_Event] = []
     running: dict[str, tuple[dict[str, Any], list[tuple[float, float]], list[float]]] = {}
+    reported: dict[str, tuple[list[dict[str, float]], list[dict[str, float]]]] = {}  # others: per epoch, run and expected
     started = ended = 0
-    results: list[tuple[float, str, int, float, float]] = []
+    results: list[tuple[Any, ...]] = []
     ended_rows: list[dict[str, Any]] = []
     last: dict[str, float] = {}
     taken: set[int] = set()  # the table's rows already run
@@ -115,13 +187,16 @@ def _run(benchmark: Benchmark, algorithm: Any, ray_scheduler: Any, rng: np.rando
     def start_one() -> bool:
         nonlocal started, order
         trial_id = f"sim_{started:05d}"
-        config = algorithm.ask(trial_id)
+        config = told.ask(trial_id)
         if config is None:
             return False
         started += 1
         placed = benchmark.place(config, taken)
-        curve = benchmark.curve(placed, int(rng.randint(0, 2**31 - 1)))
+        run_seed = int(rng.randint(0, 2**31 - 1))
+        curve = benchmark.curve(placed, run_seed)
         running[trial_id] = (placed, curve, benchmark.expected(placed))
+        if others:
+            reported[trial_id] = (benchmark.reported(placed, run_seed), benchmark.expected_reported(placed))  # type: ignore[attr-defined]
         ray_scheduler.on_trial_add(None, _Trial(trial_id))
         order += 1
         heapq.heappush(events, _Event(clock + startup_s + curve[0][1], order, trial_id, 1))
@@ -130,8 +205,9 @@ def _run(benchmark: Benchmark, algorithm: Any, ray_scheduler: Any, rng: np.rando
     def end(trial_id: str, epoch: int, status: str) -> None:
         nonlocal ended
         config, _, _ = running.pop(trial_id)
+        reported.pop(trial_id, None)
         value = last.pop(trial_id, None)
-        algorithm.tell(trial_id, value)
+        told.end(trial_id)
         ended += 1
         ended_rows.append({"trial_id": trial_id, "config": config, "epochs": epoch, "last": value, "status": status})
 
@@ -148,11 +224,16 @@ def _run(benchmark: Benchmark, algorithm: Any, ray_scheduler: Any, rng: np.rando
         clock = event.time
         _, curve, expected = running[event.trial_id]
         value = curve[event.epoch - 1][0]
-        results.append((clock, event.trial_id, event.epoch, value, expected[event.epoch - 1]))
+        result = {"training_iteration": event.epoch, benchmark.metric: value, "time_total_s": clock}
+        row: tuple[Any, ...] = (clock, event.trial_id, event.epoch, value, expected[event.epoch - 1])
+        if others:
+            run, mean = (found[event.epoch - 1] for found in reported[event.trial_id])
+            result.update({key: run[key] for key in others})
+            row += tuple(run[key] for key in others) + tuple(mean[key] for key in others)
+        results.append(row)
         if is_finite_number(value):
             last[event.trial_id] = value
-            algorithm.observe(event.trial_id, event.epoch, value)
-        result = {"training_iteration": event.epoch, benchmark.metric: value, "time_total_s": clock}
+        told.result(event.trial_id, event.epoch, result)
         decision = ray_scheduler.on_trial_result(None, _Trial(event.trial_id), result)
         if event.epoch >= len(curve) or decision == STOP:
             ray_scheduler.on_trial_complete(None, _Trial(event.trial_id), result)
@@ -160,6 +241,7 @@ def _run(benchmark: Benchmark, algorithm: Any, ray_scheduler: Any, rng: np.rando
         else:
             order += 1
             heapq.heappush(events, _Event(clock + curve[event.epoch][1], order, event.trial_id, event.epoch + 1))
-    return SimulationResult(pd.DataFrame(results, columns=["time", "trial_id", "epoch", "value", "expected"]),
+    columns = ["time", "trial_id", "epoch", "value", "expected", *others, *(f"expected:{key}" for key in others)]
+    return SimulationResult(pd.DataFrame(results, columns=columns),
                             pd.DataFrame(ended_rows, columns=["trial_id", "config", "epochs", "last", "status"]),
                             benchmark.mode, workers, clock)

@@ -366,6 +366,9 @@ class JobSpec(BaseModel):
             problems.append("search.num_samples: not used with stages; each stage sets its own trials")
         if not self.space:
             problems.append("stages: the space is empty; later stages narrow searched keys")
+        if len(self.objectives or {}) > 1 or self.constraints:
+            problems.append("stages: later stages narrow around the best trials of one metric; a job with several "
+                            "objectives or constraints cannot be staged (run it, then `tune-jobs narrow --objective`)")
         return problems
 
     def stack_size(self, slots: int) -> int:
