@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
+from tune_jobs.core.values import plain  # noqa: E402  (after the path above, as a script)
+
 EPOCHS = 27  # rungs 1, 3, 9, 27
 RUNGS = {"grace_period": 1, "reduction_factor": 3}
 PROBLEMS: dict[str, dict[str, Any]] = {
@@ -86,7 +88,7 @@ def run_method(problem: str, method: str, seed: int, trials: int, storage: str) 
                                     "search": {"algorithm": "random", "num_samples": trials, "seed": seed}})
         keep = max(2, trials // 9)
         top = first_trials.sort_values("best_val_accuracy", ascending=False).head(keep)
-        candidates = [{k.removeprefix("config/"): _plain(row[k]) for k in top.columns
+        candidates = [{k.removeprefix("config/"): plain(row[k]) for k in top.columns
                        if k.startswith("config/") and k.removeprefix("config/") in setup["space"]} for _, row in top.iterrows()]
         second, _ = _run({**base, "name": base["name"] + "-top", "trainable": "bench.scheduler_problems:replay",
                           "config": {**base["config"], "problem": problem, "candidates": candidates},
@@ -105,10 +107,6 @@ def run_method(problem: str, method: str, seed: int, trials: int, storage: str) 
 
 def best_at(curve: list[tuple[float, float]], seconds: float) -> float:
     return max((value for t, value in curve if t <= seconds), default=float("nan"))
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 def censored_median(rows: list[Run]) -> tuple[float, bool]:

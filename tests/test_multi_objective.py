@@ -219,7 +219,7 @@ def test_built_in_trainables_report_what_a_model_costs(ray_session, tmp_path):
 @pytest.mark.integration
 def test_mo_asha_in_a_real_job_stops_what_its_rule_stops(ray_session, tmp_path):
     result = tune_jobs.run({"name": "mo-asha", "trainable": two_objectives, "objectives": {"acc": "max", "cost": "min"},
-                            "space": {"x": {"uniform": [0.0, 1.0]}, "y": {"uniform": [0.0, 1.0]}},
+                            "constraints": ["cost <= 0.6"], "space": {"x": {"uniform": [0.0, 1.0]}, "y": {"uniform": [0.0, 1.0]}},
                             "scheduler": {"type": "mo_asha", "max_t": 3, "grace_period": 1, "reduction_factor": 2},
                             "search": {"algorithm": "random", "num_samples": 10, "seed": 0, "max_concurrent": 1},
                             "storage": str(tmp_path), "tensorboard": False})
@@ -235,7 +235,10 @@ def test_mo_asha_in_a_real_job_stops_what_its_rule_stops(ray_session, tmp_path):
                 break
     assert statuses.to_dict() == expected
     record = json.loads((Path(result.directory) / "job.json").read_text())
-    assert record["pareto"]
+    best = result.iterations.groupby("trial_id").agg(acc=("acc", "max"), cost=("cost", "min"))
+    feasible = best[best.cost <= 0.6]
+    front = sorted(feasible.index[i] for i in brute_force_front(np.column_stack([feasible.acc, -feasible.cost])))
+    assert front and [m["trial_id"] for m in record["pareto"]] == front and len(feasible) < len(best)
     # the simulated backend replays the same curves (the formula's, every epoch) to the same decisions
     curves = pd.DataFrame([{"config/x": row["config/x"], "config/y": row["config/y"], "epoch": step + 1, "seconds": 1.0,
                             **reported} for row in trials.to_dict("records")

@@ -15,7 +15,7 @@ from tune_jobs.schedulers import SCHEDULERS, JobContext, RungSurvival
 from tune_jobs.spec import validate_spec
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = SCHEDULERS.names()
+NAMES = [name for name in SCHEDULERS.names() if name != "auto"]  # auto is one of these once chosen (test below)
 # What a job on the test trainable (a user function that checkpoints, searching x) must add.
 JOB_OPTIONS = {"pbt": {"hyperparams": ["x"], "perturbation_interval": 3}}
 
@@ -56,7 +56,7 @@ def test_conformance_defaults_build_status_rungs(name):
     assert again.plan.scheduler == scheduler
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", SCHEDULERS.names())
 def test_unknown_options_are_refused(name):
     from tune_jobs.errors import SpecError
 
@@ -72,6 +72,38 @@ def test_no_module_outside_the_package_names_a_scheduler_type():
         pattern = re.compile(rf"[\"']{name}[\"']|\b{name.capitalize()}\w*Scheduler\b")
         for path in outside:
             assert not pattern.search(path.read_text()), f"{path.relative_to(ROOT)} names the {name!r} scheduler"
+
+
+@pytest.mark.parametrize("fields, chosen", [
+    ({}, {"type": "asha", "max_t": 10, "reduction_factor": 3.0}),  # bayesopt (search auto) over 40 trials of 10 epochs
+    ({"search": {"algorithm": "tpe", "num_samples": 40}}, {"type": "asha", "max_t": 10, "reduction_factor": 4.0}),
+    ({"objectives": {"val_accuracy": "max", "latency_ms": "min"}, "search": {"algorithm": "tpe", "num_samples": 40}},
+     {"type": "mo_asha", "max_t": 10}),
+    ({"config": {"epochs": 5}}, {"type": "fifo"}),  # too few epochs for rungs
+    ({"search": {"num_samples": 12}}, {"type": "fifo"}),  # too few trials to compare
+    ({"trainable": "tests.user_trainables:counting", "metric": "score", "mode": "max", "config": {"steps": 9}},
+     {"type": "fifo"}),  # no epochs declared: no rungs to place
+])
+def test_auto_picks_successive_halving_for_long_enough_trials_and_enough_of_them(fields, chosen):
+    data = {"name": "auto", "trainable": "digits_mlp", "metric": "val_accuracy", "space": {"lr": {"loguniform": [1e-3, 1e-1]}},
+            "search": {"num_samples": 40}, "scheduler": {"type": "auto"}, **fields}
+    if "objectives" in fields:
+        del data["metric"]
+    spec = validate_spec(data)
+    recorded = spec.resolved()["scheduler"]
+    assert {key: recorded[key] for key in chosen} == chosen  # job.json records the choice, never auto
+    again = validate_spec({**spec.resolved(), "name": "auto"})
+    assert again.plan.scheduler == spec.plan.scheduler and again.sha256() == spec.sha256()  # resumes as itself
+
+
+def test_auto_is_simulated_as_its_choice():
+    from tune_jobs.search import SEARCHES
+    from tune_jobs.simulation import MFHartmann6, simulate
+
+    search = SEARCHES.get("random").model_validate({"algorithm": "random", "seed": 0, "num_samples": 40})
+    auto, asha = (simulate(MFHartmann6(epochs=9), search, SCHEDULERS.get(name).model_validate({"type": name}), workers=2)
+                  for name in ("auto", "asha"))
+    assert auto.results.equals(asha.results) and (auto.trials.status == "stopped").any()
 
 
 def test_a_user_trainable_without_epochs_must_set_max_t():

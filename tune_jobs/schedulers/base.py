@@ -1,7 +1,7 @@
 """Trial schedulers (``scheduler.type``): a registry of spec models, one module each.
 
-Call order: the spec is validated (each scheduler checks its own options), then
-``with_defaults(epochs)`` resolves what depends on the trainable (``max_t`` from its epochs) and
+Call order: the spec is validated (each scheduler checks its own options), ``choose`` resolves
+``auto``, then ``with_defaults(epochs)`` resolves what depends on the trainable (``max_t`` from its epochs) and
 the job spec keeps the result; the runner calls ``build(job)``, the only place a scheduler
 touches Ray; while the job runs, ``trial_status(iterations)`` names how each ended trial ended;
 afterwards ``rungs(reached)`` describes where it compared trials, for the report and the analysis.
@@ -59,6 +59,11 @@ class SchedulerSpec(StrictModel):
     type: str
 
     multi_objective: ClassVar[bool] = False  # it can run a job with several objectives
+
+    def choose(self, epochs: int | None, trials: int, objectives: int, search_algorithm: str) -> SchedulerSpec:
+        """The scheduler that runs (``auto`` picks one from the trainable's ``epochs``, the planned
+        ``trials``, the number of ``objectives`` and the search; the others are themselves)."""
+        return self
 
     def with_defaults(self, epochs: int | None) -> tuple[SchedulerSpec, list[str]]:
         """This scheduler with what depends on the trainable filled in (``epochs``: the trainable's

@@ -123,10 +123,12 @@ def simulate(benchmark: Benchmark, search: SearchSpec, scheduler: SchedulerSpec,
     an ``auto`` search is resolved here as a job's validation resolves it, and the scheduler gets
     its ``max_t`` from the benchmark's epochs."""
     space = dict(benchmark.space)
+    objectives = dict(objectives or {benchmark.metric: benchmark.mode})
+    scheduler = scheduler.choose(benchmark.epochs, trials if trials is not None else search.trials, len(objectives),
+                                 search.resolve(space, objectives=len(objectives)).algorithm)
     if not scheduler.replays_results:
         raise ValueError(f"scheduler.type: {scheduler.type} pauses or exploits trials; the simulator runs only "
                          "schedulers that decide on each result")
-    objectives = dict(objectives or {benchmark.metric: benchmark.mode})
     several = len(objectives) > 1
     problems = _objective_problems(benchmark, objectives, search, scheduler) if several else []
     search = search.resolve(space, model_based=not scheduler.needs_variant_generator, objectives=len(objectives))

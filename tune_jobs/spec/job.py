@@ -301,11 +301,12 @@ class JobSpec(BaseModel):
         problems += search.check_space(dict(self.space))
         problems += self._objective_problems(trainable, search)
         problems += self._check_stages()
-        scheduler = self.scheduler
+        epochs = self.config.get("epochs", trainable.defaults().get("epochs")) if trainable else None
+        scheduler = self.scheduler.choose(epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None,
+                                          search.trials, max(objectives, 1), search.algorithm)
         if trainable is not None and self.execution.fuse not in (1, "auto"):  # auto falls back to a process per trial
             problems += self._fusion_problems(trainable, search, scheduler)
         problems += scheduler.check(dict(self.space), search.algorithm)
-        epochs = self.config.get("epochs", trainable.defaults().get("epochs")) if trainable else None
         # A value that is not a whole number is reported as config.epochs, not again as a max_t it cannot default.
         if trainable is not None and (epochs is None or (isinstance(epochs, int) and not isinstance(epochs, bool))):
             scheduler, found = scheduler.with_defaults(epochs)
