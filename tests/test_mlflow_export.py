@@ -103,7 +103,7 @@ def test_a_pbt_job_killed_and_resumed_logs_no_point_twice_and_its_mutations_per_
     spec = tmp_path / "job.yaml"
     spec.write_text(yaml.safe_dump({
         "name": "evolving", "trainable": "tests.user_trainables:counting", "metric": "score", "mode": "max",
-        "config": {"steps": 24, "sleep": 0.3}, "space": {"x": {"uniform": [0.0, 1.0]}},
+        "config": {"steps": 48, "sleep": 0.3}, "space": {"x": {"uniform": [0.0, 1.0]}},  # long: events are saved with Ray's snapshots
         "search": {"num_samples": 4, "seed": 0, "max_concurrent": 2},
         "scheduler": {"type": "pbt", "hyperparams": ["x"], "perturbation_interval": 2, "quantile_fraction": 0.5},
         "failure": {"max_failures": 2}, "storage": str(tmp_path / "results"), "tensorboard": False,
