@@ -47,8 +47,7 @@ class TwoObjectives:
         # Scaled between the table's median and its best: a configuration worse than the median on
         # an objective adds nothing (the tables hold broken ones that would make any point look good).
         self.signs, self.low, self.high = signs, np.median(oriented, axis=0), oriented.max(axis=0)
-        scaled = np.clip((oriented - self.low) / (self.high - self.low), 0.0, None)
-        self.best_volume = hypervolume_2d(scaled)
+        self.best_volume = hypervolume_2d(scaled(oriented, self.low, self.high))
 
     def space(self) -> dict[str, Any]:
         adapter: TypeAdapter[Any] = TypeAdapter(SpaceParam)
@@ -66,7 +65,14 @@ class TwoObjectives:
         """The configuration's mean values, higher-is-better, scaled to [0, 1] over the table."""
         row = self.row(config)
         values = np.array([np.mean(row[m]) for m in self.objectives]) * self.signs
-        return np.clip((values - self.low) / np.where(self.high > self.low, self.high - self.low, 1.0), 0.0, None)
+        return scaled(values, self.low, self.high)
+
+
+def scaled(oriented: np.ndarray, low: Any, high: Any) -> np.ndarray:
+    """Higher-is-better values on [0, 1] from ``low`` (the reference point: a median) to ``high``
+    (the best); anything below the reference counts 0."""
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    return np.clip((oriented - low) / np.where(high > low, high - low, 1.0), 0.0, None)
 
 
 def hypervolume_2d(points: np.ndarray) -> float:

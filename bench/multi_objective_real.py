@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.multi_objective import hypervolume_2d
+from bench.multi_objective import hypervolume_2d, scaled
 
 OBJECTIVES = {"val_accuracy": "max", "latency_ms": "min"}
 SPACE = {"lr": {"loguniform": [1e-4, 0.3]}, "batch_size": {"choice": [16, 32, 64, 128]},
@@ -107,7 +107,7 @@ class Scale:
 
     def scaled(self, found: np.ndarray) -> np.ndarray:
         found = np.where(np.isfinite(found), found, self.low)
-        return np.clip((found - self.low) / np.where(self.high > self.low, self.high - self.low, 1.0), 0.0, None)
+        return scaled(found, self.low, self.high)
 
     def volume(self, run: Run, until: float = np.inf) -> float:
         seen = run[run.seconds <= until]

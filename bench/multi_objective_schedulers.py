@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.multi_objective import hypervolume_2d
+from bench.multi_objective import hypervolume_2d, scaled
 from bench.simulated_schedulers import _part, benchmarks
 from tune_jobs.schedulers import SCHEDULERS
 from tune_jobs.search import SEARCHES
@@ -61,7 +61,7 @@ class Scale:
         columns = []
         for values, sign, low, high in zip((metric, cost), self.signs, self.low, self.high, strict=True):
             oriented = np.nan_to_num(values * sign, nan=low)
-            columns.append(np.clip((oriented - low) / ((high - low) or 1.0), 0.0, None))
+            columns.append(scaled(oriented, low, high))
         return np.column_stack(columns)
 
 

@@ -76,7 +76,7 @@ class _OneObjective:
     """An ask/tell algorithm told each trial's last finite value, as ``RaySearcher`` tells it."""
 
     def __init__(self, algorithm: AskTell, metric: str) -> None:
-        self.algorithm, self.metric, self.last = algorithm, metric, dict[str, float]()
+        self.algorithm, self.metric = algorithm, metric
 
     def ask(self, trial_id: str) -> dict[str, Any] | None:
         return self.algorithm.ask(trial_id)
@@ -84,11 +84,10 @@ class _OneObjective:
     def result(self, trial_id: str, epoch: int, result: dict[str, Any]) -> None:
         value = result[self.metric]
         if is_finite_number(value):
-            self.last[trial_id] = value
             self.algorithm.observe(trial_id, epoch, value)
 
-    def end(self, trial_id: str) -> None:
-        self.algorithm.tell(trial_id, self.last.pop(trial_id, None))
+    def end(self, trial_id: str, last: float | None) -> None:
+        self.algorithm.tell(trial_id, last)
 
 
 class _SeveralObjectives:
@@ -103,7 +102,7 @@ class _SeveralObjectives:
     def result(self, trial_id: str, epoch: int, result: dict[str, Any]) -> None:
         self.bests.update(trial_id, result)
 
-    def end(self, trial_id: str) -> None:
+    def end(self, trial_id: str, last: float | None) -> None:
         point = self.bests.finish(trial_id)
         if point is None:
             self.algorithm.tell(trial_id, None)
@@ -124,14 +123,15 @@ def simulate(benchmark: Benchmark, search: SearchSpec, scheduler: SchedulerSpec,
     its ``max_t`` from the benchmark's epochs."""
     space = dict(benchmark.space)
     objectives = dict(objectives or {benchmark.metric: benchmark.mode})
+    # resolved in the order a job's validation resolves them: the search, then the scheduler it runs with
+    search = search.resolve(space, model_based=not scheduler.needs_variant_generator, objectives=len(objectives))
     scheduler = scheduler.choose(benchmark.epochs, trials if trials is not None else search.trials, len(objectives),
-                                 search.resolve(space, objectives=len(objectives)).algorithm)
+                                 search.algorithm)
     if not scheduler.replays_results:
         raise ValueError(f"scheduler.type: {scheduler.type} pauses or exploits trials; the simulator runs only "
                          "schedulers that decide on each result")
     several = len(objectives) > 1
     problems = _objective_problems(benchmark, objectives, search, scheduler) if several else []
-    search = search.resolve(space, model_based=not scheduler.needs_variant_generator, objectives=len(objectives))
     problems += search.check_space(space)
     scheduler, found = scheduler.with_defaults(benchmark.epochs)
     if problems or found:
@@ -166,7 +166,7 @@ def _objective_problems(benchmark: Benchmark, objectives: dict[str, str], search
         if first != benchmark.metric else []
     problems += [f"objectives.{key}: {benchmark.name} does not carry it (it has {', '.join(carried) or 'none'})"
                  for key in objectives if key != benchmark.metric and key not in carried]
-    if not search.multi_objective and search.algorithm != "auto":
+    if not search.multi_objective:
         problems.append(f"search.algorithm: {search.algorithm} optimises one metric")
     if not scheduler.multi_objective:
         problems.append(f"scheduler.type: {scheduler.type} compares one metric")
@@ -209,7 +209,7 @@ def _run(benchmark: Benchmark, told: _OneObjective | _SeveralObjectives, ray_sch
         config, _, _ = running.pop(trial_id)
         reported.pop(trial_id, None)
         value = last.pop(trial_id, None)
-        told.end(trial_id)
+        told.end(trial_id, value)
         ended += 1
         ended_rows.append({"trial_id": trial_id, "config": config, "epochs": epoch, "last": value, "status": status})
 
