@@ -6,6 +6,8 @@
   ceiling, so curves cross and early results mislead. Sleeps ``epoch_s`` per epoch, as training
   would. Stateful (the score is checkpointed), so PBT can copy it and go on with a mutated rate.
 - ``replay``: one of ``candidates`` (configs chosen by an earlier stage), picked by ``pick``.
+- ``table``: the trainable of a curve table (``bench/curve_tables.py``, named by ``table``) with
+  the table's fixed settings: the real training the simulated backend replays.
 """
 
 from __future__ import annotations
@@ -49,6 +51,15 @@ def curve(config: dict[str, Any], report: Any, checkpoint: Any = None) -> None:
         rate = min(0.6, max(0.02, 0.06 * math.sqrt(config["lr"] / 1e-3)))
         score += rate * (ceiling(config) - score)
         timed({"val_accuracy": score, "epoch": epoch}, checkpoint={"score": score, "epoch": epoch})
+
+
+def table(config: dict[str, Any], report: Any, checkpoint: Any = None) -> None:
+    from bench.curve_tables import TABLES
+    from trainables.registry import TRAINABLES
+
+    setup = TABLES[config["table"]]
+    chosen = {**setup.fixed, **{k: v for k, v in config.items() if k != "table"}}
+    TRAINABLES.get(setup.trainable).function(chosen, _timed(report), checkpoint)
 
 
 REPLAY_KEYS = ("problem", "candidates", "pick")

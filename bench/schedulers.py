@@ -43,6 +43,22 @@ PROBLEMS: dict[str, dict[str, Any]] = {
                              "depth": {"randint": [1, 3]}, "dropout": {"uniform": [0.0, 0.5]},
                              "batch_size": {"choice": [32, 64, 128]}, "optimizer": {"choice": ["sgd", "adam"]}}},
 }
+
+
+def _table_problem(name: str) -> dict[str, Any]:
+    """A curve table's training run for real: its trainable, space and epochs, and the target the
+    simulated backend uses for it (bench/simulated_schedulers.py), so the two can be set side by side."""
+    from bench.curve_tables import TABLES
+    from bench.simulated_schedulers import benchmarks, target_and_optimum
+
+    setup = TABLES[name]
+    assert (setup.metric, setup.mode) == ("val_accuracy", "max"), "this benchmark compares val_accuracy"
+    target, optimum = target_and_optimum(benchmarks()[name])
+    return {"trainable": "bench.scheduler_problems:table", "target": round(target, 4), "epochs": setup.epochs,
+            "config": {"table": name}, "space": setup.space}
+
+
+TABLE_PROBLEMS = ("digits_mlp", "text_transformer")
 METHODS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "random+FIFO": ({"algorithm": "random"}, {"type": "fifo"}),
     "random+ASHA": ({"algorithm": "random"}, {"type": "asha", **RUNGS}),
@@ -50,6 +66,7 @@ METHODS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "random+Hyperband": ({"algorithm": "random"}, {"type": "hyperband", **RUNGS}),
     "BayesOpt+Hyperband": ({"algorithm": "bayesopt"}, {"type": "hyperband", **RUNGS}),
     "TPE+ASHA": ({"algorithm": "tpe"}, {"type": "asha", **RUNGS}),
+    "forest+ASHA": ({"algorithm": "forest"}, {"type": "asha", **RUNGS}),
     "PBT": ({"algorithm": "random"}, {"type": "pbt", "perturbation_interval": 3, "hyperparams": ["lr", "dropout"]}),
     "1 epoch, then top 1/9": ({}, {}),
 }
@@ -77,10 +94,10 @@ def run_method(problem: str, method: str, seed: int, trials: int, storage: str) 
     value so far after each report, by seconds since the start)."""
     import pandas as pd
 
-    setup = PROBLEMS[problem]
+    setup = problem_setup(problem)
     base = {"name": f"{problem}-{method}-{seed}".lower().replace("+", "-").replace(" ", "-").replace(",", "").replace("/", ""),
             "trainable": setup["trainable"], "metric": "val_accuracy", "mode": "max",
-            "config": {"epochs": EPOCHS, **setup["config"]}, "space": setup["space"], "resources": {"cpu": 1},
+            "config": {"epochs": setup.get("epochs", EPOCHS), **setup["config"]}, "space": setup["space"], "resources": {"cpu": 1},
             "storage": storage, "tensorboard": False, "failure": {"max_failures": 0}}
     started = time.time()
     if method.startswith("1 epoch"):
@@ -105,6 +122,10 @@ def run_method(problem: str, method: str, seed: int, trials: int, storage: str) 
     return reached, float(iterations.val_accuracy.max()), total, curve
 
 
+def problem_setup(problem: str) -> dict[str, Any]:
+    return _table_problem(problem.removesuffix("_table")) if problem.endswith("_table") else PROBLEMS[problem]
+
+
 def best_at(curve: list[tuple[float, float]], seconds: float) -> float:
     return max((value for t, value in curve if t <= seconds), default=float("nan"))
 
@@ -118,7 +139,8 @@ def censored_median(rows: list[Run]) -> tuple[float, bool]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--problems", nargs="*", default=list(PROBLEMS))
+    parser.add_argument("--problems", nargs="*", default=list(PROBLEMS),
+                        help=f"also a curve table's own training: {', '.join(t + '_table' for t in TABLE_PROBLEMS)}")
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--trials", type=int, default=27)
@@ -142,12 +164,13 @@ def main() -> None:
 
 
 def report(problem: str, results: dict[str, list[Run]], args: Any) -> None:
-    target = PROBLEMS[problem]["target"]
+    setup = problem_setup(problem)
+    target = setup["target"]
     base_job = statistics.median(r[2] for r in results.get("random+FIFO", next(iter(results.values()))))
     budgets = [round(base_job * share, 1) for share in (0.25, 0.5, 1.0)]
-    print(f"\n{problem}: {args.trials} trials x {EPOCHS} epochs, {args.cpus} CPUs, target val_accuracy >= {target}, "
+    print(f"\n{problem}: {args.trials} trials x {setup.get('epochs', EPOCHS)} epochs, {args.cpus} CPUs, target val_accuracy >= {target}, "
           f"{args.seeds} seeds (medians)")
-    optimum = PROBLEMS[problem].get("optimum")
+    optimum = setup.get("optimum")
     at = "regret" if optimum else "best"
     print(f"{'method':<26}{'s to target':>12}{'reached':>9}{'job s':>8}{'best':>8}{'vs FIFO':>9}{'vs ASHA':>9}"
           + "".join(f"{f'{at} @{b:g}s':>14}" for b in budgets))

@@ -82,16 +82,16 @@ def _part(text: str) -> tuple[str, dict[str, Any]]:
     return name, fields
 
 
-def run_one(job: tuple[str, str, int, int, float, float, float, float]) -> tuple[str, str, float, list[float], float]:
+def run_one(job: tuple[str, str, int, int, float, int | None, float, float, float]) -> tuple[str, str, float, list[float], float]:
     """One (benchmark, method, seed): the time to target and the regrets at each budget share."""
-    name, method, seed, workers, startup, budget, target, optimum = job
+    name, method, seed, workers, startup, trials, budget, target, optimum = job
     benchmark = benchmarks()[name]
     (search, search_options), (scheduler, scheduler_options) = (_part(part) for part in method.split("+"))
     started = time.process_time()
     result = simulate(benchmark, SEARCHES.get(search).model_validate({"algorithm": search, "seed": seed,
                                                                          "num_samples": 100_000, **search_options}),
                       SCHEDULERS.get(scheduler).model_validate({"type": scheduler, **scheduler_options}),
-                      workers=workers, budget_s=budget, seed=seed, startup_s=startup)
+                      workers=workers, trials=trials, budget_s=budget, seed=seed, startup_s=startup)
     at = min(result.time_to(target, column="expected"), budget)
     regrets = []
     for share in SHARES:
@@ -109,13 +109,19 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--startup-s", type=float, default=0.0,
                         help="simulated seconds each trial costs before its first epoch (a real job's start-up)")
+    parser.add_argument("--trials", type=int, help="trials at most, as a real job's num_samples (default: "
+                        "as many as the budget allows)")
+    parser.add_argument("--budget-share", type=float, default=1.0,
+                        help="simulate this share of the budget: a quicker screen of time to target (slow searchers' "
+                             "time grows with their trials); seeds past it count at the cut, regrets are of the cut")
     args = parser.parse_args()
     found = benchmarks()
     names = args.benchmark or list(found)
     methods = list(dict.fromkeys([*BASELINES, *(args.method or METHODS)]))
-    setups = {name: (budget_s(found[name], args.workers, args.startup_s), *target_and_optimum(found[name]))
+    setups = {name: (args.budget_share * budget_s(found[name], args.workers, args.startup_s),
+                     *target_and_optimum(found[name]))
               for name in names}
-    jobs = [(name, method, seed, args.workers, args.startup_s, *setups[name]) for name in names for method in methods
+    jobs = [(name, method, seed, args.workers, args.startup_s, args.trials, *setups[name]) for name in names for method in methods
             for seed in range(args.seeds)]
     times: dict[tuple[str, str], list[float]] = {}
     regrets: dict[tuple[str, str], list[list[float]]] = {}

@@ -3,6 +3,7 @@
 import math
 import pickle
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -449,3 +450,75 @@ def test_the_gp_fits_a_rung_with_fewer_results_than_the_job_has():
     assert len(searcher.optimizer.space) == 24 > 16 and len(searcher._rung_observations()[1]) == 6
     config = searcher.suggest("t30")
     assert 0 <= config["x"] <= 1 and 0 <= config["y"] <= 1
+
+
+def _forest(space: dict, mode: str = "max", rungs: list[int] | None = None, **options: Any) -> Any:
+    spec = SEARCHES.get("forest").model_validate({"algorithm": "forest", "seed": 0, "options": options})
+    return spec.build(space, "s", mode, rungs=rungs)
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_under_rungs_the_forest_ranks_trials_by_the_highest_rung_reached_then_by_their_value(mode):
+    """One scale for every trial: promoted further ranks above stopped earlier, whatever the values."""
+    sign = 1 if mode == "max" else -1
+    forest = _forest({"x": Uniform(uniform=(0.0, 1.0))}, mode, rungs=[1, 3, 9])
+    runs = {"stopped_low": {1: 0.1}, "stopped_high": {1: 0.9}, "stopped_mid": {1: 0.5}, "further": {1: 0.6, 3: 0.2},
+            "finished": {1: 0.2, 3: 0.3, 9: 0.05}}
+    for trial, values in runs.items():
+        forest.ask(trial)
+        for iteration, value in values.items():
+            forest.observe(trial, iteration, sign * value)
+        forest.observe(trial, 2, sign * 99.0)  # not a rung: not a score
+        forest.tell(trial, sign * list(values.values())[-1])
+    forest.ask("failed")
+    forest.tell("failed", None)
+    scores = forest._scores()
+    assert sorted(scores, key=scores.get) == ["failed", "stopped_low", "stopped_mid", "stopped_high", "further", "finished"]
+    assert scores["failed"] == 0.0 and scores["finished"] < 1.0
+
+
+def test_the_forest_learns_where_the_good_region_is_from_trials_stopped_at_the_first_rung():
+    """Every trial stops at rung 1, as most do under ASHA: the model still steers to where rung 1 was best."""
+    space = {"x": Uniform(uniform=(0.0, 1.0)), "kind": Choice(choice=["a", "b"])}
+
+    def rung_one(config: dict[str, Any]) -> float:
+        return -((config["x"] - 0.8) ** 2) - (0.2 if config["kind"] == "a" else 0.0)
+
+    forest = _forest(space, rungs=[1, 3, 9], initial_points=10)
+    suggested = []
+    for i in range(40):
+        config = forest.ask(f"t{i}")
+        suggested.append(config)
+        forest.observe(f"t{i}", 1, rung_one(config))
+        forest.tell(f"t{i}", rung_one(config))
+    later = suggested[20:]
+    assert np.median([abs(c["x"] - 0.8) for c in later]) < 0.1  # random draws: about 0.3
+    assert sum(c["kind"] == "b" for c in later) >= 16
+
+
+def test_the_forest_without_rungs_models_final_values_and_refits_as_trials_grow():
+    forest = _forest({"x": Uniform(uniform=(0.0, 1.0))}, "min", initial_points=5)
+    for i in range(60):
+        config = forest.ask(f"t{i}")
+        forest.tell(f"t{i}", (config["x"] - 0.3) ** 2)
+    assert forest.fitted_on < 60  # past the first trials the forest is refitted as they grow by 3%, not each time
+    assert abs(forest.ask("next")["x"] - 0.3) < 0.1
+
+
+def test_the_result_ray_stops_a_trial_on_reaches_the_algorithm_through_on_trial_complete_only():
+    """Ray skips ``on_trial_result`` for the result a scheduler stops a trial on, and ASHA stops every
+    trial at ``max_t``: the adapter observes that result at completion, so TPE is told a finished trial
+    as finished (not as pruned at rung 3) and a stopped one with its value at the rung it was stopped on."""
+    import optuna
+
+    space = {"x": Uniform(uniform=(0.0, 1.0))}
+    spec = SEARCHES.get("tpe").model_validate({"algorithm": "tpe", "seed": 0})
+    searcher = RaySearcher(spec.build(space, "s", "max", rungs=[1, 3, 9]), "s", "max")
+    for trial, last in (("finished", 9), ("stopped", 3)):
+        searcher.suggest(trial)
+        for iteration in (1, 3, 9)[:(1, 3, 9).index(last)]:
+            searcher.on_trial_result(trial, {"s": iteration / 10, "training_iteration": iteration})
+        searcher.on_trial_complete(trial, {"s": last / 10, "training_iteration": last})
+    finished, stopped = searcher.search.study.trials
+    assert finished.state == optuna.trial.TrialState.COMPLETE and finished.intermediate_values == {1: 0.1, 3: 0.3, 9: 0.9}
+    assert stopped.state == optuna.trial.TrialState.PRUNED and stopped.intermediate_values == {1: 0.1, 3: 0.3}

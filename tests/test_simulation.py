@@ -13,25 +13,31 @@ from tune_jobs.simulation import CurveTable, MFHartmann6, simulate
 from tune_jobs.space import Choice, LogUniform
 
 
-def search(name: str, seed: int, trials: int):
-    return SEARCHES.get(name).model_validate({"algorithm": name, "seed": seed, "num_samples": trials})
+def search(name: str, seed: int, trials: int, **options):
+    return SEARCHES.get(name).model_validate({"algorithm": name, "seed": seed, "num_samples": trials,
+                                              **({"options": options} if options else {})})
 
 
 def scheduler(name: str, **options):
     return SCHEDULERS.get(name).model_validate({"type": name, **options})
 
 
-def test_a_simulated_job_stops_the_trials_a_real_job_stops(ray_session, in_repo, tmp_path):
-    """One trial at a time, so the order of results (all the scheduler sees) is the same."""
+@pytest.mark.parametrize(("algorithm", "options"), [("random", {}), ("forest", {"initial_points": 4}),
+                                                    ("tpe", {"initial_points": 4})])
+def test_a_simulated_job_stops_the_trials_a_real_job_stops(algorithm, options, ray_session, in_repo, tmp_path):
+    """One trial at a time, so the order of results (all the scheduler and the search see) is the same;
+    the models learn from each trial's rung values, the one it was stopped on included (Ray gives
+    that one to the searcher's ``on_trial_complete`` only), in the job as in the simulation."""
     benchmark = MFHartmann6(epochs=9)
     space = {f"x{i}": {"uniform": [0.0, 1.0]} for i in range(1, 7)}
-    real = tune_jobs.run({"name": "replayed", "trainable": "tests.user_trainables:mf_hartmann6", "metric": "score",
-                          "mode": "max", "config": {"epochs": 9}, "space": space,
-                          "search": {"algorithm": "random", "seed": 3, "num_samples": 12, "max_concurrent": 1},
+    real = tune_jobs.run({"name": f"replayed-{algorithm}", "trainable": "tests.user_trainables:mf_hartmann6",
+                          "metric": "score", "mode": "max", "config": {"epochs": 9}, "space": space,
+                          "search": {"algorithm": algorithm, "seed": 3, "num_samples": 12, "max_concurrent": 1,
+                                     **({"options": options} if options else {})},
                           "scheduler": {"type": "asha", "max_t": 9, "grace_period": 1, "reduction_factor": 3},
                           "storage": str(tmp_path), "tensorboard": False})
-    simulated = simulate(benchmark, search("random", 3, 12), scheduler("asha", max_t=9, grace_period=1, reduction_factor=3),
-                         workers=1, seed=3)
+    simulated = simulate(benchmark, search(algorithm, 3, 12, **options),
+                         scheduler("asha", max_t=9, grace_period=1, reduction_factor=3), workers=1, seed=3)
     ran = real.trials  # in the order the trials started, as the simulation's (one worker: also the order they ended)
     assert [round(x, 9) for x in ran["config/x1"]] == [round(c["x1"], 9) for c in simulated.trials.config]
     assert ran.iterations.tolist() == simulated.trials.epochs.tolist()

@@ -22,6 +22,7 @@ class RaySearcher(Searcher):
         self.search = search
         self.metric_key = metric
         self.last: dict[str, float] = {}  # each running trial's last finite value
+        self.observed: dict[str, int] = {}  # each running trial's last iteration the algorithm observed
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any) -> bool:
         self._metric, self._mode = metric or self._metric, mode or self._mode
@@ -35,16 +36,28 @@ class RaySearcher(Searcher):
         value = result.get(self.metric_key)
         if is_finite_number(value):
             self.last[trial_id] = float(value)
-            iteration = result.get("training_iteration")
-            if iteration is not None:
-                self.search.observe(trial_id, int(iteration), float(value))
+            self._observe(trial_id, result, float(value))
+
+    def _observe(self, trial_id: str, result: dict[str, Any], value: float) -> None:
+        iteration = result.get("training_iteration")
+        if iteration is not None and int(iteration) > self.observed.get(trial_id, 0):
+            self.search.observe(trial_id, int(iteration), value)
+            self.observed[trial_id] = int(iteration)
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         """A trial a scheduler stopped ends with its last value (it looked that bad when it was
-        stopped); a failed one, or one whose final value is not a finite number, with None."""
+        stopped); a failed one, or one whose final value is not a finite number, with None.
+
+        Ray gives the result a scheduler stopped a trial on (and the last one of a trial that
+        reached ``max_t``, which ASHA also stops) to ``on_trial_complete`` only, not to
+        ``on_trial_result``: it is observed here, so a rung-aware algorithm sees the value the
+        trial was stopped (or finished) on, as the simulator's does."""
         last = self.last.pop(trial_id, None)
         result = result or {}
         value = result.get(self.metric_key)
+        if is_finite_number(value) and not error and not result.get(ERROR_KEY):
+            self._observe(trial_id, result, float(value))
+        self.observed.pop(trial_id, None)
         if value is None:
             value = last
         if error or result.get(ERROR_KEY) or not is_finite_number(value):
@@ -54,10 +67,12 @@ class RaySearcher(Searcher):
 
     def save(self, checkpoint_path: str) -> None:
         """The whole algorithm (observations, pending trials, fitted models, random state)."""
-        Path(checkpoint_path).write_bytes(cloudpickle.dumps((self.search, self.last)))
+        Path(checkpoint_path).write_bytes(cloudpickle.dumps((self.search, self.last, self.observed)))
 
     def restore(self, checkpoint_path: str) -> None:
-        self.search, self.last = cloudpickle.loads(Path(checkpoint_path).read_bytes())
+        saved = cloudpickle.loads(Path(checkpoint_path).read_bytes())
+        self.search, self.last = saved[:2]
+        self.observed = saved[2] if len(saved) > 2 else {}  # saved before it was kept
 
 
 class RayMultiSearcher(Searcher):
