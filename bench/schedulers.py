@@ -143,6 +143,8 @@ def main() -> None:
                         help=f"also a curve table's own training: {', '.join(t + '_table' for t in TABLE_PROBLEMS)}")
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1 (more seeds "
+                        "of an earlier run, whose per-run lines can then be pooled)")
     parser.add_argument("--trials", type=int, default=27)
     parser.add_argument("--cpus", type=int, default=2)
     args = parser.parse_args()
@@ -153,7 +155,7 @@ def main() -> None:
     for problem in args.problems:
         results: dict[str, list[Run]] = {m: [] for m in args.methods}
         with tempfile.TemporaryDirectory() as storage:
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 for method in args.methods:
                     results[method].append(run_method(problem, method, seed, args.trials, storage))
                     reached, best, total, _ = results[method][-1]

@@ -15,6 +15,14 @@ median ratio over benchmarks and the worst one.
     .venv/bin/python -m bench.simulated_schedulers --seeds 20
     .venv/bin/python -m bench.simulated_schedulers --benchmark digits_mlp --method random+top_k --seeds 5
     .venv/bin/python -m bench.simulated_schedulers --method "tpe[options.initial_points=5]+asha[reduction_factor=4]"
+    .venv/bin/python -m bench.simulated_schedulers --budget-share 0.3 --seeds 10 --method forest+asha   # a quick screen
+    .venv/bin/python -m bench.simulated_schedulers --benchmark digits_mlp --workers 2 --trials 96 --startup-s 0.5
+
+``--budget-share`` simulates part of the budget (a screen: model-based searchers' own time grows
+with their trials, and most methods reach the target early); ``--trials`` caps the trials as a real
+job's ``num_samples`` does, and ``--startup-s`` charges each trial a real job's start-up, to set a
+simulated figure beside a real run of the same table's training (``bench/schedulers.py
+--problems digits_mlp_table``).
 """
 
 from __future__ import annotations
