@@ -3,10 +3,12 @@ first reaches a target, the best value at the end, the job's wall time; medians 
 one run on one local Ray, methods interleaved per seed so drift in machine load hits all alike.
 
     python bench/schedulers.py [--problems curve digits digits_cnn] [--seeds 3] [--trials 27]
+    python bench/schedulers.py --problems digits_mlp_table text_transformer_table --trials 96 --methods forest+ASHA
 
 Methods: random+FIFO (the baseline), random+ASHA (stopping), random+ASHA promotion (pausing),
 random+Hyperband (3 brackets), BayesOpt+Hyperband (the GP learns from the highest rung with
-enough results), TPE+ASHA (stopped trials told to Optuna as pruned at their rung), PBT, and the
+enough results), TPE+ASHA (stopped trials told to Optuna as pruned at their rung), forest+ASHA (a
+random forest fitted on every trial by the highest rung it reached), PBT, and the
 baseline of Egele et al. (arXiv 2307.15422): train every trial for one epoch, then the top ninth
 to the end.
 """

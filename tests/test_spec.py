@@ -99,7 +99,7 @@ def test_the_default_sample_count_is_not_a_spec_field():
          "trainable: unknown trainable 'resnet9000'; valid: custom_model, digits_cnn, digits_mlp, image_cnn, lightning, resnet18, "
          "seq2seq_transformer, tabular_mlp, text_rnn, text_transformer, vgg11_bn"),
         ({"search__algorithm": "hyperopt"},
-         "search.algorithm: unknown search algorithm 'hyperopt'; valid: auto, bayesopt, grid, nsga2, optuna_gp, random, tpe"),
+         "search.algorithm: unknown search algorithm 'hyperopt'; valid: auto, bayesopt, forest, grid, nsga2, optuna_gp, random, tpe"),
         ({"search__num_samples": 0}, "search.num_samples: input should be greater than or equal to 1, got 0"),
         ({"search__options": {"kappa": 2}}, "search.options.kappa: unknown key; nothing can be set here"),
         ({"scheduler__type": "median"}, f"scheduler.type: unknown scheduler 'median'; valid: {', '.join(SCHEDULERS.names())}"),
@@ -251,7 +251,7 @@ def test_every_problem_is_reported_in_one_pass_with_a_hint_for_near_misses():
         "name: must match [a-z0-9_-]+, got 'Typos'",
         "space.lr: loguniform lower bound must be > 0, got 0",
         "search.algorithm: unknown search algorithm 'bayesop'; did you mean 'bayesopt'? "
-        "valid: auto, bayesopt, grid, nsga2, optuna_gp, random, tpe",
+        "valid: auto, bayesopt, forest, grid, nsga2, optuna_gp, random, tpe",
         "resources.cpu: input should be greater than 0, got 0",
         "metric: digits_mlp does not report 'val_acuracy'; did you mean 'val_accuracy'? "
         "it reports train_loss, train_accuracy, val_loss, val_accuracy, params, latency_ms, peak_memory_mb, train_time_s",
