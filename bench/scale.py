@@ -3,6 +3,7 @@
     python bench/scale.py long     [--trials 400] [--seeds 0 1 2]   bayesopt+ASHA/Hyperband to the budget, vs random
     python bench/scale.py pairs    [--trials 1000]                  every searcher x scheduler the spec accepts
     python bench/scale.py latency  [--sizes 1000 2000 10000]        bayesopt suggest(): capped GP, every row, stock
+    python bench/scale.py asks     [--sizes 1000 3000 10000]        forest (and tpe) suggest() under rungs, vs random
     python bench/scale.py many     [--trials 10000] [--with-auto]   trivial trials vs plain Ray Tune (reuse_actors)
     python bench/scale.py readers  [--trials 1000 --reports 1000]   three readers polling a 1M-row job
     python bench/scale.py chaos    [--kills 10]                     driver SIGKILLed and rerun, a worker node killed
@@ -154,6 +155,39 @@ def latency(args: argparse.Namespace) -> None:
                            else f"{'not run':>14}{'':>14}")
             print(f"{name:<32}{size:>6}{mean:>13.3f}{max(ours):>12.3f}{statistics.mean(every):>13.3f}"
                   f"{statistics.mean(every) / mean:>13.1f}x{stock_cells}", flush=True)
+
+
+def asks(args: argparse.Namespace) -> None:
+    """A search's own time per suggestion as its history grows, under ASHA's rungs: every trial
+    reports rung 1, a third rung 3, a ninth rung 9 (what ASHA keeps), as a job tells it; the next
+    ``--steps`` suggestions timed at each size. No Ray: the ask/tell algorithm alone."""
+    import numpy as np
+
+    from tune_jobs.search import SEARCHES
+    from tune_jobs.space import Choice, LogUniform, RandInt, Uniform
+
+    space = {"lr": LogUniform(loguniform=(1e-4, 0.3)), "dropout": Uniform(uniform=(0.0, 0.5)),
+             "batch_size": Choice(choice=[16, 32, 64, 128]), "optimizer": Choice(choice=["sgd", "adam"]),
+             "width": RandInt(randint=(8, 512))}
+    print(f"\n{'search':<10}" + "".join(f"{f'ms @{n}':>12}" for n in args.sizes) + f"{'whole run s':>13}{'vs random':>11}")
+    baseline: list[float] = []
+    for name in ["random", *args.searches]:
+        search = SEARCHES.get(name).model_validate({"algorithm": name, "seed": 0}).build(space, "s", "max", rungs=[1, 3, 9, 27])
+        rng, at, started = np.random.RandomState(0), [], time.perf_counter()
+        for i in range(max(args.sizes) + args.steps):
+            before = time.perf_counter()
+            config = search.ask(f"t{i}")
+            took = time.perf_counter() - before
+            if any(size <= i < size + args.steps for size in args.sizes):
+                at.append(took)
+            value = -abs(math.log10(config["lr"]) + 2) - config["dropout"] + rng.normal(0, 0.1)
+            for rung in (1, 3, 9)[:1 + (i % 3 == 0) + (i % 9 == 0)]:
+                search.observe(f"t{i}", rung, value + rung / 100)
+            search.tell(f"t{i}", value)
+        per_size = [1000 * statistics.mean(at[k * args.steps:(k + 1) * args.steps]) for k in range(len(args.sizes))]
+        baseline = baseline or per_size
+        print(f"{name:<10}" + "".join(f"{ms:>12.2f}" for ms in per_size) + f"{time.perf_counter() - started:>13.1f}"
+              f"{per_size[-1] / baseline[-1]:>10.0f}x", flush=True)
 
 
 def _many_one(side: str, trials: int, cpus: int, storage: str) -> float:
@@ -395,7 +429,7 @@ def chaos(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["long", "pairs", "latency", "many", "readers", "chaos"])
+    parser.add_argument("part", choices=["long", "pairs", "latency", "asks", "many", "readers", "chaos"])
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--trials", type=int, help="default: long 400, pairs 1000, many 10000, readers 1000, chaos 8")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -410,13 +444,17 @@ def main() -> None:
     parser.add_argument("--poll-s", type=float, default=1.0, help="readers: pause between two reads of each reader")
     parser.add_argument("--sleep", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--searches", nargs="+", help="pairs: only these search algorithms (default: every registered one)")
+    parser.add_argument("--searches", nargs="+", help="pairs: only these search algorithms (default: every registered one); "
+                        "asks: these beside random (default: forest)")
     parser.add_argument("--keep", help="chaos: work in this directory and keep it (to look at what went wrong)")
     args = parser.parse_args()
     defaults = {"long": 400, "pairs": 1000, "many": 10000, "readers": 1000, "chaos": 8}
     args.trials = args.trials or defaults.get(args.part, 0)
     args.steps = args.steps or (30 if args.part == "chaos" else 5)
-    {"long": long_jobs, "pairs": pairs, "latency": latency, "many": many, "readers": readers, "chaos": chaos}[args.part](args)
+    if args.part == "asks":
+        args.searches = args.searches or ["forest"]
+    {"long": long_jobs, "pairs": pairs, "latency": latency, "asks": asks, "many": many, "readers": readers,
+     "chaos": chaos}[args.part](args)
 
 
 if __name__ == "__main__":
