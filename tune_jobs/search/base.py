@@ -20,6 +20,23 @@ from tune_jobs.space import Grid, Param
 
 SEARCHES: Registry[type[SearchSpec]] = Registry("search algorithm")
 
+REDRAWS = 100
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """A configuration as a set member, to tell one already tried or running."""
+    return repr(sorted(config.items()))
+
+
+def draw_untried(space: dict[str, Param], rng: Any, taken: set[str]) -> tuple[dict[str, Any], bool]:
+    """The first of up to ``REDRAWS`` random configurations not in ``taken``, and True; else the last
+    one drawn, and False (a small discrete space may be exhausted)."""
+    for _ in range(REDRAWS):
+        config = {key: param.sample(rng) for key, param in space.items()}
+        if config_key(config) not in taken:
+            return config, True
+    return config, False
+
 
 class AskTell(Protocol):
     """A search algorithm without an executor. Values are the job's metric as reported; the

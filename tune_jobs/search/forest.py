@@ -25,10 +25,9 @@ import numpy as np
 from pydantic import Field
 
 from tune_jobs.core.model import StrictModel
-from tune_jobs.search.base import SEARCHES, SearchSpec
+from tune_jobs.search.base import SEARCHES, SearchSpec, config_key, draw_untried
 from tune_jobs.space import Choice, LogRandInt, LogUniform, Ordinal, Param, RandInt, Uniform, numeric_positions
 
-REDRAWS = 100
 REFIT_GROWTH = 1.03  # the forest is refitted once the scored trials grew by 3% (each suggestion while few)
 LOCAL_STARTS = 5  # the best trials, around which a tenth of the candidates each are moves
 MOVE_SHARE = 0.3  # the share of a move's keys that change
@@ -62,10 +61,6 @@ class _Axis:
             self.low, self.high = (math.log(low), math.log(high)) if self.log else (low, high)
         else:
             raise TypeError(f"forest cannot search {param.kind}")
-
-    @property
-    def labels(self) -> bool:
-        return self.options is not None and self.places is None
 
     def draw(self, rng: np.random.RandomState, n: int) -> np.ndarray:
         if self.options is not None:
@@ -103,10 +98,6 @@ class _Axis:
         return (at - self.low) / ((self.high - self.low) or 1.0)
 
 
-def _key(config: dict[str, Any]) -> str:
-    return repr(sorted(config.items()))
-
-
 class RungForest:
     """The ``AskTell`` algorithm; values are oriented so that higher is better inside."""
 
@@ -124,7 +115,6 @@ class RungForest:
         self.taken: set[str] = set()
         self.fit: tuple[np.ndarray, np.ndarray, int] | None = None  # what the forest was grown on, and its seed
         self.forest: Any = None
-        self.fitted_on = 0  # trials with a score when the forest was last grown
 
     def ask(self, trial_id: str) -> dict[str, Any] | None:
         if trial_id in self.configs:
@@ -132,10 +122,10 @@ class RungForest:
         scores = self._scores()
         config = self._suggest(scores) if len(scores) >= self.options.initial_points else None
         if config is None:
-            config = self._untried()
+            config, _ = draw_untried(self.space, self.rng, self.taken)
         self.configs[trial_id] = config
         self.coordinates[trial_id] = self._coordinates(config)
-        self.taken.add(_key(config))
+        self.taken.add(config_key(config))
         return dict(config)
 
     def observe(self, trial_id: str, iteration: int, value: float) -> None:
@@ -184,7 +174,6 @@ class RungForest:
         if self.fit is None or len(trials) >= self.fitted_on * REFIT_GROWTH:
             self.fit = (self._columns(known), y, int(self.rng.randint(0, 2**31 - 1)))
             self.forest = None
-            self.fitted_on = len(trials)
         if self.forest is None:
             self.forest = self._grow(*self.fit)
         n = self.options.candidates
@@ -200,9 +189,14 @@ class RungForest:
         gain = _expected_improvement(per_tree.mean(axis=0), per_tree.std(axis=0), float(y.max()))
         for index in np.argsort(-gain)[:CHECKED]:
             config = {key: axis.value(at) for key, axis, at in zip(self.space, self.axes, candidates[index], strict=True)}
-            if _key(config) not in self.taken:
+            if config_key(config) not in self.taken:
                 return config
         return None
+
+    @property
+    def fitted_on(self) -> int:
+        """Trials with a score when the forest was last grown."""
+        return 0 if self.fit is None else len(self.fit[1])
 
     def _grow(self, x: np.ndarray, y: np.ndarray, seed: int) -> Any:
         from sklearn.ensemble import RandomForestRegressor
@@ -215,13 +209,6 @@ class RungForest:
         """Saved without the trees (megabytes at thousands of trials): they are grown again, the same,
         from what they were grown on."""
         return {**self.__dict__, "forest": None}
-
-    def _untried(self) -> dict[str, Any]:
-        for _ in range(REDRAWS):
-            config = {key: param.sample(self.rng) for key, param in self.space.items()}
-            if _key(config) not in self.taken:
-                return config
-        return config
 
 
 def _expected_improvement(mean: np.ndarray, spread: np.ndarray, best: float) -> np.ndarray:

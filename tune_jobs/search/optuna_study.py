@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from tune_jobs.search.base import config_key, draw_untried
 from tune_jobs.space import Choice, LogRandInt, LogUniform, Ordinal, Param, RandInt, Uniform
 
 
@@ -37,11 +38,6 @@ def distribution(param: Param) -> Any:
 
 
 RETRIES = 3
-REDRAWS = 100
-
-
-def _key(config: dict[str, Any]) -> str:
-    return repr(sorted(config.items()))
 
 
 class OptunaStudy:
@@ -73,7 +69,7 @@ class OptunaStudy:
             return dict(self.trials[trial_id].params)
         for _ in range(RETRIES):
             trial = self.study.ask(fixed_distributions=self.distributions)
-            if _key(trial.params) not in self.taken:
+            if config_key(trial.params) not in self.taken:
                 break
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
@@ -82,15 +78,12 @@ class OptunaStudy:
                 self.study.enqueue_trial(untried)
             trial = self.study.ask(fixed_distributions=self.distributions)
         self.trials[trial_id] = trial
-        self.taken.add(_key(trial.params))
+        self.taken.add(config_key(trial.params))
         return dict(trial.params)
 
     def _untried(self) -> dict[str, Any] | None:
-        for _ in range(REDRAWS):
-            config = {key: param.sample(self.rng) for key, param in self.space.items()}
-            if _key(config) not in self.taken:
-                return config
-        return None
+        config, fresh = draw_untried(self.space, self.rng, self.taken)
+        return config if fresh else None
 
     def observe(self, trial_id: str, iteration: int, value: float) -> None:
         trial = self.trials.get(trial_id)

@@ -7,15 +7,13 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from tune_jobs.search.base import SEARCHES, NoOptions, SearchSpec
+from tune_jobs.search.base import SEARCHES, NoOptions, SearchSpec, config_key, draw_untried
 from tune_jobs.space import Grid, Param
-
-REDRAWS = 100
 
 
 class RandomDraws:
     """Each key drawn with one seeded generator, with the draws Ray's samplers make. A
-    configuration already drawn is drawn again (up to ``REDRAWS`` times), so a small discrete
+    configuration already drawn is drawn again (up to ``base.REDRAWS`` times), so a small discrete
     space is covered before anything repeats."""
 
     def __init__(self, space: dict[str, Param], seed: int | None = None) -> None:
@@ -24,12 +22,8 @@ class RandomDraws:
         self.drawn: set[str] = set()
 
     def ask(self, trial_id: str) -> dict[str, Any] | None:
-        for _ in range(REDRAWS):
-            config = {key: param.sample(self.rng) for key, param in self.space.items()}
-            key = repr(sorted(config.items()))
-            if key not in self.drawn:
-                break
-        self.drawn.add(key)
+        config, _ = draw_untried(self.space, self.rng, self.drawn)
+        self.drawn.add(config_key(config))
         return config
 
     def observe(self, trial_id: str, iteration: int, value: float) -> None:
