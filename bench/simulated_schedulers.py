@@ -10,7 +10,11 @@ configurations' best mean value at any epoch (MF-Hartmann6: of 10,000 random con
 values). Budget: the simulated time in which the workers could train every configuration of the
 table twice (MF-Hartmann6: 1,500 s). Each method beside random+fifo and random+asha in the same run,
 as ratios of times (higher is better: 2.00x means the target twice as soon); the summary gives the
-median ratio over benchmarks and the worst one.
+median ratio over benchmarks and the worst one. Spread: each time's interquartile range over seeds,
+and a 90% bootstrap interval of each ratio over random+asha (and of its median over benchmarks),
+resampling the seeds, paired (a seed replays the same runs of the table for every method): at 20
+seeds one table's ratio moves by a few tenths between two draws of the seeds, so a method is ahead
+only where its interval is.
 
     .venv/bin/python -m bench.simulated_schedulers --seeds 20
     .venv/bin/python -m bench.simulated_schedulers --benchmark digits_mlp --method random+top_k --seeds 5
@@ -90,6 +94,21 @@ def _part(text: str) -> tuple[str, dict[str, Any]]:
     return name, fields
 
 
+def ratio_interval(baselines: list[list[float]], methods: list[list[float]]) -> tuple[float, float]:
+    """90% bootstrap interval of the median, over benchmarks, of median(baseline) / median(method)
+    per benchmark; the seeds are resampled together (paired) across methods and benchmarks."""
+    from scipy.stats import bootstrap
+
+    def statistic(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
+        ratios = [np.median(b, axis=axis) / np.median(m, axis=axis) for b, m in zip(samples[::2], samples[1::2], strict=True)]
+        return np.median(np.stack(ratios), axis=0)
+
+    data = [np.asarray(times) for pair in zip(baselines, methods, strict=True) for times in pair]
+    found = bootstrap(data, statistic, paired=True, vectorized=True, confidence_level=0.9, n_resamples=2000,
+                      method="percentile", rng=np.random.default_rng(0))
+    return float(found.confidence_interval.low), float(found.confidence_interval.high)
+
+
 def run_one(job: tuple[str, str, int, int, float, int | None, float, float, float]) -> tuple[str, str, float, list[float], float]:
     """One (benchmark, method, seed): the time to target and the regrets at each budget share."""
     name, method, seed, workers, startup, trials, budget, target, optimum = job
@@ -140,27 +159,33 @@ def main() -> None:
             regrets.setdefault((name, method), []).append(regret)
             cpu[(name, method)] = cpu.get((name, method), 0.0) + spent
     ratios: dict[str, dict[str, tuple[float, float]]] = {}
+    width = max(20, *(len(m) + 2 for m in methods))
     for name in names:
         budget, target, optimum = setups[name]
         benchmark = found[name]
         print(f"\n{name}: {benchmark.metric} ({benchmark.mode}), {benchmark.epochs} epochs, {args.workers} workers, "
               f"budget {budget:.0f} simulated s, {args.seeds} seeds; target {target:.4f}, best {optimum:.4f}")
-        print(f"{'method':<20}{'median s to target':>19}{'reached':>9}{'vs random+fifo':>16}{'vs random+asha':>16}"
-              f"{'regret @1/4':>13}{'@1/2':>8}{'@all':>8}{'cpu s':>7}")
+        print(f"{'method':<{width}}{'median s to target':>19}{'IQR':>14}{'reached':>9}{'vs random+fifo':>16}{'vs random+asha':>16}"
+              f"{'90% interval':>14}{'regret @1/4':>13}{'@1/2':>8}{'@all':>8}{'cpu s':>7}")
         fifo, asha = (statistics.median(times[(name, b)]) for b in BASELINES)
         for method in methods:
             median = statistics.median(times[(name, method)])
             reached = sum(t < budget for t in times[(name, method)])
             regret = [statistics.median(r[i] for r in regrets[(name, method)]) for i in range(len(SHARES))]
             ratios.setdefault(method, {})[name] = (fifo / median, asha / median)
-            print(f"{method:<20}{median:>19.1f}{f'{reached}/{args.seeds}':>9}{fifo / median:>15.2f}x{asha / median:>15.2f}x"
+            q1, q3 = np.percentile(times[(name, method)], [25, 75])
+            low, high = ratio_interval([times[(name, "random+asha")]], [times[(name, method)]])
+            print(f"{method:<{width}}{median:>19.1f}{f'{q1:.1f}-{q3:.1f}':>14}{f'{reached}/{args.seeds}':>9}{fifo / median:>15.2f}x"
+                  f"{asha / median:>15.2f}x{f'{low:.2f}-{high:.2f}':>14}"
                   f"{regret[0]:>13.4f}{regret[1]:>8.4f}{regret[2]:>8.4f}{cpu[(name, method)]:>7.0f}")
     print(f"\nSummary over {len(names)} benchmarks (speed-up in time to target; higher is better)")
-    print(f"{'method':<20}{'median vs fifo':>16}{'median vs asha':>16}{'worst vs asha':>15}")
+    print(f"{'method':<{width}}{'median vs fifo':>16}{'median vs asha':>16}{'90% interval':>14}{'worst vs asha':>15}")
     for method in methods:
         by_fifo = [r[0] for r in ratios[method].values()]
         by_asha = [r[1] for r in ratios[method].values()]
-        print(f"{method:<20}{statistics.median(by_fifo):>15.2f}x{statistics.median(by_asha):>15.2f}x{min(by_asha):>14.2f}x")
+        low, high = ratio_interval([times[(name, "random+asha")] for name in names], [times[(name, method)] for name in names])
+        print(f"{method:<{width}}{statistics.median(by_fifo):>15.2f}x{statistics.median(by_asha):>15.2f}x"
+              f"{f'{low:.2f}-{high:.2f}':>14}{min(by_asha):>14.2f}x")
 
 
 if __name__ == "__main__":
