@@ -130,6 +130,8 @@ def run_one(job: tuple[str, str, int, int, float, int | None, float, float, floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1 (a "
+                        "second draw of seeds checks a figure)")
     parser.add_argument("--workers", type=int, default=4, help="simulated workers (trials at once)")
     parser.add_argument("--benchmark", action="append", help="default: every curve table and mf_hartmann6")
     parser.add_argument("--method", action="append", help=f"search+scheduler (default: {', '.join(METHODS)})")
@@ -149,7 +151,7 @@ def main() -> None:
                      *target_and_optimum(found[name]))
               for name in names}
     jobs = [(name, method, seed, args.workers, args.startup_s, args.trials, *setups[name]) for name in names for method in methods
-            for seed in range(args.seeds)]
+            for seed in range(args.first_seed, args.first_seed + args.seeds)]
     times: dict[tuple[str, str], list[float]] = {}
     regrets: dict[tuple[str, str], list[list[float]]] = {}
     cpu: dict[tuple[str, str], float] = {}
