@@ -176,7 +176,7 @@ def main() -> None:
             regret = [statistics.median(r[i] for r in regrets[(name, method)]) for i in range(len(SHARES))]
             ratios.setdefault(method, {})[name] = (fifo / median, asha / median)
             q1, q3 = np.percentile(times[(name, method)], [25, 75])
-            low, high = ratio_interval([times[(name, "random+asha")]], [times[(name, method)]])
+            low, high = ratio_interval([times[(name, BASELINES[1])]], [times[(name, method)]])
             print(f"{method:<{width}}{median:>19.1f}{f'{q1:.1f}-{q3:.1f}':>14}{f'{reached}/{args.seeds}':>9}{fifo / median:>15.2f}x"
                   f"{asha / median:>15.2f}x{f'{low:.2f}-{high:.2f}':>14}"
                   f"{regret[0]:>13.4f}{regret[1]:>8.4f}{regret[2]:>8.4f}{cpu[(name, method)]:>7.0f}")
@@ -185,7 +185,7 @@ def main() -> None:
     for method in methods:
         by_fifo = [r[0] for r in ratios[method].values()]
         by_asha = [r[1] for r in ratios[method].values()]
-        low, high = ratio_interval([times[(name, "random+asha")] for name in names], [times[(name, method)] for name in names])
+        low, high = ratio_interval([times[(name, BASELINES[1])] for name in names], [times[(name, method)] for name in names])
         print(f"{method:<{width}}{statistics.median(by_fifo):>15.2f}x{statistics.median(by_asha):>15.2f}x"
               f"{f'{low:.2f}-{high:.2f}':>14}{min(by_asha):>14.2f}x")
 
