@@ -171,3 +171,47 @@ def test_pbt_copies_checkpoints_and_the_mutated_config_is_what_the_trial_ran_wit
         after = iterations[(iterations.trial_id == trial_id) & (iterations.training_iteration > event["copied_iteration"])]
         assert list(after.lr) == pytest.approx([event["after/lr"]] * len(after))  # and the loop ran with it
     assert not iterations.duplicated(["trial_id", "training_iteration"]).any()
+
+
+def test_promotion_pasha_pauses_at_its_top_rung_and_resumes_the_best_there_once_the_top_rises():
+    from ray.tune.experiment import Trial
+
+    from tune_jobs.schedulers import STATES
+
+    class Controller:
+        def __init__(self, trials):
+            self.trials = trials
+
+        def get_trials(self):
+            return self.trials
+
+    class Running:
+        def __init__(self, trial_id):
+            self.trial_id, self.status, self.last_result = trial_id, Trial.RUNNING, {}
+
+    spec = SCHEDULERS.get("pasha_promotion").model_validate({"type": "pasha_promotion", "max_t": 8,
+                                                             "reduction_factor": 2})
+    job = JobContext("score", "max", "promotion-pasha-unit", 10, {})
+    scheduler = spec.build(job)
+    trials = {name: Running(name) for name in "abc"}
+
+    def report(name, iteration, score):
+        decision = scheduler.on_trial_result(None, trials[name], {"training_iteration": iteration, "score": score})
+        if decision == TrialScheduler.PAUSE:
+            trials[name].status = Trial.PAUSED
+        return decision
+
+    try:
+        assert scheduler.ceiling == 2  # rungs 1, 2, 4 and max_t 8: the top starts at the second
+        assert report("a", 1, 0.1) == TrialScheduler.PAUSE  # alone at rung 1: not yet in its top half
+        assert report("b", 1, 0.2) == TrialScheduler.CONTINUE
+        assert report("b", 2, 0.2) == TrialScheduler.PAUSE  # at the top rung: paused there, not ended
+        assert report("c", 1, 0.9) == TrialScheduler.CONTINUE
+        assert report("c", 2, 0.05) == TrialScheduler.PAUSE  # best at 1, worst at 2: the top rises to 4,
+        assert scheduler.ceiling == 4  # and c, below b at rung 2, waits there
+        resumed = scheduler.choose_trial_to_run(Controller(list(trials.values())))
+        assert resumed is trials["b"]  # the best paused at rung 2, promoted now that rung 2 is not the top
+        resumed.status = Trial.RUNNING
+        assert report("b", 4, 0.3) == TrialScheduler.PAUSE  # at the new top rung
+    finally:
+        STATES.pop(job.job_key, None)

@@ -91,8 +91,9 @@ class SchedulerSpec(StrictModel):
 
     @property
     def replays_results(self) -> bool:
-        """True when the Ray scheduler needs only trial ids and their results in order (no pausing,
-        no cloning), so the simulator (``tune_jobs.simulation``) can drive it off a simulated clock."""
+        """True when the Ray scheduler needs only trial ids, their results in order and, if it pauses
+        trials, their status (no cloning), so the simulator (``tune_jobs.simulation``) can drive it
+        off a simulated clock."""
         return self.decides_per_result
 
     @property

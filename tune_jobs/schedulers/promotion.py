@@ -34,6 +34,10 @@ class PromotionAshaScheduler(SuccessiveHalving):
         STATES.setdefault(job.job_key, PromotionState())
         return PromotionAsha(job, self.milestones, self.reduction_factor)
 
+    @property
+    def replays_results(self) -> bool:
+        return True  # it pauses and resumes, and stops only paused trials
+
     def state_from_json(self, data: dict[str, Any]) -> PromotionState:
         return PromotionState.from_json(data)
 

@@ -14,6 +14,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from tune_jobs.schedulers.base import JobContext
+from tune_jobs.schedulers.rules import ranks_disagree
 from tune_jobs.schedulers.state import PromotionState, job_state
 
 
@@ -72,18 +73,64 @@ class PromotionAsha(FIFOScheduler):
 
     def _promote(self, paused: dict[str, Trial], closing: bool) -> Trial | None:
         """The paused trial to resume, highest rung first, best first within a rung."""
-        for rung in sorted(self.rungs, reverse=True):
-            at_rung = self.state.results.get(rung, {})
-            waiting = sorted((t for t, at in self.state.waiting.items() if at == rung and t in paused),
-                             key=lambda t: -at_rung.get(t, float("-inf")))
-            for trial_id in waiting:
-                if self.state.promotable(rung, trial_id, self.reduction_factor, closing):
+        for rung in sorted(self.open_rungs(), reverse=True):
+            for trial_id in self.state.promotable_waiting(rung, self.reduction_factor, closing):
+                if trial_id in paused:
                     self.state.promote(rung, trial_id)
                     return paused[trial_id]
         return None
+
+    def open_rungs(self) -> list[int]:
+        """The rungs a trial can be promoted from."""
+        return self.rungs
 
     def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
         self.state.waiting.pop(trial.trial_id, None)
 
     def debug_string(self) -> str:
         return f"Promotion ASHA: rungs {self.rungs}, max_t {self.max_t}, {len(self.state.waiting)} paused"
+
+
+class PromotionPasha(PromotionAsha):
+    """Promotion ASHA under a ceiling: a trial that reaches the ceiling rung pauses there until the
+    ceiling rises, one rung each time the ceiling rung and the rung below rank their common trials
+    differently; then the ceiling rung's best are promoted as from any rung."""
+
+    def __init__(self, job: JobContext, milestones: list[int], reduction_factor: float) -> None:
+        super().__init__(job, milestones, reduction_factor)
+        self.milestones = milestones
+
+    @property
+    def ceiling(self) -> int:
+        state = self.state
+        if state.ceiling is None:
+            state.ceiling = self.milestones[min(1, len(self.milestones) - 1)]
+        return state.ceiling
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
+        iteration = int(result.get("training_iteration", 0))
+        value = result.get(self.metric_name)
+        ceiling = self.ceiling
+        if iteration == ceiling < self.max_t and isinstance(value, (int, float)):
+            self.state.record(iteration, trial.trial_id, self.sign * float(value))
+            self._raise_if_unstable()
+            if self.ceiling == ceiling:
+                self.state.pause(iteration, trial.trial_id)
+                return TrialScheduler.PAUSE
+        return super().on_trial_result(tune_controller, trial, result)
+
+    def _raise_if_unstable(self) -> None:
+        ceiling = self.ceiling
+        below = self.milestones[self.milestones.index(ceiling) - 1]
+        results = self.state.results
+        if ranks_disagree(results.get(ceiling, {}), results.get(below, {}), self.reduction_factor):
+            self.state.ceiling = self.milestones[self.milestones.index(ceiling) + 1]
+            self.state.events.append({"trial_id": None, "event": "ceiling raised",
+                                      "training_iteration": self.state.ceiling})
+
+    def open_rungs(self) -> list[int]:
+        return [rung for rung in self.rungs if rung < self.ceiling]
+
+    def debug_string(self) -> str:
+        return f"Promotion PASHA: rungs {self.rungs} up to {self.ceiling} for now, max_t {self.max_t}, " \
+               f"{len(self.state.waiting)} paused"

@@ -107,17 +107,23 @@ class ProgressiveRungs:
         if self.top == len(self.milestones) - 1 or self.top == 0:
             return
         upper, lower = self.recorded[self.milestones[self.top]], self.recorded[self.milestones[self.top - 1]]
-        common = [t for t in upper if t in lower]
-        if len(common) < 2:
-            return
-        share = max(1, len(common) // int(self.reduction_factor))
-        by_upper = sorted(common, key=lambda t: -_finite(upper[t]))[:share]
-        by_lower = sorted(common, key=lambda t: -_finite(lower[t]))[:share]
-        if set(by_upper) != set(by_lower):
+        if ranks_disagree(upper, lower, self.reduction_factor):
             self.top += 1
 
     def on_complete(self, trial_id: str) -> None:
         pass
+
+
+def ranks_disagree(upper: dict[str, float], lower: dict[str, float], reduction_factor: float) -> bool:
+    """PASHA's test: the trials at both rungs (values higher is better) have a different top
+    1/``reduction_factor`` by the upper rung than by the lower one."""
+    common = [t for t in upper if t in lower]
+    if len(common) < 2:
+        return False
+    share = max(1, len(common) // int(reduction_factor))
+    by_upper = sorted(common, key=lambda t: -_finite(upper[t]))[:share]
+    by_lower = sorted(common, key=lambda t: -_finite(lower[t]))[:share]
+    return set(by_upper) != set(by_lower)
 
 
 def _finite(value: float) -> float:

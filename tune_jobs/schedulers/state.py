@@ -4,6 +4,7 @@ state of each running job, how it is saved with the results, and which trials it
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -74,6 +75,31 @@ class PbtState:
 
 
 @dataclass
+class _Ranking:
+    """A rung's trials best first, kept sorted as results arrive: a job of thousands of trials asks
+    for a rank at every result and every free worker. Ties go to the trial recorded first."""
+
+    order: list[tuple[float, int]] = field(default_factory=list)  # (-value, place recorded), ascending
+    ids: list[str] = field(default_factory=list)  # by place recorded
+    places: dict[str, int] = field(default_factory=dict)
+
+    def add(self, trial_id: str, value: float) -> None:
+        self.places[trial_id] = len(self.ids)
+        self.ids.append(trial_id)
+        bisect.insort(self.order, (_descending(value), self.places[trial_id]))
+
+    def rank(self, trial_id: str, value: float) -> int:
+        return bisect.bisect_left(self.order, (_descending(value), self.places[trial_id]))
+
+    def best(self, count: int) -> list[str]:
+        return [self.ids[place] for _, place in self.order[:count]]
+
+
+def _descending(value: float) -> float:
+    return -value if not math.isnan(value) else math.inf  # a diverged trial ranks last
+
+
+@dataclass
 class PromotionState:
     """Results at each rung, who was promoted from it, and who waits (paused) at which rung."""
 
@@ -81,9 +107,25 @@ class PromotionState:
     promoted: dict[int, set[str]] = field(default_factory=dict)
     waiting: dict[str, int] = field(default_factory=dict)  # trial -> rung it is paused at
     events: list[dict[str, Any]] = field(default_factory=list)
+    ceiling: int | None = None  # PASHA's top rung for now: no trial is promoted from it (None: no such limit)
+    rankings: dict[int, _Ranking] = field(default_factory=dict, repr=False, compare=False)  # from ``results``
 
     def record(self, rung: int, trial_id: str, value: float) -> None:
-        self.results.setdefault(rung, {}).setdefault(trial_id, value)
+        at_rung = self.results.setdefault(rung, {})
+        if trial_id not in at_rung:
+            at_rung[trial_id] = value
+            self._ranking(rung).add(trial_id, value)
+
+    def _ranking(self, rung: int) -> _Ranking:
+        if rung not in self.rankings:  # first use, or restored from JSON: rebuilt in the order recorded
+            self.rankings[rung] = ranking = _Ranking()
+            for trial_id, value in self.results.get(rung, {}).items():
+                ranking.add(trial_id, value)
+        return self.rankings[rung]
+
+    def _top(self, rung: int, reduction_factor: float, closing: bool) -> int:
+        share = len(self.results.get(rung, {})) / reduction_factor
+        return math.ceil(share) if closing else math.floor(share)
 
     def promotable(self, rung: int, trial_id: str, reduction_factor: float, closing: bool = False) -> bool:
         """In the top 1/``reduction_factor`` of the rung; ``closing`` (no new trial will come) rounds
@@ -91,10 +133,13 @@ class PromotionState:
         at_rung = self.results.get(rung, {})
         if trial_id not in at_rung or trial_id in self.promoted.get(rung, set()):
             return False
-        share = len(at_rung) / reduction_factor
-        top = math.ceil(share) if closing else math.floor(share)
-        ranked = sorted(at_rung, key=lambda t: -at_rung[t])
-        return trial_id in ranked[:top]
+        return self._ranking(rung).rank(trial_id, at_rung[trial_id]) < self._top(rung, reduction_factor, closing)
+
+    def promotable_waiting(self, rung: int, reduction_factor: float, closing: bool = False) -> list[str]:
+        """The trials paused at ``rung`` that are promotable from it, best first."""
+        promoted = self.promoted.get(rung, set())
+        return [trial_id for trial_id in self._ranking(rung).best(self._top(rung, reduction_factor, closing))
+                if self.waiting.get(trial_id) == rung and trial_id not in promoted]
 
     def paused(self) -> set[str]:
         return set(self.waiting)
@@ -113,10 +158,11 @@ class PromotionState:
     def to_json(self) -> dict[str, Any]:
         return {"results": {str(r): v for r, v in self.results.items()},
                 "promoted": {str(r): sorted(v) for r, v in self.promoted.items()}, "waiting": dict(self.waiting),
-                "events": list(self.events)}
+                "events": list(self.events), "ceiling": self.ceiling}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PromotionState:
         return cls({int(r): {t: float(x) for t, x in v.items()} for r, v in data.get("results", {}).items()},
                    {int(r): set(v) for r, v in data.get("promoted", {}).items()},
-                   {t: int(r) for t, r in data.get("waiting", {}).items()}, list(data.get("events", [])))
+                   {t: int(r) for t, r in data.get("waiting", {}).items()}, list(data.get("events", [])),
+                   data.get("ceiling"))

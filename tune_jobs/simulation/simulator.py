@@ -1,18 +1,21 @@
 """A job on a simulated clock: ``workers`` trials run at once; each reports its curve's epochs
 at the times the curve's seconds say; the search algorithm asks and is told exactly as under Ray
 (``ray_tune.searcher``), and the scheduler is the Ray scheduler object the real job builds, fed
-the same results in the same order. Only schedulers that decide per result (fifo, asha,
-hyperband, top_k, pasha, curve_stop) are simulated; pausing ones need checkpoints and Ray's trial
-executor. Each result carries the value the run reported and the configuration's ``expected``
-value (its mean over the benchmark's repeated runs), on which methods are fairly scored. With
-several ``objectives`` (the benchmark's metric first, then metrics a table carries beside it, such
-as ``latency_ms``), the search is the multi-objective one a job builds and each result carries
-every objective, reported and expected, as a multi-objective job's results do."""
+the same results in the same order. A scheduler that pauses trials (``asha_promotion``,
+``pasha_promotion``) picks, whenever a worker frees up, which paused trial resumes, from the trials
+and their status as Ray's controller lists them; a resumed trial pays the start-up again (a process
+restored from its checkpoint). Schedulers that clone trials (PBT) are not simulated. Each result
+carries the value the run reported and the configuration's ``expected`` value (its mean over the
+benchmark's repeated runs), on which methods are fairly scored. With several ``objectives`` (the
+benchmark's metric first, then metrics a table carries beside it, such as ``latency_ms``), the
+search is the multi-objective one a job builds and each result carries every objective, reported
+and expected, as a multi-objective job's results do."""
 
 from __future__ import annotations
 
 import heapq
 import math
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,19 +24,37 @@ import pandas as pd
 
 from tune_jobs.core.values import is_finite_number
 from tune_jobs.results.pareto import TrialBests
-from tune_jobs.schedulers import JobContext, SchedulerSpec
+from tune_jobs.schedulers import STATES, JobContext, SchedulerSpec
 from tune_jobs.search import SearchSpec
 from tune_jobs.search.base import AskTell, MultiAskTell
 from tune_jobs.simulation.benchmarks import Benchmark
 
-STOP = "STOP"  # a Ray TrialScheduler decision
+STOP, PAUSE = "STOP", "PAUSE"  # Ray TrialScheduler decisions
+RUNNING, PAUSED, TERMINATED = "RUNNING", "PAUSED", "TERMINATED"  # Ray's Trial statuses
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class _Trial:
-    """What Ray's per-result schedulers read of a trial: its id."""
+    """What Ray's schedulers read of a trial: its id, its status and its last result."""
 
     trial_id: str
+    status: str = RUNNING
+    last_result: dict[str, Any] = field(default_factory=dict)
+
+
+class _Controller:
+    """What a pausing scheduler asks of Ray's controller: the trials, and to stop a paused one."""
+
+    def __init__(self, stop: Any) -> None:
+        self.trials: dict[str, _Trial] = {}
+        self.paused = 0  # how many of them are paused
+        self.stop = stop
+
+    def get_trials(self) -> list[_Trial]:
+        return list(self.trials.values())
+
+    def stop_trial(self, trial: _Trial) -> None:
+        self.stop(trial)
 
 
 @dataclass
@@ -128,8 +149,8 @@ def simulate(benchmark: Benchmark, search: SearchSpec, scheduler: SchedulerSpec,
     scheduler = scheduler.choose(benchmark.epochs, trials if trials is not None else search.trials, len(objectives),
                                  search.algorithm)
     if not scheduler.replays_results:
-        raise ValueError(f"scheduler.type: {scheduler.type} pauses or exploits trials; the simulator runs only "
-                         "schedulers that decide on each result")
+        raise ValueError(f"scheduler.type: {scheduler.type} clones trials; the simulator runs only schedulers that "
+                         "stop, pause or resume them")
     several = len(objectives) > 1
     problems = _objective_problems(benchmark, objectives, search, scheduler) if several else []
     problems += search.check_space(space)
@@ -143,7 +164,8 @@ def simulate(benchmark: Benchmark, search: SearchSpec, scheduler: SchedulerSpec,
     else:
         told = _OneObjective(search.build(space, benchmark.metric, benchmark.mode, rungs=scheduler.milestones),
                              benchmark.metric)
-    context = JobContext(benchmark.metric, benchmark.mode, f"simulation-{seed}", total, space,
+    job_key = f"simulation-{uuid.uuid4().hex}"  # a pausing scheduler's state is kept by job key: one per run
+    context = JobContext(benchmark.metric, benchmark.mode, job_key, total, space,
                          objectives=objectives if several else None)
     ray_scheduler = scheduler.build(context)
     ray_scheduler.set_search_properties(benchmark.metric, benchmark.mode)
@@ -156,6 +178,7 @@ def simulate(benchmark: Benchmark, search: SearchSpec, scheduler: SchedulerSpec,
                     [key for key in objectives if key != benchmark.metric])
     finally:
         np.random.set_state(global_state)
+        STATES.pop(job_key, None)
 
 
 def _objective_problems(benchmark: Benchmark, objectives: dict[str, str], search: SearchSpec,
@@ -178,16 +201,21 @@ def _run(benchmark: Benchmark, told: _OneObjective | _SeveralObjectives, ray_sch
     """``others``: the objectives besides the benchmark's metric, which each result also carries."""
     clock, order = 0.0, 0
     events: list[_Event] = []
-    running: dict[str, tuple[dict[str, Any], list[tuple[float, float]], list[float]]] = {}
+    live: dict[str, tuple[dict[str, Any], list[tuple[float, float]], list[float]]] = {}  # running or paused
     reported: dict[str, tuple[list[dict[str, float]], list[dict[str, float]]]] = {}  # others: per epoch, run and expected
-    started = ended = 0
+    started, running = 0, 0  # trials started; trials holding a worker
     results: list[tuple[Any, ...]] = []
     ended_rows: list[dict[str, Any]] = []
     last: dict[str, float] = {}
     taken: set[int] = set()  # the table's rows already run
 
+    def run_epoch(trial_id: str, epoch: int, delay: float) -> None:
+        nonlocal order
+        order += 1
+        heapq.heappush(events, _Event(clock + delay + live[trial_id][1][epoch - 1][1], order, trial_id, epoch))
+
     def start_one() -> bool:
-        nonlocal started, order
+        nonlocal started, running
         trial_id = f"sim_{started:05d}"
         config = told.ask(trial_id)
         if config is None:
@@ -195,27 +223,49 @@ def _run(benchmark: Benchmark, told: _OneObjective | _SeveralObjectives, ray_sch
         started += 1
         placed = benchmark.place(config, taken)
         run_seed = int(rng.randint(0, 2**31 - 1))
-        curve = benchmark.curve(placed, run_seed)
-        running[trial_id] = (placed, curve, benchmark.expected(placed))
+        live[trial_id] = (placed, benchmark.curve(placed, run_seed), benchmark.expected(placed))
         if others:
             reported[trial_id] = (benchmark.reported(placed, run_seed), benchmark.expected_reported(placed))  # type: ignore[attr-defined]
-        ray_scheduler.on_trial_add(None, _Trial(trial_id))
-        order += 1
-        heapq.heappush(events, _Event(clock + startup_s + curve[0][1], order, trial_id, 1))
+        controller.trials[trial_id] = trial = _Trial(trial_id)
+        ray_scheduler.on_trial_add(controller, trial)
+        running += 1
+        run_epoch(trial_id, 1, startup_s)
         return True
 
-    def end(trial_id: str, epoch: int, status: str) -> None:
-        nonlocal ended
-        config, _, _ = running.pop(trial_id)
-        reported.pop(trial_id, None)
-        value = last.pop(trial_id, None)
-        told.end(trial_id, value)
-        ended += 1
-        ended_rows.append({"trial_id": trial_id, "config": config, "epochs": epoch, "last": value, "status": status})
+    def next_trial() -> bool:
+        """A paused trial the scheduler resumes, else a new one."""
+        nonlocal running
+        chosen = ray_scheduler.choose_trial_to_run(controller) if controller.paused else None
+        if chosen is not None and chosen.status == PAUSED:
+            chosen.status = RUNNING
+            controller.paused -= 1
+            running += 1
+            run_epoch(chosen.trial_id, int(chosen.last_result["training_iteration"]) + 1, startup_s)
+            return True
+        return started < total and start_one()
 
+    def end(trial: _Trial, status: str) -> None:
+        nonlocal running
+        if trial.status == RUNNING:
+            running -= 1
+        else:
+            controller.paused -= 1
+        trial.status = TERMINATED
+        config, _, _ = live.pop(trial.trial_id)
+        reported.pop(trial.trial_id, None)
+        value = last.pop(trial.trial_id, None)
+        told.end(trial.trial_id, value)
+        ended_rows.append({"trial_id": trial.trial_id, "config": config,
+                           "epochs": trial.last_result["training_iteration"], "last": value, "status": status})
+
+    def stopped_while_paused(trial: _Trial) -> None:
+        ray_scheduler.on_trial_remove(controller, trial)
+        end(trial, "stopped")
+
+    controller = _Controller(stopped_while_paused)
     while True:
-        while len(running) < workers and started < total and (budget_s is None or clock < budget_s):
-            if not start_one():
+        while running < workers and (budget_s is None or clock < budget_s):
+            if not next_trial():
                 break
         if not events:
             break
@@ -224,7 +274,8 @@ def _run(benchmark: Benchmark, told: _OneObjective | _SeveralObjectives, ray_sch
             clock = budget_s
             break
         clock = event.time
-        _, curve, expected = running[event.trial_id]
+        _, curve, expected = live[event.trial_id]
+        trial = controller.trials[event.trial_id]
         value = curve[event.epoch - 1][0]
         result = {"training_iteration": event.epoch, benchmark.metric: value, "time_total_s": clock}
         row: tuple[Any, ...] = (clock, event.trial_id, event.epoch, value, expected[event.epoch - 1])
@@ -233,16 +284,20 @@ def _run(benchmark: Benchmark, told: _OneObjective | _SeveralObjectives, ray_sch
             result.update({key: run[key] for key in others})
             row += tuple(run[key] for key in others) + tuple(mean[key] for key in others)
         results.append(row)
+        trial.last_result = result
         if is_finite_number(value):
             last[event.trial_id] = value
         told.result(event.trial_id, event.epoch, result)
-        decision = ray_scheduler.on_trial_result(None, _Trial(event.trial_id), result)
+        decision = ray_scheduler.on_trial_result(controller, trial, result)
         if event.epoch >= len(curve) or decision == STOP:
-            ray_scheduler.on_trial_complete(None, _Trial(event.trial_id), result)
-            end(event.trial_id, event.epoch, "completed" if event.epoch >= len(curve) else "stopped")
+            ray_scheduler.on_trial_complete(controller, trial, result)
+            end(trial, "completed" if event.epoch >= len(curve) else "stopped")
+        elif decision == PAUSE:
+            trial.status = PAUSED
+            controller.paused += 1
+            running -= 1
         else:
-            order += 1
-            heapq.heappush(events, _Event(clock + curve[event.epoch][1], order, event.trial_id, event.epoch + 1))
+            run_epoch(event.trial_id, event.epoch + 1, 0.0)
     columns = ["time", "trial_id", "epoch", "value", "expected", *others, *(f"expected:{key}" for key in others)]
     return SimulationResult(pd.DataFrame(results, columns=columns),
                             pd.DataFrame(ended_rows, columns=["trial_id", "config", "epochs", "last", "status"]),
