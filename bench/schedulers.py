@@ -8,7 +8,8 @@ one run on one local Ray, methods interleaved per seed so drift in machine load 
 Methods: random+FIFO (the baseline), random+ASHA (stopping), random+ASHA promotion (pausing),
 random+Hyperband (3 brackets), BayesOpt+Hyperband (the GP learns from the highest rung with
 enough results), TPE+ASHA (stopped trials told to Optuna as pruned at their rung), forest+ASHA (a
-random forest fitted on every trial by the highest rung it reached), PBT, and the
+random forest fitted on every trial by the highest rung it reached), forest+ASHA promotion (the
+same forest, trials paused rather than stopped), forest+PASHA promotion, PBT, and the
 baseline of Egele et al. (arXiv 2307.15422): train every trial for one epoch, then the top ninth
 to the end.
 """
@@ -69,6 +70,8 @@ METHODS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "BayesOpt+Hyperband": ({"algorithm": "bayesopt"}, {"type": "hyperband", **RUNGS}),
     "TPE+ASHA": ({"algorithm": "tpe"}, {"type": "asha", **RUNGS}),
     "forest+ASHA": ({"algorithm": "forest"}, {"type": "asha", **RUNGS}),
+    "forest+ASHA promotion": ({"algorithm": "forest"}, {"type": "asha_promotion", **RUNGS}),
+    "forest+PASHA promotion": ({"algorithm": "forest"}, {"type": "pasha_promotion", **RUNGS}),
     "PBT": ({"algorithm": "random"}, {"type": "pbt", "perturbation_interval": 3, "hyperparams": ["lr", "dropout"]}),
     "1 epoch, then top 1/9": ({}, {}),
 }

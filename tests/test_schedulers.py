@@ -203,15 +203,20 @@ def test_promotion_pasha_pauses_at_its_top_rung_and_resumes_the_best_there_once_
 
     try:
         assert scheduler.ceiling == 2  # rungs 1, 2, 4 and max_t 8: the top starts at the second
-        assert report("a", 1, 0.1) == TrialScheduler.PAUSE  # alone at rung 1: not yet in its top half
-        assert report("b", 1, 0.2) == TrialScheduler.CONTINUE
-        assert report("b", 2, 0.2) == TrialScheduler.PAUSE  # at the top rung: paused there, not ended
+        assert report("a", 1, 0.1) == TrialScheduler.CONTINUE  # the first at a rung goes on (eager, as ASHA)
+        assert report("a", 2, 0.1) == TrialScheduler.PAUSE  # at the top rung: paused there, not ended
+        assert report("b", 1, 0.2) == TrialScheduler.CONTINUE  # above a: above the cutoff
+        assert report("b", 2, 0.2) == TrialScheduler.PAUSE
+        assert scheduler.ceiling == 2  # both rungs rank b above a: no reason to train further
         assert report("c", 1, 0.9) == TrialScheduler.CONTINUE
         assert report("c", 2, 0.05) == TrialScheduler.PAUSE  # best at 1, worst at 2: the top rises to 4,
-        assert scheduler.ceiling == 4  # and c, below b at rung 2, waits there
+        assert scheduler.ceiling == 4  # and c, below the cutoff at rung 2, waits there
         resumed = scheduler.choose_trial_to_run(Controller(list(trials.values())))
         assert resumed is trials["b"]  # the best paused at rung 2, promoted now that rung 2 is not the top
         resumed.status = Trial.RUNNING
         assert report("b", 4, 0.3) == TrialScheduler.PAUSE  # at the new top rung
+        waiting = spec.model_copy(update={"eager": False}).build(JobContext("score", "max", "promotion-pasha-wait", 10, {}))
+        assert waiting.on_trial_result(None, Running("d"), {"training_iteration": 1, "score": 0.5}) == TrialScheduler.PAUSE
     finally:
         STATES.pop(job.job_key, None)
+        STATES.pop("promotion-pasha-wait", None)

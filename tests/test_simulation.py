@@ -46,7 +46,7 @@ def test_a_simulated_job_stops_the_trials_a_real_job_stops(algorithm, options, r
     assert ran.iterations.tolist() == ended.epochs.tolist()
     assert (ended.status == "stopped").any()  # the scheduler did decide something
     assert (ended.status == "completed").any() == (rule != "pasha_promotion")  # PASHA's top rung stayed at 3
-    if rule != "asha":  # and some trials went on after a pause
+    if rule == "asha_promotion":  # and some trials went on after a pause (eager PASHA let these go on at once)
         assert (simulated.results.groupby("trial_id").time.diff() > 1.0).any()
 
 

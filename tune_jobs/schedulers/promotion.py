@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
+from pydantic import Field
+
 from tune_jobs.results.schema import COMPLETED, STOPPED
 from tune_jobs.schedulers.asha import SuccessiveHalving
 from tune_jobs.schedulers.base import SCHEDULERS, JobContext, RungSurvival
@@ -27,12 +29,15 @@ from tune_jobs.schedulers.state import STATES, PromotionState
 @SCHEDULERS.register("asha_promotion")
 class PromotionAshaScheduler(SuccessiveHalving):
     type: Literal["asha_promotion"] = "asha_promotion"
+    eager: bool = Field(False, description="a trial at or above the cutoff stopping ASHA would apply (the "
+                        "1 - 1/reduction_factor quantile of the rung's results before it) goes on at once; only "
+                        "the ones below it pause, to be resumed once in the rung's top share")
 
     def build(self, job: JobContext) -> Any:
         from tune_jobs.schedulers.promotion_ray import PromotionAsha
 
         STATES.setdefault(job.job_key, PromotionState())
-        return PromotionAsha(job, self.milestones, self.reduction_factor)
+        return PromotionAsha(job, self.milestones, self.reduction_factor, self.eager)
 
     @property
     def replays_results(self) -> bool:

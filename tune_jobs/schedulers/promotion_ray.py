@@ -19,12 +19,12 @@ from tune_jobs.schedulers.state import PromotionState, job_state
 
 
 class PromotionAsha(FIFOScheduler):
-    def __init__(self, job: JobContext, milestones: list[int], reduction_factor: float) -> None:
+    def __init__(self, job: JobContext, milestones: list[int], reduction_factor: float, eager: bool = False) -> None:
         super().__init__()
         self.job_key, self.metric_name, self.sign = job.job_key, job.metric, 1.0 if job.mode == "max" else -1.0
         self.planned_trials = job.planned_trials
         self.rungs, self.max_t = milestones[:-1], milestones[-1]
-        self.reduction_factor = reduction_factor
+        self.reduction_factor, self.eager = reduction_factor, eager
 
     @property
     def state(self) -> PromotionState:
@@ -43,7 +43,8 @@ class PromotionAsha(FIFOScheduler):
         self.state.record(iteration, trial.trial_id, self.sign * float(value))
         if trial.trial_id in self.state.promoted.get(iteration, set()):
             return TrialScheduler.CONTINUE  # a re-report of a rung it was already promoted from
-        if self.state.promotable(iteration, trial.trial_id, self.reduction_factor):
+        if self.state.promotable(iteration, trial.trial_id, self.reduction_factor) or (
+                self.eager and self.state.above_cutoff(iteration, trial.trial_id, self.reduction_factor)):
             self.state.promote(iteration, trial.trial_id)
             return TrialScheduler.CONTINUE
         self.state.pause(iteration, trial.trial_id)
@@ -96,8 +97,8 @@ class PromotionPasha(PromotionAsha):
     ceiling rises, one rung each time the ceiling rung and the rung below rank their common trials
     differently; then the ceiling rung's best are promoted as from any rung."""
 
-    def __init__(self, job: JobContext, milestones: list[int], reduction_factor: float) -> None:
-        super().__init__(job, milestones, reduction_factor)
+    def __init__(self, job: JobContext, milestones: list[int], reduction_factor: float, eager: bool = False) -> None:
+        super().__init__(job, milestones, reduction_factor, eager)
         self.milestones = milestones
 
     @property
