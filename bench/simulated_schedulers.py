@@ -20,6 +20,8 @@ only where its interval is.
     .venv/bin/python -m bench.simulated_schedulers --benchmark digits_mlp --method random+top_k --seeds 5
     .venv/bin/python -m bench.simulated_schedulers --method "tpe[options.initial_points=5]+asha[reduction_factor=4]"
     .venv/bin/python -m bench.simulated_schedulers --budget-share 0.3 --seeds 10 --method forest+asha   # a quick screen
+    .venv/bin/python -m bench.simulated_schedulers --seeds 20 --budget-share 0.5 --method forest+pasha_promotion \
+        --method "forest+pasha_promotion[eager=false]" --method random+asha_promotion   # pausing schedulers too
     .venv/bin/python -m bench.simulated_schedulers --benchmark digits_mlp --workers 2 --trials 96 --startup-s 0.5
 
 ``--budget-share`` simulates part of the budget (a screen: model-based searchers' own time grows
