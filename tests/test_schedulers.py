@@ -215,6 +215,8 @@ def test_promotion_pasha_pauses_at_its_top_rung_and_resumes_the_best_there_once_
         assert resumed is trials["b"]  # the best paused at rung 2, promoted now that rung 2 is not the top
         resumed.status = Trial.RUNNING
         assert report("b", 4, 0.3) == TrialScheduler.PAUSE  # at the new top rung
+        trials["d"] = Running("d")
+        assert report("d", 1, float("nan")) == TrialScheduler.PAUSE  # a diverged trial reaches no cutoff
         waiting = spec.model_copy(update={"eager": False}).build(JobContext("score", "max", "promotion-pasha-wait", 10, {}))
         assert waiting.on_trial_result(None, Running("d"), {"training_iteration": 1, "score": 0.5}) == TrialScheduler.PAUSE
     finally:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -54,11 +55,17 @@ class RungCutoffs:
         return False
 
     def cutoff(self, milestone: int) -> float | None:
-        seen = [v for v in self.recorded[milestone].values() if math.isfinite(v)]
-        return float(np.percentile(seen, 100 * (1 - self.keep))) if seen else None
+        return rung_cutoff(self.recorded[milestone].values(), self.keep)
 
     def on_complete(self, trial_id: str) -> None:
         pass
+
+
+def rung_cutoff(values: Iterable[float], keep: float) -> float | None:
+    """The value a trial must reach at a rung to be in the top ``keep`` share of the finite
+    ``values`` recorded there before it (None: none yet, so it goes on); nan reaches no cutoff."""
+    seen = [v for v in values if math.isfinite(v)]
+    return float(np.percentile(seen, 100 * (1 - keep))) if seen else None
 
 
 def rung_milestones(grace_period: int, reduction_factor: float, max_t: int, brackets: int = 1) -> list[int]:
@@ -93,12 +100,11 @@ class ProgressiveRungs:
             rung = self.recorded[milestone]
             if iteration < milestone or trial_id in rung:
                 continue
-            seen = [v for v in rung.values() if math.isfinite(v)]
+            cutoff = rung_cutoff(rung.values(), 1 / self.reduction_factor)
             rung[trial_id] = value
             if index == self.top:
                 self._grow_if_unstable()
                 return index == self.top and self.milestones[index] < self.max_t  # ended at the top rung
-            cutoff = float(np.percentile(seen, 100 * (1 - 1 / self.reduction_factor))) if seen else None
             return cutoff is not None and not value >= cutoff
         return False
 

@@ -9,9 +9,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-import numpy as np
-
 from tune_jobs.results.files import SCHEDULER_EVENTS_FILE, SCHEDULER_STATE_FILE
+from tune_jobs.schedulers.rules import rung_cutoff
 
 
 class SchedulerState(Protocol):
@@ -138,13 +137,13 @@ class PromotionState:
         return self._ranking(rung).rank(trial_id, at_rung[trial_id]) < self._top(rung, reduction_factor, closing)
 
     def above_cutoff(self, rung: int, trial_id: str, reduction_factor: float) -> bool:
-        """What stopping ASHA would let go on: at or above the 1 - 1/``reduction_factor`` quantile of
-        the rung's results recorded before it (the first at a rung always goes on)."""
+        """What stopping ASHA would let go on: in the top 1/``reduction_factor`` of the rung's results
+        recorded before it (the first at a rung always goes on; a diverged one never does)."""
         at_rung = self.results.get(rung, {})
-        before = [value for other, value in at_rung.items() if other != trial_id]
-        if trial_id not in at_rung or not before:
-            return trial_id in at_rung
-        return not at_rung[trial_id] < float(np.nanpercentile(before, 100 * (1 - 1 / reduction_factor)))
+        if trial_id not in at_rung:
+            return False
+        cutoff = rung_cutoff((value for other, value in at_rung.items() if other != trial_id), 1 / reduction_factor)
+        return cutoff is None or at_rung[trial_id] >= cutoff
 
     def promotable_waiting(self, rung: int, reduction_factor: float, closing: bool = False) -> list[str]:
         """The trials paused at ``rung`` that are promotable from it, best first."""
