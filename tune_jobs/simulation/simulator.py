@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import math
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,12 +44,22 @@ class _Trial:
 
 
 class _Controller:
-    """What a pausing scheduler asks of Ray's controller: the trials, and to stop a paused one."""
+    """What a pausing scheduler asks of Ray's controller: the trials, and to stop a paused one;
+    and how many trials have each status, counted as they change (read at every event)."""
 
     def __init__(self, stop: Any) -> None:
         self.trials: dict[str, _Trial] = {}
-        self.paused = 0  # how many of them are paused
+        self.counts: Counter[str] = Counter()
         self.stop = stop
+
+    def add(self, trial: _Trial) -> None:
+        self.trials[trial.trial_id] = trial
+        self.counts[trial.status] += 1
+
+    def move(self, trial: _Trial, status: str) -> None:
+        self.counts[trial.status] -= 1
+        self.counts[status] += 1
+        trial.status = status
 
     def get_trials(self) -> list[_Trial]:
         return list(self.trials.values())
@@ -203,7 +214,7 @@ def _run(benchmark: Benchmark, told: _OneObjective | _SeveralObjectives, ray_sch
     events: list[_Event] = []
     live: dict[str, tuple[dict[str, Any], list[tuple[float, float]], list[float]]] = {}  # running or paused
     reported: dict[str, tuple[list[dict[str, float]], list[dict[str, float]]]] = {}  # others: per epoch, run and expected
-    started, running = 0, 0  # trials started; trials holding a worker
+    started = 0
     results: list[tuple[Any, ...]] = []
     ended_rows: list[dict[str, Any]] = []
     last: dict[str, float] = {}
@@ -215,7 +226,7 @@ def _run(benchmark: Benchmark, told: _OneObjective | _SeveralObjectives, ray_sch
         heapq.heappush(events, _Event(clock + delay + live[trial_id][1][epoch - 1][1], order, trial_id, epoch))
 
     def start_one() -> bool:
-        nonlocal started, running
+        nonlocal started
         trial_id = f"sim_{started:05d}"
         config = told.ask(trial_id)
         if config is None:
@@ -226,31 +237,22 @@ def _run(benchmark: Benchmark, told: _OneObjective | _SeveralObjectives, ray_sch
         live[trial_id] = (placed, benchmark.curve(placed, run_seed), benchmark.expected(placed))
         if others:
             reported[trial_id] = (benchmark.reported(placed, run_seed), benchmark.expected_reported(placed))  # type: ignore[attr-defined]
-        controller.trials[trial_id] = trial = _Trial(trial_id)
+        controller.add(trial := _Trial(trial_id))
         ray_scheduler.on_trial_add(controller, trial)
-        running += 1
         run_epoch(trial_id, 1, startup_s)
         return True
 
     def next_trial() -> bool:
         """A paused trial the scheduler resumes, else a new one."""
-        nonlocal running
-        chosen = ray_scheduler.choose_trial_to_run(controller) if controller.paused else None
+        chosen = ray_scheduler.choose_trial_to_run(controller) if controller.counts[PAUSED] else None
         if chosen is not None and chosen.status == PAUSED:
-            chosen.status = RUNNING
-            controller.paused -= 1
-            running += 1
+            controller.move(chosen, RUNNING)
             run_epoch(chosen.trial_id, int(chosen.last_result["training_iteration"]) + 1, startup_s)
             return True
         return started < total and start_one()
 
     def end(trial: _Trial, status: str) -> None:
-        nonlocal running
-        if trial.status == RUNNING:
-            running -= 1
-        else:
-            controller.paused -= 1
-        trial.status = TERMINATED
+        controller.move(trial, TERMINATED)
         config, _, _ = live.pop(trial.trial_id)
         reported.pop(trial.trial_id, None)
         value = last.pop(trial.trial_id, None)
@@ -264,7 +266,7 @@ def _run(benchmark: Benchmark, told: _OneObjective | _SeveralObjectives, ray_sch
 
     controller = _Controller(stopped_while_paused)
     while True:
-        while running < workers and (budget_s is None or clock < budget_s):
+        while controller.counts[RUNNING] < workers and (budget_s is None or clock < budget_s):
             if not next_trial():
                 break
         if not events:
@@ -293,9 +295,7 @@ def _run(benchmark: Benchmark, told: _OneObjective | _SeveralObjectives, ray_sch
             ray_scheduler.on_trial_complete(controller, trial, result)
             end(trial, "completed" if event.epoch >= len(curve) else "stopped")
         elif decision == PAUSE:
-            trial.status = PAUSED
-            controller.paused += 1
-            running -= 1
+            controller.move(trial, PAUSED)
         else:
             run_epoch(event.trial_id, event.epoch + 1, 0.0)
     columns = ["time", "trial_id", "epoch", "value", "expected", *others, *(f"expected:{key}" for key in others)]
